@@ -1,0 +1,173 @@
+import NIOCore
+
+/// Answers STUN Binding requests (RFC 8489 §6.3, RFC 5780 §6, RFC 3489 clients), without doing any I/O.
+///
+/// Given the bytes of a request, where it came from and which socket it reached, it writes the response into a
+/// buffer and says which socket must send it and to where. Decoding happens once; the response is written straight
+/// into the output buffer with no intermediate attribute list.
+public struct BindingResponder: Sendable {
+    public enum Transport: Sendable { case udp, tcp }
+
+    /// What to do with one incoming datagram or framed stream message.
+    public enum Decision: Equatable, Sendable {
+        /// Send the bytes appended to the output buffer from `socket` to `destination`.
+        case respond(from: ResponderSocket, to: TransportAddress)
+        /// Send nothing: not STUN, not a request, or a case where the RFC says discard silently.
+        case drop(DropReason)
+    }
+
+    public enum DropReason: Equatable, Sendable {
+        case notDecodable(STUNDecodingError)
+        case notARequest
+        case notBinding
+    }
+
+    /// Largest PADDING we echo (RFC 5780 §7.6 uses it to probe fragmentation; keep replies inside one IPv6 MTU).
+    public static let maximumPadding = 1400
+
+    public var addresses: ResponderAddresses
+    public var software: String?
+
+    public init(addresses: ResponderAddresses, software: String? = "Switchboard") {
+        self.addresses = addresses
+        self.software = software
+    }
+
+    /// Handles one Binding request. Requests of other methods are reported as `.notBinding` so the caller can route
+    /// them (to the TURN core, later); undecodable bytes are dropped unless a 400 can be addressed.
+    public func handle(_ bytes: ByteBuffer, from source: TransportAddress, receivedOn socket: ResponderSocket,
+                       localAddress: TransportAddress?, transport: Transport, into out: inout ByteBuffer) -> Decision {
+        let request: STUNMessage
+        do {
+            request = try STUNMessage(decoding: bytes, options: .init(acceptClassic: true))
+        } catch {
+            return answerUndecodable(bytes, error: error, from: source, socket: socket, into: &out)
+        }
+        guard request.type.messageClass == .request else { return .drop(.notARequest) }
+        guard request.type.method == .binding else { return .drop(.notBinding) }
+        return handle(request, from: source, receivedOn: socket, localAddress: localAddress, transport: transport, into: &out)
+    }
+
+    /// Handles an already decoded Binding request.
+    public func handle(_ request: STUNMessage, from source: TransportAddress, receivedOn socket: ResponderSocket,
+                       localAddress: TransportAddress?, transport: Transport, into out: inout ByteBuffer) -> Decision {
+        if !request.unknownComprehensionRequired.isEmpty {
+            writeError(.unknownAttribute, for: request, extra: [.unknownAttributes(request.unknownComprehensionRequired)], into: &out)
+            return .respond(from: socket, to: source)
+        }
+        var replySocket = socket
+        var destination = source
+        if let change = request.changeRequest, !change.isEmpty {
+            guard transport == .udp else {
+                writeError(STUNErrorCode(code: 400, reason: "CHANGE-REQUEST is only meaningful over UDP"), for: request, into: &out)
+                return .respond(from: socket, to: source)
+            }
+            // RFC 5780 §6.1: a server that cannot send from the other address treats CHANGE-REQUEST as unknown.
+            guard addresses.alternate != nil else {
+                writeError(.unknownAttribute, for: request, extra: [.unknownAttributes([.changeRequest])], into: &out)
+                return .respond(from: socket, to: source)
+            }
+            replySocket = socket.changed(by: change)
+        }
+        if let port = request.responsePort {
+            guard transport == .udp else {
+                writeError(STUNErrorCode(code: 400, reason: "RESPONSE-PORT is only meaningful over UDP"), for: request, into: &out)
+                return .respond(from: socket, to: source)
+            }
+            guard port != 0 else {
+                writeError(STUNErrorCode(code: 400, reason: "RESPONSE-PORT 0"), for: request, into: &out)
+                return .respond(from: socket, to: source)
+            }
+            destination.port = port
+        }
+        if request.paddingLength != nil, transport != .udp {
+            writeError(STUNErrorCode(code: 400, reason: "PADDING is only meaningful over UDP"), for: request, into: &out)
+            return .respond(from: socket, to: source)
+        }
+
+        let origin = responseOrigin(replySocket, receivedOn: socket, localAddress: localAddress)
+        // The OTHER-ADDRESS of the socket the request reached: the diagonal one (RFC 5780 §7.3).
+        let other = addresses.alternate == nil ? nil
+            : addresses.address(of: ResponderSocket(alternateIP: !socket.alternateIP, alternatePort: !socket.alternatePort))
+
+        let start = out.writerIndex
+        writeHeader(STUNMessageType(method: .binding, messageClass: .successResponse), for: request, into: &out)
+        let id = request.transactionID
+        if request.isClassic {
+            // RFC 3489 agents know MAPPED-ADDRESS, SOURCE-ADDRESS and CHANGED-ADDRESS, and XOR-MAPPED-ADDRESS
+            // (a comprehension-required type to them) could make them reject the whole response.
+            out.writeSTUNAttribute(.mappedAddress(source), transactionID: id)
+            if let origin { out.writeSTUNAttribute(.sourceAddress(origin), transactionID: id) }
+            if let other { out.writeSTUNAttribute(.changedAddress(other), transactionID: id) }
+        } else {
+            out.writeSTUNAttribute(.xorMappedAddress(source), transactionID: id)
+            if let origin { out.writeSTUNAttribute(.responseOrigin(origin), transactionID: id) }
+            if let other { out.writeSTUNAttribute(.otherAddress(other), transactionID: id) }
+        }
+        if let padding = request.paddingLength {
+            out.writeSTUNAttribute(.padding(min(padding, BindingResponder.maximumPadding)), transactionID: id)
+        }
+        if let software { out.writeSTUNAttribute(.software(software), transactionID: id) }
+        STUNMessage.finish(&out, messageStart: start, transactionID: id, options: .init(fingerprint: !request.isClassic))
+        return .respond(from: replySocket, to: destination)
+    }
+
+    private func responseOrigin(_ replySocket: ResponderSocket, receivedOn socket: ResponderSocket,
+                                localAddress: TransportAddress?) -> TransportAddress? {
+        guard var address = addresses.address(of: replySocket) else { return nil }
+        if address.ip.isUnspecified {
+            // A wildcard listener: the origin is the address the request was sent to, when the edge knows it.
+            guard replySocket == socket, let localAddress else { return nil }
+            address = localAddress
+        }
+        return address
+    }
+
+    /// RFC 8489 §6.3: a request whose attributes are malformed gets 400; bytes that are not STUN, fail FINGERPRINT or
+    /// are truncated are discarded, because nothing in them can be trusted.
+    private func answerUndecodable(_ bytes: ByteBuffer, error: STUNDecodingError, from source: TransportAddress,
+                                   socket: ResponderSocket, into out: inout ByteBuffer) -> Decision {
+        switch error {
+        case .malformedAttribute, .attributeOverrunsMessage, .attributeAfterFingerprint:
+            guard let header = bytes.getInteger(at: bytes.readerIndex, as: UInt16.self),
+                  let type = STUNMessageType(wireValue: header), type.messageClass == .request,
+                  let cookie = bytes.getInteger(at: bytes.readerIndex + 4, as: UInt32.self),
+                  let id = bytes.getBytes(at: bytes.readerIndex + 8, length: 12) else { return .drop(.notDecodable(error)) }
+            let request = STUNMessage(type: type, transactionID: TransactionID(bytes: id), cookie: cookie)
+            writeError(STUNErrorCode(code: 400, reason: "Bad Request: \(error)"), for: request, into: &out)
+            return .respond(from: socket, to: source)
+        default:
+            return .drop(.notDecodable(error))
+        }
+    }
+
+    private func writeHeader(_ type: STUNMessageType, for request: STUNMessage, into out: inout ByteBuffer) {
+        out.writeInteger(type.wireValue)
+        out.writeInteger(UInt16(0))
+        out.writeInteger(request.cookie)
+        out.writeInteger(request.transactionID.high)
+        out.writeInteger(request.transactionID.middle)
+        out.writeInteger(request.transactionID.low)
+    }
+
+    private func writeError(_ error: STUNErrorCode, for request: STUNMessage, extra: [STUNAttribute] = [],
+                            into out: inout ByteBuffer) {
+        let start = out.writerIndex
+        writeHeader(STUNMessageType(method: request.type.method, messageClass: .errorResponse), for: request, into: &out)
+        out.writeSTUNAttribute(.errorCode(error), transactionID: request.transactionID)
+        for attribute in extra { out.writeSTUNAttribute(attribute, transactionID: request.transactionID) }
+        if let software { out.writeSTUNAttribute(.software(software), transactionID: request.transactionID) }
+        STUNMessage.finish(&out, messageStart: start, transactionID: request.transactionID,
+                           options: .init(fingerprint: !request.isClassic))
+    }
+}
+
+extension IPAddress {
+    /// 0.0.0.0 or ::.
+    public var isUnspecified: Bool {
+        switch self {
+        case .v4(let value): value == 0
+        case .v6(let high, let low): high == 0 && low == 0
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import STUN
+
+/// Everything `switchboard serve` can be told, with the embedded defaults of the command-line contract.
+///
+/// Filled from a TOML file, then `SWITCHBOARD_*` environment variables, then flags (see `ConfigurationSources`).
+/// Fields for TURN and signaling are read and validated now so that files written today keep working.
+public struct ServerConfiguration: Sendable, Equatable {
+    public var listenIP: IPAddress = .v4(0)
+    public var stunPort: UInt16 = 3478
+    public var tlsPort: UInt16 = 5349
+    public var httpPort: UInt16 = 8080
+    public var adminPort: UInt16 = 8081
+    public var alternateIP: IPAddress?
+    public var alternatePort: UInt16?
+    public var relayIP: IPAddress?
+    public var externalIP: IPAddress?
+    public var relayPorts: ClosedRange<UInt16> = 49152...65535
+    public var realm: String = "switchboard"
+    public var users: [StaticUser] = []
+    public var authSecrets: [String] = []
+    public var allowPeers: [String] = []
+    public var denyPeers: [String] = []
+    public var jwtSecret: String?
+    public var jwtPublicKeyFile: String?
+    public var logLevel: String = "info"
+    public var logFormat: LogFormat = .text
+    /// SOFTWARE attribute on every STUN response; empty to send none.
+    public var software: String = "Switchboard"
+    /// Bounds on the STUN-over-TCP listener.
+    public var maxTCPConnections: Int = 10_000
+    public var tcpIdleTimeoutSeconds: Int = 60
+
+    public init() {}
+
+    public enum LogFormat: String, Sendable, Equatable {
+        case text, json
+    }
+
+    /// A long-term credential from configuration.
+    public struct StaticUser: Sendable, Equatable {
+        public var name: String
+        public var password: String
+
+        public init(name: String, password: String) {
+            self.name = name
+            self.password = password
+        }
+
+        /// Parses `NAME:PASSWORD` (the password may itself contain colons).
+        public init?(_ text: String) {
+            guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else { return nil }
+            self.init(name: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+        }
+    }
+
+    /// The RFC 5780 alternate address, when both halves are configured.
+    public var alternateAddress: TransportAddress? {
+        guard let alternateIP else { return nil }
+        return TransportAddress(ip: alternateIP, port: alternatePort ?? stunPort &+ 1)
+    }
+}
+
+/// A configuration value that could not be accepted, named after where it came from.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var source: String
+    public var key: String
+    public var problem: String
+
+    public init(source: String, key: String, problem: String) {
+        self.source = source
+        self.key = key
+        self.problem = problem
+    }
+
+    public var description: String { "\(source): \(key): \(problem)" }
+}

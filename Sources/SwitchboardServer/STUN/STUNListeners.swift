@@ -1,0 +1,142 @@
+import Logging
+import NIOCore
+import NIOPosix
+import STUN
+
+/// A socket the server listens on, as announced on the readiness line (`stun udp 127.0.0.1:3478`).
+public struct BoundListener: Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    public var address: TransportAddress
+
+    public var description: String { "\(name) \(address)" }
+}
+
+/// The STUN sockets: UDP on every RFC 5780 address/port pair and TCP on the primary one.
+actor STUNListeners {
+    private let configuration: ServerConfiguration
+    private let group: EventLoopGroup
+    let counters: STUNCounters
+    private var channels: [Channel] = []
+
+    init(configuration: ServerConfiguration, group: EventLoopGroup, counters: STUNCounters) {
+        self.configuration = configuration
+        self.group = group
+        self.counters = counters
+    }
+
+    /// Binds every socket and returns what was bound. With port 0 the ports the kernel picked are reused for the
+    /// other IP, which can collide with a stranger's socket; a few fresh tries make that vanishingly unlikely.
+    func start() async throws -> [BoundListener] {
+        var lastError: Error?
+        for _ in 0..<5 {
+            do {
+                return try await bindAll()
+            } catch {
+                lastError = error
+                await closeAll()
+                let picksPorts = configuration.stunPort == 0 || (configuration.alternateIP != nil && (configuration.alternatePort ?? 1) == 0)
+                if !picksPorts { break }
+            }
+        }
+        throw lastError!
+    }
+
+    func closeAll() async {
+        let open = channels
+        channels = []
+        for channel in open {
+            try? await channel.close()
+        }
+    }
+
+    private func bindAll() async throws -> [BoundListener] {
+        let c = configuration
+        var listeners: [BoundListener] = []
+        var primaryAddress = TransportAddress(ip: c.listenIP, port: c.stunPort)
+        var bound: [ResponderSocket: (Channel, TransportAddress)] = [:]
+
+        let primary = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.stunPort))
+        primaryAddress.port = primary.1.port
+        bound[.primary] = primary
+
+        var addresses = ResponderAddresses(primary: primaryAddress)
+        if let alternateIP = c.alternateIP {
+            let samePIPortAlt = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.alternatePort ?? 0))
+            let alternatePort = samePIPortAlt.1.port
+            bound[ResponderSocket(alternateIP: false, alternatePort: true)] = samePIPortAlt
+            bound[ResponderSocket(alternateIP: true, alternatePort: false)] =
+                try await bindUDP(TransportAddress(ip: alternateIP, port: primaryAddress.port))
+            bound[ResponderSocket(alternateIP: true, alternatePort: true)] =
+                try await bindUDP(TransportAddress(ip: alternateIP, port: alternatePort))
+            addresses.alternate = TransportAddress(ip: alternateIP, port: alternatePort)
+        }
+        let responder = BindingResponder(addresses: addresses, software: c.software.isEmpty ? nil : c.software)
+
+        var routes = ResponderChannels()
+        for (socket, (channel, _)) in bound { routes.channels[socket.index] = channel }
+        for socket in ResponderSocket.all {
+            guard let (channel, address) = bound[socket] else { continue }
+            let boundAddress = address.ip.isUnspecified ? nil : address
+            let counters = self.counters
+            let frozenRoutes = routes
+            try await channel.eventLoop.submit {
+                let handler = STUNDatagramHandler(responder: responder, socket: socket, boundAddress: boundAddress,
+                                                  counters: counters)
+                handler.routes = frozenRoutes
+                try channel.pipeline.syncOperations.addHandler(handler)
+            }.get()
+            try await channel.setOption(.autoRead, value: true).get()
+            listeners.append(BoundListener(name: "stun udp", address: address))
+        }
+
+        let tcp = try await bindTCP(primaryAddress, responder: responder)
+        listeners.append(BoundListener(name: "stun tcp", address: tcp))
+        return listeners
+    }
+
+    private func remember(_ channel: Channel) {
+        channels.append(channel)
+    }
+
+    private func bindUDP(_ address: TransportAddress) async throws -> (Channel, TransportAddress) {
+        var bootstrap = DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.datagramVectorReadMessageCount, value: 32)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048 * 32))
+        if address.ip.isUnspecified {
+            bootstrap = bootstrap.channelOption(.receivePacketInfo, value: true)
+        }
+        let channel = try await bootstrap.bind(to: address.socketAddress).get()
+        remember(channel)
+        guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
+            throw ConfigurationError(source: "listener", key: "stun-port", problem: "bound socket has no address")
+        }
+        return (channel, local)
+    }
+
+    private func bindTCP(_ address: TransportAddress, responder: BindingResponder) async throws -> TransportAddress {
+        let counters = self.counters
+        let maxConnections = configuration.maxTCPConnections
+        let idle = TimeAmount.seconds(Int64(configuration.tcpIdleTimeoutSeconds))
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: idle),
+                        ByteToMessageHandler(STUNStreamFramer()),
+                        STUNStreamHandler(responder: responder, counters: counters, maxConnections: maxConnections),
+                    ])
+                }
+            }
+            .bind(to: address.socketAddress).get()
+        remember(channel)
+        guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
+            throw ConfigurationError(source: "listener", key: "stun-port", problem: "bound socket has no address")
+        }
+        return local
+    }
+}

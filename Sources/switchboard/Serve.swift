@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SwitchboardServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the STUN server (TURN and signaling join it in later releases).",
+        discussion: """
+            Settings come from --config FILE (TOML, keys named like the flags), then SWITCHBOARD_* environment \
+            variables (SWITCHBOARD_STUN_PORT=3478, repeatable ones comma-separated), then flags; flags win. \
+            Port 0 picks a free port. One line per listener is printed on stdout once it is bound, e.g. \
+            `stun udp 127.0.0.1:3478`.
+            """)
+
+    @Option(help: "TOML configuration file.") var config: String?
+    @Option(help: "Address for every listener (default 0.0.0.0).") var listenIP: String?
+    @Option(help: "STUN/TURN port, UDP and TCP (default 3478).") var stunPort: String?
+    @Option(help: "STUN/TURN over TLS and DTLS (default 5349).") var tlsPort: String?
+    @Option(help: "HTTP, WebSocket and demo page (default 8080).") var httpPort: String?
+    @Option(help: "Admin API and metrics on 127.0.0.1 (default 8081).") var adminPort: String?
+    @Option(help: "RFC 5780 second IP address.") var alternateIP: String?
+    @Option(help: "RFC 5780 second port (default: STUN port + 1).") var alternatePort: String?
+    @Option(help: "Relay socket address (default: listen IP).") var relayIP: String?
+    @Option(help: "Address advertised for relays behind a 1:1 NAT.") var externalIP: String?
+    @Option(help: "Relay port range MIN-MAX (default 49152-65535).") var relayPorts: String?
+    @Option(help: "TURN realm (default switchboard).") var realm: String?
+    @Option(help: "Static long-term credential NAME:PASSWORD (repeatable).") var user: [String] = []
+    @Option(help: "TURN REST shared secret (repeatable).") var authSecret: [String] = []
+    @Option(help: "Peer CIDR to allow despite the default deny list (repeatable).") var allowPeer: [String] = []
+    @Option(help: "Peer CIDR to deny (repeatable).") var denyPeer: [String] = []
+    @Option(help: "HS256 secret for signaling tokens.") var jwtSecret: String?
+    @Option(help: "ES256 public key file for signaling tokens.") var jwtPublicKey: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
+    @Option(help: "text or json (default text).") var logFormat: String?
+
+    var flagValues: [String: [String]] {
+        var values: [String: [String]] = [:]
+        let single: [(String, String?)] = [
+            ("listen-ip", listenIP), ("stun-port", stunPort), ("tls-port", tlsPort), ("http-port", httpPort),
+            ("admin-port", adminPort), ("alternate-ip", alternateIP), ("alternate-port", alternatePort),
+            ("relay-ip", relayIP), ("external-ip", externalIP), ("relay-ports", relayPorts), ("realm", realm),
+            ("jwt-secret", jwtSecret), ("jwt-public-key", jwtPublicKey), ("log-level", logLevel), ("log-format", logFormat),
+        ]
+        for (key, value) in single { if let value { values[key] = [value] } }
+        let repeated: [(String, [String])] = [("user", user), ("auth-secret", authSecret), ("allow-peer", allowPeer), ("deny-peer", denyPeer)]
+        for (key, list) in repeated where !list.isEmpty { values[key] = list }
+        return values
+    }
+
+    func run() async throws {
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ConfigurationSources.load(
+                file: config, environment: ProcessInfo.processInfo.environment, flags: flagValues)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let format = configuration.logFormat
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler: LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "switchboard")
+        let service = SwitchboardService(configuration: configuration, logger: logger) { listeners in
+            // Readiness lines: scripts and tests wait for these on stdout.
+            let lines = listeners.map { "\($0)\n" }.joined()
+            FileHandle.standardOutput.write(Data(lines.utf8))
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
