@@ -107,7 +107,9 @@ public struct BindingResponder: Sendable {
         if let padding = request.paddingLength {
             out.writeSTUNAttribute(.padding(min(padding, BindingResponder.maximumPadding)), transactionID: id)
         }
-        if let software { out.writeSTUNAttribute(.software(software), transactionID: id) }
+        // RFC 3489's SERVER attribute must have a length that is a multiple of 4, and classic clients reject any
+        // other (Debian's `stun` does), so they get no SOFTWARE.
+        if let software, !request.isClassic { out.writeSTUNAttribute(.software(software), transactionID: id) }
         STUNMessage.finish(&out, messageStart: start, transactionID: id, options: .init(fingerprint: !request.isClassic))
         return .respond(from: replySocket, to: destination)
     }
@@ -156,7 +158,7 @@ public struct BindingResponder: Sendable {
         writeHeader(STUNMessageType(method: request.type.method, messageClass: .errorResponse), for: request, into: &out)
         out.writeSTUNAttribute(.errorCode(error), transactionID: request.transactionID)
         for attribute in extra { out.writeSTUNAttribute(attribute, transactionID: request.transactionID) }
-        if let software { out.writeSTUNAttribute(.software(software), transactionID: request.transactionID) }
+        if let software, !request.isClassic { out.writeSTUNAttribute(.software(software), transactionID: request.transactionID) }
         STUNMessage.finish(&out, messageStart: start, transactionID: request.transactionID,
                            options: .init(fingerprint: !request.isClassic))
     }

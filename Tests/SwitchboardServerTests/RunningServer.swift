@@ -1,0 +1,49 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import STUN
+import SwitchboardServer
+import XCTest
+
+/// A `SwitchboardService` running in-process on loopback with port 0, for integration tests.
+final class RunningServer: @unchecked Sendable {
+    let service: SwitchboardService
+    let listeners: [BoundListener]
+    private let group: ServiceGroup
+    private let task: Task<Void, Error>
+
+    static func start(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningServer {
+        var configuration = ServerConfiguration()
+        configuration.listenIP = .ipv4Loopback
+        configuration.stunPort = 0
+        configure(&configuration)
+        let (stream, continuation) = AsyncStream.makeStream(of: [BoundListener].self)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let service = SwitchboardService(configuration: configuration, logger: logger) { continuation.yield($0) }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
+        let task = Task { try await group.run() }
+        var iterator = stream.makeAsyncIterator()
+        guard let listeners = await iterator.next() else { throw XCTSkip("server did not start") }
+        return RunningServer(service: service, listeners: listeners, group: group, task: task)
+    }
+
+    private init(service: SwitchboardService, listeners: [BoundListener], group: ServiceGroup, task: Task<Void, Error>) {
+        self.service = service
+        self.listeners = listeners
+        self.group = group
+        self.task = task
+    }
+
+    func address(_ name: String, ip: IPAddress? = nil, index: Int = 0) -> TransportAddress {
+        let matching = listeners.filter { $0.name == name && (ip == nil || $0.address.ip == ip) }
+        return matching[index].address
+    }
+
+    /// Triggers graceful shutdown and waits for the service group to return.
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}

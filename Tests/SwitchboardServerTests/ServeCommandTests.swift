@@ -1,0 +1,58 @@
+import Foundation
+import STUN
+import SwitchboardClient
+import XCTest
+
+/// `switchboard serve` as a real process: readiness lines, a working answer, and a clean exit on SIGTERM.
+final class ServeCommandTests: XCTestCase {
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["SWITCHBOARD_BIN"] { return URL(fileURLWithPath: path) }
+        // On Linux the test runner is the .xctest executable in the build products folder, next to `switchboard`.
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("switchboard")
+    }
+
+    func testServePrintsOneReadinessLinePerListenerAnswersAndExitsOnSIGTERM() async throws {
+        let binary = Self.binary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { return XCTFail("switchboard binary missing at \(binary.path)") }
+            throw XCTSkip("switchboard binary not built at \(binary.path); run `swift build` first")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--log-level", "warning"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        var lines: [String] = []
+        var pending = Data()
+        let handle = stdout.fileHandleForReading
+        while lines.count < 2 {
+            let chunk = handle.availableData
+            guard !chunk.isEmpty else { break }
+            pending += chunk
+            while let newline = pending.firstIndex(of: 0x0A) {
+                lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                pending = pending[pending.index(after: newline)...]
+            }
+        }
+        XCTAssertEqual(lines.map { $0.split(separator: " ").prefix(2).joined(separator: " ") }, ["stun udp", "stun tcp"])
+        let udp = try XCTUnwrap(TransportAddress(String(lines[0].split(separator: " ")[2])))
+        XCTAssertEqual(udp.ip, .ipv4Loopback)
+        XCTAssertNotEqual(udp.port, 0, "port 0 is replaced by the port picked")
+
+        let client = try await STUNClient.open(local: TransportAddress(ip: .ipv4Loopback, port: 0))
+        let response = try await client.transact(STUNMessage(type: .bindingRequest), to: udp,
+                                                 policy: RetransmissionPolicy(initialRTO: .milliseconds(100), maxRequests: 5))
+        XCTAssertEqual(response.message.xorMappedAddress, client.localAddress)
+        await client.close()
+
+        process.terminate()  // SIGTERM
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        XCTAssertFalse(process.isRunning, "serve must exit after SIGTERM")
+        XCTAssertEqual(process.terminationStatus, 0)
+    }
+}
