@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import STUN
+import TURN
 
 /// A STUN client on one UDP socket: sends requests, retransmits them per RFC 8489 §6.2.1 and matches responses by
 /// transaction id, whichever address they come from (RFC 5780 tests ask the server to answer from another one).
@@ -11,12 +12,38 @@ public final class STUNClient: Sendable {
         public var source: TransportAddress
     }
 
+    /// Relayed data a TURN server delivered: a Data indication or ChannelData.
+    public struct RelayedData: Sendable {
+        /// The peer, for Data indications; nil for ChannelData (the channel says who).
+        public var peer: TransportAddress?
+        public var channel: UInt16?
+        public var data: ByteBuffer
+    }
+
     private let channel: Channel
     public let localAddress: TransportAddress
 
     private init(channel: Channel, localAddress: TransportAddress) {
         self.channel = channel
         self.localAddress = localAddress
+    }
+
+    /// The next Data indication or ChannelData that arrived on this socket, or nil after `timeout`.
+    public func nextRelayedData(timeout: TimeAmount) async throws -> RelayedData? {
+        let channel = self.channel
+        return try await channel.eventLoop.flatSubmit {
+            do {
+                let handler = try channel.pipeline.syncOperations.handler(type: STUNClientHandler.self)
+                return handler.nextRelayedData(timeout: timeout, on: channel.eventLoop)
+            } catch {
+                return channel.eventLoop.makeFailedFuture(STUNClientError.closed)
+            }
+        }.get()
+    }
+
+    /// Sends bytes without waiting for an answer (indications, ChannelData).
+    public func sendRaw(_ bytes: ByteBuffer, to server: TransportAddress) async throws {
+        try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: server.socketAddress, data: bytes))
     }
 
     /// Opens a socket on `local` (port 0 picks one).
@@ -76,6 +103,35 @@ final class STUNClientHandler: ChannelDuplexHandler {
     }
 
     private var pending: [TransactionID: Pending] = [:]
+    /// Relayed data not yet taken, bounded so a flood cannot grow it without limit.
+    private var inbox: [STUNClient.RelayedData] = []
+    private var inboxWaiter: EventLoopPromise<STUNClient.RelayedData?>?
+    static let inboxLimit = 4096
+
+    private func deliver(_ data: STUNClient.RelayedData) {
+        if let waiter = inboxWaiter {
+            inboxWaiter = nil
+            waiter.succeed(data)
+        } else if inbox.count < STUNClientHandler.inboxLimit {
+            inbox.append(data)
+        }
+    }
+
+    func nextRelayedData(timeout: TimeAmount, on loop: EventLoop) -> EventLoopFuture<STUNClient.RelayedData?> {
+        if !inbox.isEmpty { return loop.makeSucceededFuture(inbox.removeFirst()) }
+        inboxWaiter?.succeed(nil)
+        let promise = loop.makePromise(of: STUNClient.RelayedData?.self)
+        inboxWaiter = promise
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        loop.scheduleTask(in: timeout) {
+            let handler = bound.value
+            if let waiter = handler.inboxWaiter, waiter.futureResult === promise.futureResult {
+                handler.inboxWaiter = nil
+                waiter.succeed(nil)
+            }
+        }
+        return promise.futureResult
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let transaction = event as? Transaction else { return context.fireUserInboundEventTriggered(event) }
@@ -102,8 +158,24 @@ final class STUNClientHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        guard let message = try? STUNMessage(decoding: envelope.data, options: .init(acceptClassic: true)),
-              message.type.messageClass == .successResponse || message.type.messageClass == .errorResponse,
+        if let first = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self), ChannelData.looksLikeChannelData(first) {
+            if case .success(let (number, payload)) = ChannelData.parse(envelope.data) {
+                deliver(.init(peer: nil, channel: number, data: payload))
+            }
+            return
+        }
+        guard let message = try? STUNMessage(decoding: envelope.data, options: .init(acceptClassic: true)) else { return }
+        if message.type == STUNMessageType(method: .data, messageClass: .indication) {
+            var peer: TransportAddress?
+            var payload: ByteBuffer?
+            for attribute in message.attributes {
+                if case .xorPeerAddress(let address) = attribute { peer = address }
+                if case .data(let bytes) = attribute { payload = bytes }
+            }
+            if let peer, let payload { deliver(.init(peer: peer, channel: nil, data: payload)) }
+            return
+        }
+        guard message.type.messageClass == .successResponse || message.type.messageClass == .errorResponse,
               let entry = pending.removeValue(forKey: message.transactionID),
               let source = TransportAddress(envelope.remoteAddress) else { return }
         entry.timer?.cancel()
@@ -120,6 +192,8 @@ final class STUNClientHandler: ChannelDuplexHandler {
             entry.transaction.promise.fail(STUNClientError.closed)
         }
         pending = [:]
+        inboxWaiter?.succeed(nil)
+        inboxWaiter = nil
         context.fireChannelInactive()
     }
 }

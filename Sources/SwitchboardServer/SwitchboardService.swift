@@ -2,6 +2,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import STUN
+import TURN
 
 /// `switchboard serve`: every listener in one process, run under swift-service-lifecycle.
 ///
@@ -10,27 +12,64 @@ import ServiceLifecycle
 public final class SwitchboardService: Service, Sendable {
     public let configuration: ServerConfiguration
     public let counters = STUNCounters()
+    /// The TURN REST secrets in force: the configured ones, or one generated for this run.
+    public let authSecrets: [String]
     private let group: EventLoopGroup
     private let logger: Logger
     private let onReady: @Sendable ([BoundListener]) -> Void
+    private let clock: any TURNClock
+    private let turnLoop: EventLoop
+    private let turn: NIOLoopBound<TURNEdge>
 
     public init(configuration: ServerConfiguration, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger, onReady: @escaping @Sendable ([BoundListener]) -> Void = { _ in }) {
+                clock: any TURNClock = SystemTURNClock(), logger: Logger,
+                onReady: @escaping @Sendable ([BoundListener]) -> Void = { _ in }) throws {
         self.configuration = configuration
         self.group = group
         self.logger = logger
         self.onReady = onReady
+        self.clock = clock
+        var secrets = configuration.authSecrets
+        if secrets.isEmpty {
+            secrets = [generatedAuthSecret()]
+            logger.notice("no --auth-secret given; TURN REST credentials use a secret generated for this run",
+                          metadata: ["auth-secret": "\(secrets[0])"])
+        }
+        self.authSecrets = secrets
+        let turnConfiguration = configuration.turnConfiguration
+        let credentials = configuration.credentialStore(secrets: secrets)
+        let policy = try configuration.peerPolicy()
+        let loop = group.next()
+        self.turnLoop = loop
+        self.turn = try loop.submit {
+            let core = TURNServerCore(configuration: turnConfiguration, credentials: credentials, policy: policy, clock: clock)
+            return NIOLoopBound(TURNEdge(loop: loop, core: core, logger: logger), eventLoop: loop)
+        }.wait()
+    }
+
+    /// Runs `body` with the TURN core on its event loop (tests and diagnostics).
+    public func withTURNCore<T: Sendable>(_ body: @escaping @Sendable (TURNServerCore) -> T) async throws -> T {
+        let turn = self.turn
+        return try await turnLoop.submit { body(turn.value.core) }.get()
+    }
+
+    /// Open relay sockets (tests check that expiry releases them all).
+    public func relaySocketCount() async throws -> Int {
+        let turn = self.turn
+        return try await turnLoop.submit { turn.value.relayCount }.get()
     }
 
     public func run() async throws {
-        let stun = STUNListeners(configuration: configuration, group: group, counters: counters)
+        let stun = STUNListeners(configuration: configuration, loop: turnLoop, turn: turn, counters: counters)
         let listeners: [BoundListener]
         do {
             listeners = try await stun.start()
         } catch {
-            logger.error("cannot start STUN listeners", metadata: ["error": "\(error)"])
+            logger.error("cannot start STUN/TURN listeners", metadata: ["error": "\(error)"])
             throw error
         }
+        let turn = self.turn
+        try await turnLoop.submit { turn.value.start() }.get()
         for listener in listeners {
             logger.info("listening", metadata: ["listener": "\(listener)"])
         }
@@ -38,5 +77,6 @@ public final class SwitchboardService: Service, Sendable {
         try? await gracefulShutdown()
         logger.info("shutting down")
         await stun.closeAll()
+        try? await turnLoop.flatSubmit { turn.value.stop() }.get()
     }
 }

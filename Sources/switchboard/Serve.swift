@@ -65,7 +65,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "switchboard")
-        let service = SwitchboardService(configuration: configuration, logger: logger) { listeners in
+        let service = try SwitchboardService(configuration: configuration, logger: logger) { listeners in
             // Readiness lines: scripts and tests wait for these on stdout.
             let lines = listeners.map { "\($0)\n" }.joined()
             FileHandle.standardOutput.write(Data(lines.utf8))

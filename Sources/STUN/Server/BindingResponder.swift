@@ -127,8 +127,8 @@ public struct BindingResponder: Sendable {
 
     /// RFC 8489 §6.3: a request whose attributes are malformed gets 400; bytes that are not STUN, fail FINGERPRINT or
     /// are truncated are discarded, because nothing in them can be trusted.
-    private func answerUndecodable(_ bytes: ByteBuffer, error: STUNDecodingError, from source: TransportAddress,
-                                   socket: ResponderSocket, into out: inout ByteBuffer) -> Decision {
+    public func answerUndecodable(_ bytes: ByteBuffer, error: STUNDecodingError, from source: TransportAddress,
+                                  socket: ResponderSocket, into out: inout ByteBuffer) -> Decision {
         switch error {
         case .malformedAttribute, .attributeOverrunsMessage, .attributeAfterFingerprint:
             guard let header = bytes.getInteger(at: bytes.readerIndex, as: UInt16.self),

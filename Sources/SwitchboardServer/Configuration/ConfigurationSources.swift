@@ -13,7 +13,7 @@ public enum ConfigurationSources {
         "listen-ip", "stun-port", "tls-port", "http-port", "admin-port", "alternate-ip", "alternate-port",
         "relay-ip", "external-ip", "relay-ports", "realm", "user", "auth-secret", "allow-peer", "deny-peer",
         "jwt-secret", "jwt-public-key", "log-level", "log-format", "software", "max-tcp-connections",
-        "tcp-idle-timeout",
+        "tcp-idle-timeout", "total-quota", "user-quota", "max-bps", "max-allocate-lifetime",
     ]
 
     public static func load(file: String?, environment: [String: String], flags: [String: [String]]) throws -> ServerConfiguration {
@@ -143,6 +143,13 @@ public enum ConfigurationSources {
         if let v = try one("software") { c.software = v }
         if let v = try positive("max-tcp-connections") { c.maxTCPConnections = v }
         if let v = try positive("tcp-idle-timeout") { c.tcpIdleTimeoutSeconds = v }
+        if let v = try positive("total-quota") { c.totalQuota = v }
+        if let v = try positive("user-quota") { c.userQuota = v }
+        if let text = try one("max-bps") {
+            guard let value = Int(text), value >= 0 else { throw fail("max-bps", "'\(text)' is not a byte rate (0 for none)") }
+            c.maxBps = value
+        }
+        if let v = try positive("max-allocate-lifetime") { c.maxAllocateLifetime = max(600, v) }
 
         if let alternate = c.alternateIP, alternate.family != c.listenIP.family || alternate.isUnspecified {
             throw fail("alternate-ip", "must be a concrete address of the same family as listen-ip")

@@ -28,7 +28,13 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var software: String = "Switchboard"
     /// Bounds on the STUN-over-TCP listener.
     public var maxTCPConnections: Int = 10_000
-    public var tcpIdleTimeoutSeconds: Int = 60
+    public var tcpIdleTimeoutSeconds: Int = 600
+    /// TURN quotas, named as coturn names them: allocations in total, per user, relayed bytes/s per allocation (0: none).
+    public var totalQuota: Int = 50_000
+    public var userQuota: Int = 100
+    public var maxBps: Int = 0
+    /// Longest allocation lifetime a client may ask for, in seconds.
+    public var maxAllocateLifetime: Int = 3600
 
     public init() {}
 

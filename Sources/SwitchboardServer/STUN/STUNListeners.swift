@@ -11,16 +11,20 @@ public struct BoundListener: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(name) \(address)" }
 }
 
-/// The STUN sockets: UDP on every RFC 5780 address/port pair and TCP on the primary one.
+/// The STUN/TURN client sockets: UDP on every RFC 5780 address/port pair and TCP on the primary one.
+///
+/// All of them live on one event loop, the TURN edge's, so that TURN state is touched from one thread only.
 actor STUNListeners {
     private let configuration: ServerConfiguration
-    private let group: EventLoopGroup
+    private let group: EventLoop
+    private let turn: NIOLoopBound<TURNEdge>?
     let counters: STUNCounters
     private var channels: [Channel] = []
 
-    init(configuration: ServerConfiguration, group: EventLoopGroup, counters: STUNCounters) {
+    init(configuration: ServerConfiguration, loop: EventLoop, turn: NIOLoopBound<TURNEdge>?, counters: STUNCounters) {
         self.configuration = configuration
-        self.group = group
+        self.group = loop
+        self.turn = turn
         self.counters = counters
     }
 
@@ -76,12 +80,12 @@ actor STUNListeners {
         for (socket, (channel, _)) in bound { routes.channels[socket.index] = channel }
         for socket in ResponderSocket.all {
             guard let (channel, address) = bound[socket] else { continue }
-            let boundAddress = address.ip.isUnspecified ? nil : address
             let counters = self.counters
             let frozenRoutes = routes
+            let turn = self.turn
             try await channel.eventLoop.submit {
-                let handler = STUNDatagramHandler(responder: responder, socket: socket, boundAddress: boundAddress,
-                                                  counters: counters)
+                let handler = STUNDatagramHandler(responder: responder, socket: socket, boundAddress: address,
+                                                  turn: turn?.value, counters: counters)
                 handler.routes = frozenRoutes
                 try channel.pipeline.syncOperations.addHandler(handler)
             }.get()
@@ -119,6 +123,7 @@ actor STUNListeners {
         let counters = self.counters
         let maxConnections = configuration.maxTCPConnections
         let idle = TimeAmount.seconds(Int64(configuration.tcpIdleTimeoutSeconds))
+        let turn = self.turn
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
@@ -128,7 +133,8 @@ actor STUNListeners {
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: idle),
                         ByteToMessageHandler(STUNStreamFramer()),
-                        STUNStreamHandler(responder: responder, counters: counters, maxConnections: maxConnections),
+                        STUNStreamHandler(responder: responder, counters: counters, maxConnections: maxConnections,
+                                          turn: turn?.value),
                     ])
                 }
             }

@@ -1,8 +1,9 @@
 import NIOCore
 import STUN
+import TURN
 
-/// One STUN-over-TCP connection: answers each framed request on the same connection, and closes it on idleness,
-/// on bytes that are not STUN, or when the connection limit was already reached.
+/// One STUN/TURN-over-TCP connection: Binding requests are answered here, everything else goes to the TURN edge.
+/// Closes on idleness, on bytes that are neither STUN nor ChannelData, or when the connection limit was reached.
 final class STUNStreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -10,14 +11,15 @@ final class STUNStreamHandler: ChannelInboundHandler {
     private let responder: BindingResponder
     private let counters: STUNCounters
     private let maxConnections: Int
+    private let turn: TURNEdge?
     private var counted = false
-    private var remote: TransportAddress?
-    private var local: TransportAddress?
+    private var fiveTuple: FiveTuple?
 
-    init(responder: BindingResponder, counters: STUNCounters, maxConnections: Int) {
+    init(responder: BindingResponder, counters: STUNCounters, maxConnections: Int, turn: TURNEdge?) {
         self.responder = responder
         self.counters = counters
         self.maxConnections = maxConnections
+        self.turn = turn
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -28,8 +30,12 @@ final class STUNStreamHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        remote = context.remoteAddress.flatMap(TransportAddress.init)
-        local = context.localAddress.flatMap(TransportAddress.init)
+        if let remote = context.remoteAddress.flatMap(TransportAddress.init),
+           let local = context.localAddress.flatMap(TransportAddress.init) {
+            let fiveTuple = FiveTuple(client: remote, server: local, transport: .tcp)
+            self.fiveTuple = fiveTuple
+            turn?.tcpConnectionOpened(fiveTuple, channel: context.channel)
+        }
         context.fireChannelActive()
     }
 
@@ -38,14 +44,35 @@ final class STUNStreamHandler: ChannelInboundHandler {
             counters.tcpConnections.wrappingDecrement(ordering: .relaxed)
             counted = false
         }
+        if let fiveTuple { turn?.tcpConnectionClosed(fiveTuple) }
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let remote else { return }
+        guard let fiveTuple else { return }
+        let bytes = unwrapInboundIn(data)
+        let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) ?? 0
+        if ChannelData.looksLikeChannelData(first) {
+            turn?.clientChannelData(bytes, from: fiveTuple, via: context.channel)
+            return
+        }
         var out = context.channel.allocator.buffer(capacity: 256)
-        let decision = responder.handle(unwrapInboundIn(data), from: remote, receivedOn: .primary, localAddress: local,
+        let decision: BindingResponder.Decision
+        do {
+            let message = try STUNMessage(decoding: bytes, options: .init(acceptClassic: true))
+            if message.type.method != .binding, let turn {
+                turn.clientMessage(message, from: fiveTuple, via: context.channel)
+                return
+            }
+            guard message.type.messageClass == .request, message.type.method == .binding else {
+                counters.dropped.wrappingIncrement(ordering: .relaxed)
+                return
+            }
+            decision = responder.handle(message, from: fiveTuple.client, receivedOn: .primary, localAddress: fiveTuple.server,
                                         transport: .tcp, into: &out)
+        } catch {
+            decision = responder.answerUndecodable(bytes, error: error, from: fiveTuple.client, socket: .primary, into: &out)
+        }
         if case .respond = decision {
             counters.responses.wrappingIncrement(ordering: .relaxed)
             context.write(wrapOutboundOut(out), promise: nil)

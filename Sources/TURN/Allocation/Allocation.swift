@@ -1,0 +1,57 @@
+import NIOCore
+import STUN
+
+/// A channel binding: the peer a channel number stands for, until `expiry`.
+struct ChannelBinding: Sendable {
+    var peer: TransportAddress
+    var expiry: Timestamp
+}
+
+/// One allocation (RFC 8656 §2.2): relayed transport addresses on the server, owned by one client 5-tuple, with
+/// its permissions and channel bindings.
+struct Allocation {
+    enum State {
+        /// Relay sockets are being opened; the Allocate success response goes out when all are open.
+        case opening(remaining: Int, attempts: Int)
+        case active
+    }
+
+    let fiveTuple: FiveTuple
+    let username: String
+    let auth: AuthenticatedUser
+    var state: State
+    /// Bound relay addresses (one per address family) and what XOR-RELAYED-ADDRESS advertises for each.
+    var relays: [TransportAddress]
+    var advertised: [TransportAddress]
+    var expiry: Timestamp
+    var lifetime: UInt32
+    var dontFragment: Bool
+
+    /// The Allocate request this allocation answers, so a retransmission gets the same response.
+    let allocateTransactionID: TransactionID
+    let allocateCookie: UInt32
+    var allocateResponse: ByteBuffer?
+    /// RESERVATION-TOKEN to return (EVEN-PORT with R set) and ADDRESS-ERROR-CODE for a refused second family.
+    var reservationToken: UInt64?
+    var addressError: (AddressFamily, STUNErrorCode)?
+
+    var permissions: [IPAddress: Timestamp] = [:]
+    var channels: [UInt16: ChannelBinding] = [:]
+    var channelByPeer: [TransportAddress: UInt16] = [:]
+    /// Expired bindings stay here until their cooldown ends, so the number is not rebound to another peer.
+    var channelCooldowns: [UInt16: ChannelBinding] = [:]
+
+    var toPeerBucket: TokenBucket
+    var toClientBucket: TokenBucket
+
+    func hasPermission(_ ip: IPAddress, now: Timestamp) -> Bool {
+        guard let expiry = permissions[ip] else { return false }
+        return now < expiry
+    }
+
+    func relay(for family: AddressFamily) -> TransportAddress? {
+        relays.first { $0.ip.family == family }
+    }
+
+    var families: [AddressFamily] { relays.map(\.ip.family) }
+}

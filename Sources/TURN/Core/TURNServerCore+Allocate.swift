@@ -1,0 +1,176 @@
+import NIOCore
+import STUN
+
+extension TURNServerCore {
+    /// RFC 8656 §7.2.
+    func handleAllocate(_ request: STUNMessage, from fiveTuple: FiveTuple, now: Timestamp, into actions: inout [TURNAction]) {
+        guard let auth = authenticate(request, on: fiveTuple, now: now, into: &actions) else { return }
+        func fail(_ code: UInt16, _ reason: String? = nil) {
+            reply(error: STUNErrorCode(code: code, reason: reason), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
+        }
+
+        if let existing = allocations[fiveTuple] {
+            if existing.allocateTransactionID == request.transactionID {
+                // A retransmission of the request that created it: same answer once it exists, silence until then.
+                if let response = existing.allocateResponse { actions.append(.toClient(response, fiveTuple)) }
+            } else {
+                fail(437)
+            }
+            return
+        }
+
+        var requestedTransport: UInt8?
+        var evenPort: Bool?
+        var reservationToken: UInt64?
+        var requestedFamily: AddressFamily?
+        var additionalFamily: AddressFamily?
+        var dontFragment = false
+        var lifetime: UInt32?
+        for attribute in request.attributes {
+            switch attribute {
+            case .requestedTransport(let value): if requestedTransport == nil { requestedTransport = value }
+            case .evenPort(let reserveNext): evenPort = reserveNext
+            case .reservationToken(let token): reservationToken = token
+            case .requestedAddressFamily(let family): requestedFamily = family
+            case .additionalAddressFamily(let family): additionalFamily = family
+            case .dontFragment: dontFragment = true
+            case .lifetime(let value): lifetime = value
+            default: break
+            }
+        }
+        guard let requestedTransport else { return fail(400, "REQUESTED-TRANSPORT is missing") }
+        guard requestedTransport == 17 else { return fail(442) }
+        if reservationToken != nil, evenPort != nil || requestedFamily != nil || additionalFamily != nil {
+            return fail(400, "RESERVATION-TOKEN excludes EVEN-PORT and address family attributes")
+        }
+        if requestedFamily != nil, additionalFamily != nil {
+            return fail(400, "REQUESTED-ADDRESS-FAMILY and ADDITIONAL-ADDRESS-FAMILY together")
+        }
+        if additionalFamily == .ipv4 { return fail(400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6") }
+
+        if allocationsPerUser[auth.username, default: 0] >= configuration.maxAllocationsPerUser { return fail(486) }
+        if allocations.count >= configuration.maxAllocations { return fail(508, "Server allocation limit reached") }
+
+        // Which relay addresses to open.
+        var relays: [TransportAddress] = []
+        var addressError: (AddressFamily, STUNErrorCode)?
+        var token: UInt64?
+        if let reservationToken {
+            guard let reserved = ports.claim(token: reservationToken, now: now) else {
+                return fail(508, "Unknown or expired RESERVATION-TOKEN")
+            }
+            relays = [reserved]
+        } else {
+            let primaryFamily = requestedFamily ?? .ipv4
+            guard let primaryIP = relayIP(for: primaryFamily, fiveTuple: fiveTuple) else { return fail(440) }
+            guard let primary = ports.book(on: primaryIP, even: evenPort != nil, reserveNext: evenPort == true, now: now) else {
+                return fail(508, "No relay port free")
+            }
+            relays = [primary]
+            if evenPort == true {
+                token = ports.reserve(TransportAddress(ip: primaryIP, port: primary.port + 1),
+                                      until: now.adding(seconds: configuration.reservationLifetime))
+            }
+            if additionalFamily == .ipv6 {
+                if let ip = relayIP(for: .ipv6, fiveTuple: fiveTuple),
+                   let second = ports.book(on: ip, even: false, reserveNext: false, now: now) {
+                    relays.append(second)
+                } else {
+                    addressError = (.ipv6, .addressFamilyNotSupported)
+                }
+            }
+        }
+
+        let granted = grantedLifetime(lifetime)
+        let allocation = Allocation(
+            fiveTuple: fiveTuple, username: auth.username, auth: auth,
+            state: .opening(remaining: relays.count, attempts: 0), relays: relays,
+            advertised: relays.map(advertisedAddress), expiry: now.adding(seconds: granted), lifetime: granted,
+            dontFragment: dontFragment, allocateTransactionID: request.transactionID, allocateCookie: request.cookie,
+            reservationToken: token, addressError: addressError,
+            toPeerBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now),
+            toClientBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now))
+        allocations[fiveTuple] = allocation
+        allocationsPerUser[auth.username, default: 0] += 1
+        for relay in relays {
+            relayOwners[relay] = fiveTuple
+            actions.append(.openRelay(relay, dontFragment: dontFragment))
+        }
+    }
+
+    /// The edge bound a relay socket.
+    public func relayOpened(_ relay: TransportAddress, into actions: inout [TURNAction]) {
+        guard let fiveTuple = relayOwners[relay], var allocation = allocations[fiveTuple],
+              case .opening(let remaining, let attempts) = allocation.state else { return }
+        if remaining > 1 {
+            allocation.state = .opening(remaining: remaining - 1, attempts: attempts)
+            allocations[fiveTuple] = allocation
+            return
+        }
+        allocation.state = .active
+        let now = clock.now()
+        var response = STUNMessage(
+            type: STUNMessageType(method: .allocate, messageClass: .successResponse),
+            transactionID: allocation.allocateTransactionID, cookie: allocation.allocateCookie)
+        for address in allocation.advertised { response.append(.xorRelayedAddress(address)) }
+        if let (family, error) = allocation.addressError { response.append(.addressErrorCode(family: family, error: error)) }
+        response.append(.lifetime(allocation.lifetime))
+        if let token = allocation.reservationToken { response.append(.reservationToken(token)) }
+        response.append(.xorMappedAddress(fiveTuple.client))
+        var out = ByteBufferAllocator().buffer(capacity: 160)
+        write(response, auth: allocation.auth, into: &out)
+        allocation.allocateResponse = out
+        allocations[fiveTuple] = allocation
+        responses.store(out, for: fiveTuple, allocation.allocateTransactionID, now: now)
+        counters.allocationsCreated += 1
+        actions.append(.toClient(out, fiveTuple))
+    }
+
+    /// The edge could not bind a relay socket (the port is held by someone else): try another port a few times,
+    /// then answer 508.
+    public func relayFailed(_ relay: TransportAddress, into actions: inout [TURNAction]) {
+        guard let fiveTuple = relayOwners.removeValue(forKey: relay), var allocation = allocations[fiveTuple],
+              case .opening(let remaining, let attempts) = allocation.state,
+              let index = allocation.relays.firstIndex(of: relay) else { return }
+        let now = clock.now()
+        ports.markUnusable(relay, now: now)
+        let mustBeEven = allocation.reservationToken != nil
+        if attempts < 8, !mustBeEven, let replacement = ports.book(on: relay.ip, even: false, reserveNext: false, now: now) {
+            allocation.relays[index] = replacement
+            allocation.advertised[index] = advertisedAddress(replacement)
+            allocation.state = .opening(remaining: remaining, attempts: attempts + 1)
+            allocations[fiveTuple] = allocation
+            relayOwners[replacement] = fiveTuple
+            actions.append(.openRelay(replacement, dontFragment: allocation.dontFragment))
+            return
+        }
+        let request = STUNMessage(type: STUNMessageType(method: .allocate, messageClass: .request),
+                                  transactionID: allocation.allocateTransactionID, cookie: allocation.allocateCookie)
+        allocation.relays.remove(at: index)
+        allocations[fiveTuple] = allocation
+        deleteAllocation(fiveTuple, into: &actions)
+        reply(error: STUNErrorCode(code: 508, reason: "Cannot open a relay socket"), to: request, on: fiveTuple,
+              auth: allocation.auth, now: now, into: &actions)
+    }
+
+    func grantedLifetime(_ requested: UInt32?) -> UInt32 {
+        guard let requested else { return configuration.defaultLifetime }
+        return min(max(requested, configuration.defaultLifetime), configuration.maximumLifetime)
+    }
+
+    func relayIP(for family: AddressFamily, fiveTuple: FiveTuple) -> IPAddress? {
+        switch family {
+        case .ipv4:
+            if let ip = configuration.relayIPv4 { return ip }
+        case .ipv6:
+            if let ip = configuration.relayIPv6 { return ip }
+        }
+        let reached = fiveTuple.server.ip
+        return reached.family == family && !reached.isUnspecified ? reached : nil
+    }
+
+    func advertisedAddress(_ relay: TransportAddress) -> TransportAddress {
+        let external = relay.ip.family == .ipv4 ? configuration.externalIPv4 : configuration.externalIPv6
+        return TransportAddress(ip: external ?? relay.ip, port: relay.port)
+    }
+}

@@ -1,0 +1,196 @@
+import NIOCore
+import STUN
+
+/// The sans-I/O TURN server (RFC 8656): allocations keyed by 5-tuple, permissions, channels, authentication,
+/// quotas and the peer address policy. It is fed decoded STUN requests, ChannelData and peer datagrams plus the
+/// injected clock, and appends `TURNAction`s for its edge to carry out.
+///
+/// One instance belongs to one event loop: it is a class for in-place mutation of its tables, never shared.
+public final class TURNServerCore {
+    public let configuration: TURNConfiguration
+    public let policy: PeerAddressPolicy
+    let clock: any TURNClock
+    let authenticator: LongTermAuthenticator
+
+    var allocations: [FiveTuple: Allocation] = [:]
+    /// Relay address → owning 5-tuple, for datagrams from peers.
+    var relayOwners: [TransportAddress: FiveTuple] = [:]
+    var allocationsPerUser: [String: Int] = [:]
+    var ports: RelayPortPool
+    var responses = ResponseCache()
+    public internal(set) var counters = TURNCounters()
+
+    public init(configuration: TURNConfiguration, credentials: any CredentialStore, policy: PeerAddressPolicy,
+                clock: any TURNClock, nonceSecret: [UInt8]? = nil) {
+        self.configuration = configuration
+        self.policy = policy
+        self.clock = clock
+        self.authenticator = LongTermAuthenticator(
+            realm: configuration.realm, credentials: credentials,
+            nonces: NonceIssuer(secret: nonceSecret, lifetime: configuration.nonceLifetime))
+        self.ports = RelayPortPool(range: configuration.relayPorts)
+    }
+
+    public var allocationCount: Int { allocations.count }
+    public var bookedRelayPorts: Int { ports.bookedCount }
+
+    /// The relay addresses of the allocation on a 5-tuple (for tests and diagnostics).
+    public func relayAddresses(of fiveTuple: FiveTuple) -> [TransportAddress] {
+        allocations[fiveTuple]?.relays ?? []
+    }
+
+    // MARK: Client messages
+
+    /// A decoded STUN message from a client, other than Binding (which the `BindingResponder` answers).
+    public func handleClientMessage(_ message: STUNMessage, from fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
+        switch message.type.messageClass {
+        case .request:
+            if let cached = responses.lookup(fiveTuple, message.transactionID) {
+                counters.retransmissionsAnswered += 1
+                actions.append(.toClient(cached, fiveTuple))
+                return
+            }
+            let now = clock.now()
+            if !message.unknownComprehensionRequired.isEmpty {
+                reply(error: .unknownAttribute, to: message, on: fiveTuple, auth: nil,
+                      extra: [.unknownAttributes(message.unknownComprehensionRequired)], now: now, into: &actions)
+                return
+            }
+            switch message.type.method {
+            case .allocate: handleAllocate(message, from: fiveTuple, now: now, into: &actions)
+            case .refresh: handleRefresh(message, from: fiveTuple, now: now, into: &actions)
+            case .createPermission: handleCreatePermission(message, from: fiveTuple, now: now, into: &actions)
+            case .channelBind: handleChannelBind(message, from: fiveTuple, now: now, into: &actions)
+            default:
+                reply(error: STUNErrorCode(code: 400, reason: "Unknown method \(message.type.method)"), to: message,
+                      on: fiveTuple, auth: nil, now: now, into: &actions)
+            }
+        case .indication:
+            if message.type.method == .send { handleSend(message, from: fiveTuple, into: &actions) }
+        case .successResponse, .errorResponse:
+            break
+        }
+    }
+
+    /// Authenticates a request, answering 400/401/438 itself; nil means "already answered".
+    func authenticate(_ request: STUNMessage, on fiveTuple: FiveTuple, now: Timestamp,
+                      into actions: inout [TURNAction]) -> AuthenticatedUser? {
+        let unixTime = clock.unixSeconds()
+        switch authenticator.authenticate(request, from: fiveTuple.client, unixTime: unixTime) {
+        case .authenticated(let user):
+            return user
+        case .rejected(let error, let challenge):
+            counters.authenticationFailures += 1
+            let extra = challenge ? authenticator.challenge(for: fiveTuple.client, unixTime: unixTime) : []
+            // Challenges are not cached: a retransmission should get a fresh nonce anyway, and caching them would
+            // let unauthenticated traffic fill the cache.
+            var out = ByteBufferAllocator().buffer(capacity: 160)
+            write(request.errorResponse(error, attributes: extra), auth: nil, into: &out)
+            actions.append(.toClient(out, fiveTuple))
+            return nil
+        }
+    }
+
+    // MARK: Responses
+
+    func write(_ response: STUNMessage, auth: AuthenticatedUser?, into out: inout ByteBuffer) {
+        var response = response
+        if let software = configuration.software { response.append(.software(software)) }
+        let options = STUNMessage.EncodingOptions(integrityKey: auth?.key, integrityAlgorithms: [auth?.algorithm ?? .sha1],
+                                                  fingerprint: true)
+        response.encode(into: &out, options: options)
+    }
+
+    /// Sends (and caches, for retransmissions) a response to an authenticated request.
+    func reply(_ response: STUNMessage, to request: STUNMessage, on fiveTuple: FiveTuple, auth: AuthenticatedUser?,
+               now: Timestamp, into actions: inout [TURNAction]) {
+        var out = ByteBufferAllocator().buffer(capacity: 160)
+        write(response, auth: auth, into: &out)
+        responses.store(out, for: fiveTuple, request.transactionID, now: now)
+        actions.append(.toClient(out, fiveTuple))
+    }
+
+    func reply(error: STUNErrorCode, to request: STUNMessage, on fiveTuple: FiveTuple, auth: AuthenticatedUser?,
+               extra: [STUNAttribute] = [], now: Timestamp, into actions: inout [TURNAction]) {
+        if error.code >= 400 { counters.errorResponses += 1 }
+        reply(request.errorResponse(error, attributes: extra), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
+    }
+
+    // MARK: Time
+
+    /// Removes what has expired: allocations (closing their relays), permissions, channels, reservations and
+    /// cached responses. The edge calls this about once a second.
+    public func expire(into actions: inout [TURNAction]) {
+        let now = clock.now()
+        var expired: [FiveTuple] = []
+        for (fiveTuple, allocation) in allocations {
+            if !(now < allocation.expiry) {
+                expired.append(fiveTuple)
+                continue
+            }
+            guard !allocation.permissions.isEmpty || !allocation.channels.isEmpty || !allocation.channelCooldowns.isEmpty else {
+                continue
+            }
+            allocations[fiveTuple]?.expireBindings(now: now, cooldown: configuration.channelCooldown)
+        }
+        for fiveTuple in expired {
+            counters.allocationsExpired += 1
+            deleteAllocation(fiveTuple, into: &actions)
+        }
+        ports.expire(now: now)
+        responses.expire(now: now)
+    }
+
+    /// The client's TCP connection closed: its allocation goes with it (RFC 8656 §3.1).
+    public func clientTransportClosed(_ fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
+        deleteAllocation(fiveTuple, into: &actions)
+    }
+
+    func deleteAllocation(_ fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
+        guard let allocation = allocations.removeValue(forKey: fiveTuple) else { return }
+        for relay in allocation.relays {
+            relayOwners[relay] = nil
+            ports.release(relay)
+            actions.append(.closeRelay(relay))
+        }
+        if let count = allocationsPerUser[allocation.username] {
+            allocationsPerUser[allocation.username] = count > 1 ? count - 1 : nil
+        }
+    }
+}
+
+extension Allocation {
+    mutating func expireBindings(now: Timestamp, cooldown: UInt32) {
+        permissions = permissions.filter { now < $0.value }
+        for (number, binding) in channels where !(now < binding.expiry) {
+            channels[number] = nil
+            channelByPeer[binding.peer] = nil
+            channelCooldowns[number] = ChannelBinding(peer: binding.peer, expiry: binding.expiry.adding(seconds: cooldown))
+        }
+        channelCooldowns = channelCooldowns.filter { now < $0.value.expiry }
+    }
+}
+
+/// What the core has counted since it started (exported as metrics later).
+public struct TURNCounters: Sendable, Equatable {
+    public var allocationsCreated = 0
+    public var allocationsExpired = 0
+    public var authenticationFailures = 0
+    public var errorResponses = 0
+    public var retransmissionsAnswered = 0
+    public var packetsToPeer = 0
+    public var packetsToClient = 0
+    public var bytesToPeer = 0
+    public var bytesToClient = 0
+    /// Dropped: no allocation, no permission, unbound channel, malformed, denied peer.
+    public var packetsDropped = 0
+    /// Dropped by the per-allocation rate limit.
+    public var packetsRateLimited = 0
+}
+
+extension TURNServerCore {
+    /// Whether a relay address still belongs to an allocation (the edge checks this when a bind completes late).
+    public func relayAddressesOwned(_ relay: TransportAddress) -> Bool {
+        relayOwners[relay] != nil
+    }
+}
