@@ -30,7 +30,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "TURN", dependencies: ["STUN"]),
+        .target(
+            name: "TURN",
+            dependencies: [
+                "STUN",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(name: "Signaling"),
         .target(
             name: "SwitchboardServer",
@@ -47,7 +54,7 @@ let package = Package(
         .target(
             name: "SwitchboardClient",
             dependencies: [
-                "STUN",
+                "STUN", "TURN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -55,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "switchboard",
             dependencies: [
-                "SwitchboardServer", "SwitchboardClient", "STUN",
+                "SwitchboardServer", "SwitchboardClient", "STUN", "TURN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -64,7 +71,7 @@ let package = Package(
         // libFuzzer entry point; build with `swift build --sanitize fuzzer --sanitize address --product STUNFuzz`.
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], resources: [.copy("FuzzRegressions")]),
-        .testTarget(name: "TURNTests", dependencies: ["TURN"]),
+        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN"]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
         .testTarget(name: "SwitchboardServerTests", dependencies: ["SwitchboardServer", "SwitchboardClient", "STUN"]),
         .testTarget(name: "SwitchboardClientTests", dependencies: ["SwitchboardClient", "SwitchboardServer", "STUN"]),

@@ -21,7 +21,7 @@ final class RunningServer: @unchecked Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: [BoundListener].self)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let service = SwitchboardService(configuration: configuration, logger: logger) { continuation.yield($0) }
+        let service = try SwitchboardService(configuration: configuration, logger: logger) { continuation.yield($0) }
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
         let task = Task { try await group.run() }
         var iterator = stream.makeAsyncIterator()
