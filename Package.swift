@@ -69,7 +69,7 @@ let package = Package(
             ]
         ),
         // libFuzzer entry point; build with `swift build --sanitize fuzzer --sanitize address --product STUNFuzz`.
-        .executableTarget(name: "STUNFuzz", dependencies: ["STUN", .product(name: "NIOCore", package: "swift-nio")]),
+        .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN"]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),

@@ -38,9 +38,11 @@ public struct IntegrityKey: Hashable, Sendable {
 
 extension STUNMessage {
     /// HMAC over the message bytes before the attribute at `offset`, with the header length field set as if the
-    /// message ended right after that attribute (RFC 8489 §14.5, §14.6).
-    static func integrityHMAC(_ algorithm: IntegrityAlgorithm, key: IntegrityKey, message: ByteBuffer, offset: Int) -> [UInt8] {
-        let attributeLength = algorithm == .sha1 ? 24 : 36
+    /// message ended right after that attribute (RFC 8489 §14.5, §14.6). `macLength` is the attribute's value length:
+    /// a peer may truncate MESSAGE-INTEGRITY-SHA256, and the length it hashed counts the shortened attribute.
+    static func integrityHMAC(_ algorithm: IntegrityAlgorithm, key: IntegrityKey, message: ByteBuffer, offset: Int,
+                              macLength: Int? = nil) -> [UInt8] {
+        let attributeLength = 4 + (macLength ?? (algorithm == .sha1 ? 20 : 32))
         let adjustedLength = UInt16(truncatingIfNeeded: offset + attributeLength - STUNMessage.headerLength)
         let symmetricKey = SymmetricKey(data: key.bytes)
         return message.withUnsafeReadableBytes { bytes -> [UInt8] in
@@ -68,7 +70,7 @@ extension STUNMessage {
         case .sha256:
             guard let offset = messageIntegritySHA256Offset,
                   case .messageIntegritySHA256(let received)? = attribute(.messageIntegritySHA256) else { return false }
-            let computed = STUNMessage.integrityHMAC(.sha256, key: key, message: raw, offset: offset)
+            let computed = STUNMessage.integrityHMAC(.sha256, key: key, message: raw, offset: offset, macLength: received.count)
             return constantTimeEqual(Array(computed.prefix(received.count)), received)
         }
     }

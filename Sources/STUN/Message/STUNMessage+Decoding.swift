@@ -17,7 +17,8 @@ extension STUNMessage {
     /// Reads just enough of a buffer to tell whether it starts a STUN message and how long the message is.
     /// Returns nil when fewer than 20 bytes are readable. Used to frame STUN over TCP.
     public static func framedLength(of buffer: ByteBuffer) -> Int? {
-        guard let length = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt16.self) else { return nil }
+        guard buffer.readableBytes >= STUNMessage.headerLength,
+              let length = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt16.self) else { return nil }
         return STUNMessage.headerLength + Int(length)
     }
 
@@ -66,8 +67,8 @@ extension STUNMessage {
             switch attributeType {
             case .messageIntegrity where sawIntegrity || sawIntegritySHA256:
                 continue
-            case .messageIntegritySHA256 where sawIntegritySHA256:
-                continue
+            case .messageIntegritySHA256:
+                if sawIntegritySHA256 { continue }
             case .fingerprint:
                 break
             default:

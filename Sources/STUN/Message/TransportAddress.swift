@@ -49,7 +49,9 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         guard parts.count == 4 else { return nil }
         var value: UInt32 = 0
         for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), let octet = UInt8(part) else { return nil }
+            // Digits only: `UInt8(_:)` alone would also take a sign ("+1", "-0").
+            guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let octet = UInt8(part) else { return nil }
             value = value << 8 | UInt32(octet)
         }
         return value
@@ -72,7 +74,8 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
                     result.append(UInt16(truncatingIfNeeded: v4))
                     continue
                 }
-                guard !piece.isEmpty, piece.count <= 4, let group = UInt16(piece, radix: 16) else { return nil }
+                guard !piece.isEmpty, piece.count <= 4, piece.allSatisfy(\.isHexDigit),
+                      let group = UInt16(piece, radix: 16) else { return nil }
                 result.append(group)
             }
             return result
@@ -151,18 +154,24 @@ public struct TransportAddress: Hashable, Sendable, CustomStringConvertible {
                 guard let defaultPort else { return nil }
                 self.init(ip: ip, port: defaultPort)
             } else {
-                guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()) else { return nil }
+                guard rest.hasPrefix(":"), let port = TransportAddress.parsePort(rest.dropFirst()) else { return nil }
                 self.init(ip: ip, port: port)
             }
         } else if let ip = IPAddress(text) {
             guard let defaultPort else { return nil }
             self.init(ip: ip, port: defaultPort)
         } else if let colon = text.lastIndex(of: ":"), let ip = IPAddress(text[..<colon]), case .v4 = ip,
-                  let port = UInt16(text[text.index(after: colon)...]) {
+                  let port = TransportAddress.parsePort(text[text.index(after: colon)...]) {
             self.init(ip: ip, port: port)
         } else {
             return nil
         }
+    }
+
+    /// Decimal digits only (`UInt16(_:)` alone would also take a sign).
+    private static func parsePort(_ text: Substring) -> UInt16? {
+        guard text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return UInt16(text)
     }
 
     public var description: String {

@@ -1,9 +1,13 @@
 import Crypto
 import STUN
 
-/// Users from configuration. A password written as `0x` and 32 hex digits is a precomputed MD5 long-term key
-/// (what coturn's `turnadmin -k` prints); it was computed for one realm, the configured one, and works only with
-/// the MD5 password algorithm.
+/// Users from configuration (`--user NAME:PASSWORD`).
+///
+/// A password written as `0x` followed by 32 hex digits is not a password but a precomputed MD5 long-term key,
+/// MD5(`name:realm:password`), as coturn's `turnadmin -k` prints it, so operators need not keep plain passwords in
+/// configuration. Such a key was computed for one realm — it must be the configured realm, since the key cannot be
+/// recomputed for another — and it works only with the MD5 password algorithm: a client that negotiates SHA-256
+/// gets no key for that user and fails authentication. When a name appears twice, the last entry wins.
 public struct StaticCredentials: CredentialStore {
     private enum Secret: Sendable {
         case password(String)
@@ -15,11 +19,7 @@ public struct StaticCredentials: CredentialStore {
     public init(users: [(name: String, password: String)]) {
         var table: [String: Secret] = [:]
         for (name, password) in users {
-            if let key = StaticCredentials.precomputedKey(password) {
-                table[name] = .md5Key(key)
-            } else {
-                table[name] = .password(password)
-            }
+            table[name] = StaticCredentials.precomputedKey(password).map(Secret.md5Key) ?? .password(password)
         }
         self.users = table
     }
@@ -35,20 +35,34 @@ public struct StaticCredentials: CredentialStore {
         }
     }
 
+    /// Hashes every configured name with the asked realm. Static user lists are short and USERHASH is rare, so this
+    /// is computed at lookup rather than cached per realm.
     public func username(userhash: [UInt8], realm: String) -> String? {
-        users.keys.first { Array(SHA256.hash(data: Array("\($0):\(realm)".utf8))) == userhash }
+        guard userhash.count == SHA256.byteCount else { return nil }
+        return users.keys.sorted().first { Array(SHA256.hash(data: Array("\($0):\(realm)".utf8))) == userhash }
     }
 
+    /// `0x` + 32 hex digits, exactly; anything else is an ordinary password.
     private static func precomputedKey(_ text: String) -> [UInt8]? {
-        guard text.hasPrefix("0x"), text.utf8.count == 34 else { return nil }
-        var bytes: [UInt8] = []
-        var index = text.index(text.startIndex, offsetBy: 2)
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 34, utf8[0] == UInt8(ascii: "0"), utf8[1] == UInt8(ascii: "x") else { return nil }
+        var key: [UInt8] = []
+        key.reserveCapacity(16)
+        var index = 2
+        while index < utf8.count {
+            guard let high = hexValue(utf8[index]), let low = hexValue(utf8[index + 1]) else { return nil }
+            key.append(high << 4 | low)
+            index += 2
         }
-        return bytes
+        return key
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
