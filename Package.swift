@@ -71,7 +71,7 @@ let package = Package(
         // libFuzzer entry point; build with `swift build --sanitize fuzzer --sanitize address --product STUNFuzz`.
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], resources: [.copy("FuzzRegressions")]),
-        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN"]),
+        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
         .testTarget(name: "SwitchboardServerTests", dependencies: ["SwitchboardServer", "SwitchboardClient", "STUN"]),
         .testTarget(name: "SwitchboardClientTests", dependencies: ["SwitchboardClient", "SwitchboardServer", "STUN"]),
