@@ -7,12 +7,17 @@ final class RawUDPSocket: Sendable {
     let channel: Channel
     var localAddress: TransportAddress { TransportAddress(channel.localAddress!)! }
 
-    init(ip: IPAddress = .ipv4Loopback) async throws {
+    convenience init(ip: IPAddress = .ipv4Loopback) async throws {
+        try await self.init(bindingExactly: TransportAddress(ip: ip, port: 0))
+    }
+
+    /// Binds this address and port (throws when it is taken).
+    init(bindingExactly address: TransportAddress) async throws {
         channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DatagramCollector()) }
             }
-            .bind(to: TransportAddress(ip: ip, port: 0).socketAddress).get()
+            .bind(to: address.socketAddress).get()
     }
 
     func send(_ bytes: ByteBuffer, to address: TransportAddress) async throws {

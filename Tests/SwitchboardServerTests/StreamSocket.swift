@@ -1,0 +1,81 @@
+import NIOCore
+import NIOPosix
+import STUN
+import TURN
+
+/// A raw TCP connection on loopback that frames what arrives the way a TURN client must: STUN messages by their
+/// length field, ChannelData by its length plus padding to 4 bytes.
+final class StreamSocket: Sendable {
+    let channel: Channel
+    var localAddress: TransportAddress { TransportAddress(channel.localAddress!)! }
+
+    init(connectingTo server: TransportAddress) async throws {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(StreamUnitCollector()) }
+            }
+            .connect(to: server.socketAddress).get()
+    }
+
+    func send(_ bytes: ByteBuffer) async throws {
+        try await channel.writeAndFlush(bytes)
+    }
+
+    /// The next whole STUN message or ChannelData unit (padding included), or nil after `timeout` or on close.
+    func nextUnit(timeout: TimeAmount = .seconds(2)) async throws -> ByteBuffer? {
+        let channel = self.channel
+        return try await channel.eventLoop.flatSubmit {
+            let collector = try! channel.pipeline.syncOperations.handler(type: StreamUnitCollector.self)
+            return collector.next(timeout: timeout, on: channel.eventLoop)
+        }.get()
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Event-loop-confined byte accumulator with at most one waiter.
+final class StreamUnitCollector: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private var buffer = ByteBuffer()
+    private var waiter: EventLoopPromise<ByteBuffer?>?
+
+    private func takeUnit() -> ByteBuffer? {
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        let length = ChannelData.looksLikeChannelData(first)
+            ? ChannelData.framedLength(of: buffer, stream: true) : STUNMessage.framedLength(of: buffer)
+        guard let length, buffer.readableBytes >= length else { return nil }
+        return buffer.readSlice(length: length)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        buffer.writeBuffer(&bytes)
+        if let waiter, let unit = takeUnit() {
+            self.waiter = nil
+            waiter.succeed(unit)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        waiter?.succeed(nil)
+        waiter = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {}
+
+    func next(timeout: TimeAmount, on loop: EventLoop) -> EventLoopFuture<ByteBuffer?> {
+        if let unit = takeUnit() { return loop.makeSucceededFuture(unit) }
+        let promise = loop.makePromise(of: ByteBuffer?.self)
+        waiter = promise
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        loop.scheduleTask(in: timeout) {
+            if let waiter = bound.value.waiter, waiter.futureResult === promise.futureResult {
+                bound.value.waiter = nil
+                waiter.succeed(nil)
+            }
+        }
+        return promise.futureResult
+    }
+}

@@ -1,0 +1,105 @@
+import NIOCore
+import STUN
+import SwitchboardServer
+import TURN
+import XCTest
+
+/// TURN over a TCP client connection: STUN requests and ChannelData share one stream (RFC 8656 §12.5).
+final class TURNOverTCPTests: XCTestCase {
+    private let key = IntegrityKey.longTerm(username: "alice", realm: "switchboard", password: "alice-password")
+
+    private func startServer() async throws -> RunningServer {
+        try await RunningServer.start {
+            $0.users = [.init(name: "alice", password: "alice-password")]
+            $0.relayPorts = 53_000...53_999
+            $0.allowPeers = ["127.0.0.0/8"]
+        }
+    }
+
+    /// Sends a request over the stream and returns the STUN response to it, skipping anything else.
+    private func transact(_ connection: StreamSocket, _ method: STUNMethod, _ attributes: [STUNAttribute],
+                          nonce: String?) async throws -> STUNMessage {
+        var request = STUNMessage(type: STUNMessageType(method: method, messageClass: .request), attributes: attributes)
+        var options = STUNMessage.EncodingOptions(fingerprint: true)
+        if let nonce {
+            request.attributes += [.username("alice"), .realm("switchboard"), .nonce(nonce)]
+            options.integrityKey = key
+        }
+        try await connection.send(request.encoded(options: options))
+        while let unit = try await connection.nextUnit() {
+            if let message = try? STUNMessage(decoding: unit), message.transactionID == request.transactionID { return message }
+        }
+        throw ChannelError.eof
+    }
+
+    /// Allocate with the challenge; returns the nonce and the relayed address.
+    private func allocate(_ connection: StreamSocket) async throws -> (String, TransportAddress) {
+        let challenge = try await transact(connection, .allocate, [.requestedTransport(17)], nonce: nil)
+        XCTAssertEqual(challenge.errorCode?.code, 401)
+        let nonce = try XCTUnwrap(challenge.nonce)
+        let response = try await transact(connection, .allocate, [.requestedTransport(17)], nonce: nonce)
+        XCTAssertEqual(response.type.messageClass, .successResponse, "\(String(describing: response.errorCode))")
+        XCTAssertTrue(response.verifyIntegrity(.sha1, key: key))
+        guard case .xorRelayedAddress(let relay)? = response.attribute(.xorRelayedAddress) else { throw ChannelError.eof }
+        return (nonce, relay)
+    }
+
+    func testChannelDataIsPaddedOnTheStreamAndRelayedBothWays() async throws {
+        let server = try await startServer()
+        let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
+        let peer = try await RawUDPSocket()
+        let (nonce, relay) = try await allocate(connection)
+        let bind = try await transact(connection, .channelBind, [.channelNumber(0x4002), .xorPeerAddress(peer.localAddress)],
+                                      nonce: nonce)
+        XCTAssertEqual(bind.type.messageClass, .successResponse)
+
+        // Two ChannelData units with odd lengths, padded, in one write, followed by a Binding request.
+        var out = ByteBuffer()
+        ChannelData.write(channel: 0x4002, data: ByteBuffer(string: "abc"), stream: true, into: &out)
+        ChannelData.write(channel: 0x4002, data: ByteBuffer(string: "defgh"), stream: true, into: &out)
+        XCTAssertEqual(out.readableBytes, 8 + 12)
+        try await connection.send(out)
+        let first = try await peer.next()
+        let second = try await peer.next()
+        XCTAssertEqual(first?.data, ByteBuffer(string: "abc"))
+        XCTAssertEqual(second?.data, ByteBuffer(string: "defgh"))
+        let binding = try await transact(connection, .binding, [], nonce: nil)
+        XCTAssertEqual(binding.xorMappedAddress, connection.localAddress, "STUN and ChannelData interleave on one stream")
+
+        try await peer.send(ByteBuffer(string: "12345"), to: relay)
+        let unit = try await connection.nextUnit()
+        XCTAssertEqual(unit.map { Array($0.readableBytesView) }, [0x40, 0x02, 0x00, 0x05] + Array("12345".utf8) + [0, 0, 0])
+
+        await peer.close()
+        await connection.close()
+        try await server.stop()
+    }
+
+    func testClosingTheConnectionDeletesTheAllocation() async throws {
+        let server = try await startServer()
+        let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
+        let (_, relay) = try await allocate(connection)
+        await connection.close()
+        var rebound: RawUDPSocket?
+        for _ in 0..<50 {
+            if let socket = try? await RawUDPSocket(bindingExactly: relay) { rebound = socket; break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertNotNil(rebound, "relay port \(relay.port) still bound after the client connection closed")
+        await rebound?.close()
+        try await server.stop()
+    }
+
+    func testTruncatedChannelDataAtTheEndOfTheStreamIsHarmless() async throws {
+        let server = try await startServer()
+        let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
+        let (_, _) = try await allocate(connection)
+        let other = try await StreamSocket(connectingTo: server.address("stun tcp"))
+        try await other.send(ByteBuffer(bytes: [0x40, 0x00, 0xFF, 0xFF, 1, 2, 3]))
+        await other.close()
+        let binding = try await transact(connection, .binding, [], nonce: nil)
+        XCTAssertEqual(binding.type.messageClass, .successResponse)
+        await connection.close()
+        try await server.stop()
+    }
+}
