@@ -1,0 +1,35 @@
+/// One signaling session: its identity, rooms, outgoing sequence and replay buffer, and whether a transport is
+/// attached right now.
+struct Session {
+    enum Link: Equatable {
+        case connected
+        /// Dropped without a clean close: resumable until `deadline`; `queued` frames produced since.
+        case detached(deadline: Double, queued: Int)
+    }
+
+    let id: String
+    let resumeToken: String
+    var identity: Identity
+    /// Host name the client reached us by, for the STUN/TURN URLs handed out on join.
+    var host: String
+    var rooms: [String] = []
+    var nextSeq: UInt64 = 1
+    var replay: ReplayBuffer
+    var link: Link = .connected
+    var limiter: FrameRateLimiter
+
+    var isConnected: Bool { link == .connected }
+}
+
+/// A room: its members in join order, with their metadata.
+struct Room {
+    struct Member {
+        var session: String
+        var user: String
+        var meta: JSONValue?
+    }
+
+    var members: [Member] = []
+
+    func contains(_ session: String) -> Bool { members.contains { $0.session == session } }
+}
