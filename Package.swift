@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         .target(
@@ -49,7 +52,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Atomics", package: "swift-atomics"),
-            ]
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            resources: [.copy("Resources/web")]
         ),
         .target(
             name: "SwitchboardClient",
@@ -73,7 +81,14 @@ let package = Package(
         .testTarget(name: "STUNTests", dependencies: ["STUN"], resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
-        .testTarget(name: "SwitchboardServerTests", dependencies: ["SwitchboardServer", "SwitchboardClient", "STUN"]),
+        .testTarget(
+            name: "SwitchboardServerTests",
+            dependencies: [
+                "SwitchboardServer", "SwitchboardClient", "STUN", "Signaling",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
         .testTarget(name: "SwitchboardClientTests", dependencies: ["SwitchboardClient", "SwitchboardServer", "STUN"]),
     ]
 )

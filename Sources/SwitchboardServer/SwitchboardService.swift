@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Signaling
 import STUN
 import TURN
 
@@ -70,13 +71,74 @@ public final class SwitchboardService: Service, Sendable {
         }
         let turn = self.turn
         try await turnLoop.submit { turn.value.start() }.get()
-        for listener in listeners {
+
+        let http: SignalingHTTPServer
+        do {
+            http = try await makeSignalingServer(stunPort: listeners.first { $0.name == "stun udp" }?.address.port ?? configuration.stunPort)
+        } catch {
+            await stun.closeAll()
+            try? await turnLoop.flatSubmit { turn.value.stop() }.get()
+            throw error
+        }
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
+        let httpTask = Task {
+            try await http.run(host: configuration.listenIP.description, port: Int(configuration.httpPort)) { port in
+                boundContinuation.yield(port)
+                boundContinuation.finish()
+            }
+        }
+        var boundIterator = bound.makeAsyncIterator()
+        guard let httpPort = await boundIterator.next() else {
+            await stun.closeAll()
+            try? await turnLoop.flatSubmit { turn.value.stop() }.get()
+            try await httpTask.value
+            throw ServiceStartError.httpDidNotStart
+        }
+        let all = listeners + [BoundListener(name: "http", address: TransportAddress(ip: configuration.listenIP, port: UInt16(httpPort)))]
+        for listener in all {
             logger.info("listening", metadata: ["listener": "\(listener)"])
         }
-        onReady(listeners)
+        onReady(all)
         try? await gracefulShutdown()
         logger.info("shutting down")
+        _ = try? await httpTask.value
         await stun.closeAll()
         try? await turnLoop.flatSubmit { turn.value.stop() }.get()
     }
+
+    private func makeSignalingServer(stunPort: UInt16) async throws -> SignalingHTTPServer {
+        var publicKey: String?
+        if let file = configuration.jwtPublicKeyFile {
+            guard let pem = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(source: "configuration", key: "jwt-public-key", problem: "cannot read \(file)")
+            }
+            publicKey = pem
+        }
+        let verifier = try await SignalingTokenVerifier(secret: configuration.jwtSecret, publicKeyPEM: publicKey)
+        if verifier.isOpen {
+            logger.warning("""
+                SIGNALING IS OPEN: no --jwt-secret or --jwt-public-key, so anyone who reaches the HTTP port may join \
+                any room and receive TURN credentials. Configure a key before exposing this server.
+                """)
+        }
+        var fixedHost: String?
+        // URLs need brackets around IPv6 literals.
+        func urlHost(_ ip: IPAddress) -> String { ip.family == .ipv6 ? "[\(ip)]" : "\(ip)" }
+        if let external = configuration.externalIP {
+            fixedHost = urlHost(external)
+        } else if configuration.listenIP != .v4(0), configuration.listenIP != .v6(high: 0, low: 0) {
+            fixedHost = urlHost(configuration.listenIP)
+        }
+        let directory = ICEServerDirectory(secret: authSecrets[0], port: stunPort, fixedHost: fixedHost)
+        let limits = SignalingLimits()
+        let hub = SignalingHub(limits: limits, iceServers: { user, host in directory.iceServers(user: user, requestHost: host) },
+                               logger: logger)
+        return SignalingHTTPServer(hub: hub, verifier: verifier, directory: directory, limits: limits, logger: logger)
+    }
+}
+
+enum ServiceStartError: Error, CustomStringConvertible {
+    case httpDidNotStart
+
+    var description: String { "the HTTP listener did not start" }
 }

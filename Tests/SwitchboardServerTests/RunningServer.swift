@@ -17,6 +17,7 @@ final class RunningServer: @unchecked Sendable {
         var configuration = ServerConfiguration()
         configuration.listenIP = .ipv4Loopback
         configuration.stunPort = 0
+        configuration.httpPort = 0
         configure(&configuration)
         let (stream, continuation) = AsyncStream.makeStream(of: [BoundListener].self)
         var logger = Logger(label: "test")

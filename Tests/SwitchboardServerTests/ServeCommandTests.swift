@@ -19,7 +19,7 @@ final class ServeCommandTests: XCTestCase {
         }
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--log-level", "warning"]
+        process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--log-level", "warning"]
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice

@@ -38,6 +38,8 @@ public final class SignalingCore {
         rooms[room]?.members.map(\.session) ?? []
     }
 
+    public func hasSession(_ session: String) -> Bool { sessions[session] != nil }
+
     public func isResumable(_ session: String) -> Bool {
         if case .detached? = sessions[session]?.link { return true }
         return false

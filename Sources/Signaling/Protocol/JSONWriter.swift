@@ -110,3 +110,8 @@ struct JSONWriter {
         return text
     }
 }
+
+extension JSONValue {
+    /// Compact JSON text of this value.
+    public var serialised: String { JSONWriter.serialise(self) }
+}

@@ -48,6 +48,7 @@ public struct SignalingCloseReason: Error, Sendable, Equatable, CustomStringConv
     public static let serverFull = SignalingCloseReason(code: 4007, reason: "server-full")
     public static let idleTimeout = SignalingCloseReason(code: 4008, reason: "idle-timeout")
     public static let replaced = SignalingCloseReason(code: 4009, reason: "replaced")
+    public static let tooSlow = SignalingCloseReason(code: 4010, reason: "too-slow")
 
     public var description: String { "\(code) \(reason)" }
 }

@@ -1,0 +1,38 @@
+import Atomics
+import NIOCore
+import NIOWebSocket
+
+/// Notes the code of the close frame a WebSocket client sends, which HummingbirdWebSocket does not hand to the
+/// route: 1000/1001 end a session at once, anything else (or no close frame at all) leaves it resumable.
+final class CloseFrameSniffer: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+
+    /// 0 until a close frame arrives, then its code (1005 when it carried none).
+    let code = ManagedAtomic<Int>(0)
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if frame.opcode == .connectionClose {
+            var payload = frame.unmaskedData
+            let received = payload.readInteger(as: UInt16.self).map(Int.init) ?? 1005
+            code.store(received, ordering: .relaxed)
+        }
+        context.fireChannelRead(data)
+    }
+
+    var sawCleanClose: Bool {
+        let value = code.load(ordering: .relaxed)
+        return value == 1000 || value == 1001
+    }
+
+    /// Inserts the sniffer right after the frame decoder.
+    static func install(on channel: any Channel) async -> CloseFrameSniffer? {
+        let sniffer = CloseFrameSniffer()
+        let installed = try? await channel.eventLoop.submit {
+            let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(sniffer, position: .after(decoder.handler))
+        }.get()
+        return installed == nil ? nil : sniffer
+    }
+}

@@ -1,0 +1,37 @@
+import Signaling
+
+/// What a WebSocket connection's writer task is asked to do.
+enum OutgoingFrame: Sendable {
+    case text(String)
+    case close(SignalingCloseReason)
+}
+
+/// Where a session's frames go right now: a WebSocket writer, or a long-polling mailbox.
+enum Outlet {
+    case webSocket(connection: UInt64, AsyncStream<OutgoingFrame>.Continuation)
+    case poll(PollMailbox)
+
+    var connection: UInt64 {
+        switch self {
+        case .webSocket(let connection, _): connection
+        case .poll(let mailbox): mailbox.connection
+        }
+    }
+}
+
+/// Frames waiting for a long-polling client, and the poll (if any) waiting for them.
+struct PollMailbox {
+    let connection: UInt64
+    let pollID: String
+    var pending: [String] = []
+    var waiter: (ticket: UInt64, continuation: CheckedContinuation<PollResult, Never>)?
+    /// When the client last had a poll outstanding; a client that stops polling counts as dropped.
+    var lastSeen: Double
+}
+
+/// The answer to `GET /v1/poll/{P}`.
+enum PollResult: Sendable, Equatable {
+    case frames([String])
+    case gone(SignalingCloseReason)
+    case unknown
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Signaling
+
+/// The HTTP side of `serve`: WebSocket signaling, long polling, the ICE server API, health and the demo page.
+struct SignalingHTTPServer: Sendable {
+    let hub: SignalingHub
+    let verifier: SignalingTokenVerifier
+    let directory: ICEServerDirectory
+    let limits: SignalingLimits
+    let logger: Logger
+
+    /// Runs until graceful shutdown; `onBound` gets the port once listening.
+    func run(host: String, port: Int, onBound: @escaping @Sendable (Int) -> Void) async throws {
+        let router = Router(context: SignalingRequestContext.self)
+        router.get("/healthz") { _, _ in try JSONResponse.make(.ok, ["status": .string("ok")]) }
+        router.get("/v1/ice-servers") { request, _ in
+            let identity: Identity?
+            switch await verifier.check(HTTPRequestToken.find(request)) {
+            case .success(let value): identity = value
+            case .failure(let reason): return HTTPErrorBody.response(.unauthorized, reason.reason, "token refused")
+            }
+            let user = identity?.user ?? RandomUser.make()
+            return try JSONResponse.make(.ok, [
+                "iceServers": directory.iceServers(user: user, requestHost: request.head.authority ?? ""),
+                "ttl": .number(Double(directory.ttl)),
+            ])
+        }
+        LongPollRoutes(hub: hub, verifier: verifier).add(to: router)
+        WebAssets().add(to: router)
+
+        let endpoint = WebSocketEndpoint(hub: hub, verifier: verifier, limits: limits)
+        let wsRouter = Router(context: SignalingRequestContext.self)
+        wsRouter.ws("/v1/ws") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
+            try await endpoint.handle(inbound: inbound, outbound: outbound, context: context)
+        }
+
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: wsRouter,
+                configuration: .init(
+                    // Longer than a long poll's hold, so idle keep-alive and half-open connections are still reaped.
+                    http1: .init(idleTimeout: .seconds(40)),
+                    ws: .init(maxFrameSize: limits.maxFrameBytes * 2,
+                              autoPing: .enabled(timePeriod: .seconds(Int64(limits.heartbeat))),
+                              closeTimeout: .seconds(5)))),
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },
+            logger: logger)
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Resume windows and idle long-polling clients are checked once a second.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(1))
+                    await hub.tick()
+                }
+            }
+            try await app.run()
+            await hub.shutdown()
+            group.cancelAll()
+        }
+    }
+}

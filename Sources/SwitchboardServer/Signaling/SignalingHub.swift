@@ -1,0 +1,285 @@
+import Foundation
+import Logging
+import Signaling
+
+/// Owns the signaling core and the transports' outlets; every connection, frame and timer goes through it.
+///
+/// The core is a plain state machine; this actor is the only thing that touches it, and it turns the core's actions
+/// into writes on WebSocket connections or long-polling mailboxes.
+actor SignalingHub {
+    private let core: SignalingCore
+    private let logger: Logger
+    private var outlets: [String: Outlet] = [:]
+    private var sessionByPollID: [String: String] = [:]
+    /// Why a long-polling session ended, so its next poll gets 410 with the reason (bounded).
+    private var endedPolls: [String: SignalingCloseReason] = [:]
+    private var endedPollOrder: [String] = []
+    private var nextConnection: UInt64 = 1
+    private var nextTicket: UInt64 = 1
+    let limits: SignalingLimits
+    /// Frames a WebSocket writer may have queued before the connection counts as too slow.
+    static let writerQueueLimit = 1024
+    static let pollHold: Double = 25
+    static let pollIdle: Double = 30
+
+    init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String) -> JSONValue, logger: Logger) {
+        self.core = SignalingCore(limits: limits, iceServers: iceServers)
+        self.limits = limits
+        self.logger = logger
+    }
+
+    var sessionCount: Int { core.sessionCount }
+    var roomCount: Int { core.roomCount }
+
+    private func now() -> Double { Date().timeIntervalSince1970 }
+
+    private func newConnection() -> UInt64 {
+        defer { nextConnection += 1 }
+        return nextConnection
+    }
+
+    // MARK: WebSocket
+
+    /// Starts or resumes a session for a WebSocket connection. On success the session's frames flow into `stream`.
+    func attachWebSocket(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
+                         continuation: AsyncStream<OutgoingFrame>.Continuation) -> Result<(session: String, connection: UInt64), SignalingCloseReason> {
+        let connection = newConnection()
+        var actions: [SignalingCore.Action] = []
+        let result: Result<String, SignalingCloseReason>
+        if let resume {
+            result = core.resume(token: resume.token, last: resume.last, identity: identity, host: host, now: now(), into: &actions)
+            if case .success(let session) = result { detachPrevious(session) }
+        } else {
+            result = core.connect(identity: identity ?? Identity(user: RandomUser.make()), host: host, now: now(), into: &actions)
+        }
+        guard case .success(let session) = result else {
+            perform(actions)
+            return .failure(result.failureValue!)
+        }
+        outlets[session] = .webSocket(connection: connection, continuation)
+        perform(actions)
+        return .success((session, connection))
+    }
+
+    /// A text frame from a connection; ignored when the connection no longer owns the session.
+    func receive(_ text: String, session: String, connection: UInt64) {
+        guard outlets[session]?.connection == connection else { return }
+        var actions: [SignalingCore.Action] = []
+        core.receive(text, from: session, now: now(), into: &actions)
+        perform(actions)
+    }
+
+    /// The connection is gone; `clean` ends the session, otherwise it stays resumable.
+    func disconnected(session: String, connection: UInt64, clean: Bool) {
+        guard let outlet = outlets[session], outlet.connection == connection else { return }
+        outlets[session] = nil
+        if case .webSocket(_, let continuation) = outlet { continuation.finish() }
+        var actions: [SignalingCore.Action] = []
+        core.disconnected(session, clean: clean, now: now(), into: &actions)
+        perform(actions)
+    }
+
+    /// The transport ended a session for a protocol violation it detected itself (binary frame, bad framing).
+    func terminate(session: String, connection: UInt64, reason: SignalingCloseReason) {
+        guard outlets[session]?.connection == connection else { return }
+        var actions: [SignalingCore.Action] = []
+        core.terminate(session, reason: reason, into: &actions)
+        perform(actions)
+    }
+
+    // MARK: Long polling
+
+    func openPoll(identity: Identity?, resume: (token: String, last: UInt64)?, host: String) -> Result<(session: String, pollID: String), SignalingCloseReason> {
+        let connection = newConnection()
+        var actions: [SignalingCore.Action] = []
+        let result: Result<String, SignalingCloseReason>
+        if let resume {
+            result = core.resume(token: resume.token, last: resume.last, identity: identity, host: host, now: now(), into: &actions)
+            if case .success(let session) = result { detachPrevious(session) }
+        } else {
+            result = core.connect(identity: identity ?? Identity(user: RandomUser.make()), host: host, now: now(), into: &actions)
+        }
+        guard case .success(let session) = result else {
+            perform(actions)
+            return .failure(result.failureValue!)
+        }
+        let pollID = RandomUser.make(bytes: 24)
+        outlets[session] = .poll(PollMailbox(connection: connection, pollID: pollID, lastSeen: now()))
+        sessionByPollID[pollID] = session
+        perform(actions)
+        return .success((session, pollID))
+    }
+
+    /// Holds until frames are ready or `pollHold` seconds pass. A second poll replaces the first, which gets `[]`.
+    func poll(_ pollID: String) async -> PollResult {
+        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session] else {
+            if let reason = endedPolls.removeValue(forKey: pollID) { return .gone(reason) }
+            return .unknown
+        }
+        mailbox.lastSeen = now()
+        if !mailbox.pending.isEmpty {
+            let frames = mailbox.pending
+            mailbox.pending = []
+            outlets[session] = .poll(mailbox)
+            return .frames(frames)
+        }
+        if let previous = mailbox.waiter { previous.continuation.resume(returning: .frames([])) }
+        let ticket = nextTicket
+        nextTicket += 1
+        return await withCheckedContinuation { continuation in
+            mailbox.waiter = (ticket, continuation)
+            outlets[session] = .poll(mailbox)
+            Task { [weak self] in
+                try? await Task.sleep(for: .seconds(Self.pollHold))
+                await self?.pollTimedOut(pollID, ticket: ticket)
+            }
+        }
+    }
+
+    private func pollTimedOut(_ pollID: String, ticket: UInt64) {
+        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session],
+              let waiter = mailbox.waiter, waiter.ticket == ticket else { return }
+        mailbox.waiter = nil
+        mailbox.lastSeen = now()
+        outlets[session] = .poll(mailbox)
+        waiter.continuation.resume(returning: .frames([]))
+    }
+
+    /// Client frames posted by a long-polling client.
+    func pollSend(_ pollID: String, frames: [String]) -> PollResult {
+        guard let session = sessionByPollID[pollID], let outlet = outlets[session] else {
+            if let reason = endedPolls[pollID] { return .gone(reason) }
+            return .unknown
+        }
+        for text in frames {
+            guard outlets[session]?.connection == outlet.connection else { break }
+            receive(text, session: session, connection: outlet.connection)
+        }
+        return .frames([])
+    }
+
+    /// `DELETE /v1/poll/{P}`: the client leaves for good.
+    func pollClose(_ pollID: String) -> Bool {
+        guard let session = sessionByPollID[pollID], let outlet = outlets[session] else { return false }
+        disconnected(session: session, connection: outlet.connection, clean: true)
+        return true
+    }
+
+    // MARK: Timers
+
+    /// Ends sessions whose resume window is over and drops long-polling clients that stopped polling.
+    func tick() {
+        let now = now()
+        for (session, outlet) in outlets {
+            guard case .poll(let mailbox) = outlet, mailbox.waiter == nil, now - mailbox.lastSeen > Self.pollIdle else { continue }
+            disconnected(session: session, connection: mailbox.connection, clean: false)
+        }
+        var actions: [SignalingCore.Action] = []
+        core.expire(now: now, into: &actions)
+        perform(actions)
+    }
+
+    /// Ends every session (server shutdown): WebSocket clients get 1001.
+    func shutdown() {
+        for (_, outlet) in outlets {
+            switch outlet {
+            case .webSocket(_, let continuation):
+                continuation.yield(.close(SignalingCloseReason(code: 1001, reason: "server shutting down")))
+                continuation.finish()
+            case .poll(let mailbox):
+                mailbox.waiter?.continuation.resume(returning: .gone(SignalingCloseReason(code: 1001, reason: "server shutting down")))
+            }
+        }
+        outlets = [:]
+    }
+
+    // MARK: Actions
+
+    /// A resumed session may still have a connection the server has not noticed is dead: close it as replaced.
+    private func detachPrevious(_ session: String) {
+        guard let outlet = outlets.removeValue(forKey: session) else { return }
+        switch outlet {
+        case .webSocket(_, let continuation):
+            continuation.yield(.close(.replaced))
+            continuation.finish()
+        case .poll(let mailbox):
+            sessionByPollID[mailbox.pollID] = nil
+            rememberEndedPoll(mailbox.pollID, .replaced)
+            mailbox.waiter?.continuation.resume(returning: .gone(.replaced))
+        }
+    }
+
+    private func perform(_ actions: [SignalingCore.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let session, let text):
+                switch outlets[session] {
+                case .webSocket(_, let continuation)?:
+                    if case .dropped = continuation.yield(.text(text)) {
+                        // The client does not read: end it loudly rather than lose frames silently.
+                        logger.notice("signaling client too slow; closing", metadata: ["session": "\(session)"])
+                        var more: [SignalingCore.Action] = []
+                        core.terminate(session, reason: .tooSlow, into: &more)
+                        perform(more)
+                    }
+                case .poll(var mailbox)?:
+                    if let waiter = mailbox.waiter {
+                        mailbox.waiter = nil
+                        mailbox.lastSeen = now()
+                        outlets[session] = .poll(mailbox)
+                        waiter.continuation.resume(returning: .frames([text]))
+                    } else if mailbox.pending.count >= limits.replayFrames {
+                        var more: [SignalingCore.Action] = []
+                        core.terminate(session, reason: .tooSlow, into: &more)
+                        perform(more)
+                    } else {
+                        mailbox.pending.append(text)
+                        outlets[session] = .poll(mailbox)
+                    }
+                case nil:
+                    break
+                }
+            case .close(let session, let reason):
+                switch outlets.removeValue(forKey: session) {
+                case .webSocket(_, let continuation)?:
+                    continuation.yield(.close(reason))
+                    continuation.finish()
+                case .poll(let mailbox)?:
+                    sessionByPollID[mailbox.pollID] = nil
+                    if let waiter = mailbox.waiter {
+                        waiter.continuation.resume(returning: .gone(reason))
+                    } else {
+                        rememberEndedPoll(mailbox.pollID, reason)
+                    }
+                case nil:
+                    break
+                }
+            }
+        }
+    }
+
+    private func rememberEndedPoll(_ pollID: String, _ reason: SignalingCloseReason) {
+        endedPolls[pollID] = reason
+        endedPollOrder.append(pollID)
+        if endedPollOrder.count > 10_000 {
+            for old in endedPollOrder.prefix(1_000) { endedPolls[old] = nil }
+            endedPollOrder.removeFirst(1_000)
+        }
+    }
+}
+
+extension Result {
+    var failureValue: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
+
+/// Random ids for open-mode users and poll ids.
+enum RandomUser {
+    static func make(bytes: Int = 9) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let raw = (0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(raw).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+}

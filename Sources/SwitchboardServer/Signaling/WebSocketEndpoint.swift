@@ -1,0 +1,125 @@
+import Atomics
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import Signaling
+
+/// `GET /v1/ws`: authenticates (token in the URL or the first frame), attaches the connection to a new or resumed
+/// session, then pumps frames both ways until either side closes.
+struct WebSocketEndpoint: Sendable {
+    let hub: SignalingHub
+    let verifier: SignalingTokenVerifier
+    let limits: SignalingLimits
+    static let authWait: Duration = .seconds(10)
+
+    func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                context: WebSocketRouterContext<SignalingRequestContext>) async throws {
+        let sniffer = await CloseFrameSniffer.install(on: context.requestContext.channel)
+        let query = context.request.uri.queryParameters
+        let host = context.request.head.authority ?? ""
+        var messages = inbound.messages(maxSize: limits.maxFrameBytes * 2).makeAsyncIterator()
+
+        // Authentication: the URL's token, or an `auth` frame first when a token is required and the URL has none.
+        var token = query["token"].map(String.init)
+        if token == nil, !verifier.isOpen {
+            switch try await firstFrameToken(&messages, outbound: outbound) {
+            case .success(let value): token = value
+            case .failure(let reason): return try await close(outbound, reason)
+            }
+        }
+        let identity: Identity?
+        do {
+            identity = try await verifier.verify(token)
+        } catch {
+            return try await close(outbound, error)
+        }
+        var resume: (token: String, last: UInt64)?
+        if let resumeToken = query["resume"] {
+            guard let last = query["last"].flatMap({ UInt64($0) }) else { return try await close(outbound, .resumeFailed) }
+            resume = (String(resumeToken), last)
+        }
+
+        let (stream, continuation) = AsyncStream<OutgoingFrame>.makeStream(bufferingPolicy: .bufferingOldest(SignalingHub.writerQueueLimit))
+        let attached = await hub.attachWebSocket(identity: identity, resume: resume, host: host, continuation: continuation)
+        guard case .success(let (session, connection)) = attached else {
+            continuation.finish()
+            return try await close(outbound, attached.failureValue!)
+        }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Writer: frames and closes decided by the hub, in order.
+                for await item in stream {
+                    switch item {
+                    case .text(let text):
+                        try await outbound.write(.text(text))
+                    case .close(let reason):
+                        try await outbound.close(.init(codeNumber: Int(reason.code)), reason: reason.reason)
+                        return
+                    }
+                }
+            }
+            // Reader: until the client closes, the connection drops, or the hub closes the stream.
+            var outcome: ReadOutcome = .dropped
+            do {
+                while let message = try await messages.next() {
+                    switch message {
+                    case .text(let text):
+                        await hub.receive(text, session: session, connection: connection)
+                    case .binary:
+                        outcome = .violation(.binaryFrame)
+                    }
+                    if case .violation = outcome { break }
+                }
+            } catch let error as IOError {
+                context.logger.debug("signaling connection error", metadata: ["error": "\(error)"])
+            } catch is ChannelError {
+                // The connection is gone: resumable.
+            } catch {
+                // WebSocket protocol violations (oversized message, bad framing): the library already closed.
+                outcome = .violation(.frameTooLarge)
+            }
+            switch outcome {
+            case .dropped:
+                await hub.disconnected(session: session, connection: connection, clean: sniffer?.sawCleanClose ?? false)
+            case .violation(let reason):
+                await hub.terminate(session: session, connection: connection, reason: reason)
+            }
+            continuation.finish()
+            try await group.waitForAll()
+        }
+    }
+
+    private enum ReadOutcome {
+        case dropped
+        case violation(SignalingCloseReason)
+    }
+
+    /// Waits for the `auth` frame; a client that sends nothing is closed after `authWait`.
+    private func firstFrameToken(_ messages: inout WebSocketInboundMessageStream.AsyncIterator,
+                                 outbound: WebSocketOutboundWriter) async throws -> Result<String, SignalingCloseReason> {
+        let answered = ManagedAtomic(false)
+        let timer = Task {
+            try await Task.sleep(for: Self.authWait)
+            if !answered.load(ordering: .relaxed) {
+                try? await outbound.close(.init(codeNumber: Int(SignalingCloseReason.authRequired.code)),
+                                          reason: SignalingCloseReason.authRequired.reason)
+            }
+        }
+        defer { timer.cancel() }
+        let first = try await messages.next()
+        answered.store(true, ordering: .relaxed)
+        guard case .text(let text)? = first,
+              case .success(.auth(let token)) = ReceivedFrame.parse(text, limits: limits).frame else {
+            return .failure(.authRequired)
+        }
+        return .success(token)
+    }
+
+    private func close(_ outbound: WebSocketOutboundWriter, _ reason: SignalingCloseReason) async throws {
+        try await outbound.close(.init(codeNumber: Int(reason.code)), reason: reason.reason)
+    }
+}
