@@ -21,6 +21,7 @@ public final class SwitchboardService: Service, Sendable {
     private let clock: any TURNClock
     private let turnLoop: EventLoop
     private let turn: NIOLoopBound<TURNEdge>
+    private let hubBox = HubBox()
 
     public init(configuration: ServerConfiguration, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 clock: any TURNClock = SystemTURNClock(), logger: Logger,
@@ -106,6 +107,11 @@ public final class SwitchboardService: Service, Sendable {
         try? await turnLoop.flatSubmit { turn.value.stop() }.get()
     }
 
+    /// Live signaling sessions (tests and metrics); 0 before the HTTP side has started.
+    public func signalingSessionCount() async -> Int {
+        await hubBox.hub?.sessionCount ?? 0
+    }
+
     private func makeSignalingServer(stunPort: UInt16) async throws -> SignalingHTTPServer {
         var publicKey: String?
         if let file = configuration.jwtPublicKeyFile {
@@ -114,7 +120,14 @@ public final class SwitchboardService: Service, Sendable {
             }
             publicKey = pem
         }
-        let verifier = try await SignalingTokenVerifier(secret: configuration.jwtSecret, publicKeyPEM: publicKey)
+        let verifier: SignalingTokenVerifier
+        do {
+            verifier = try await SignalingTokenVerifier(secret: configuration.jwtSecret, publicKeyPEM: publicKey)
+        } catch let error as SignalingKeyError {
+            throw ConfigurationError(source: "configuration", key: "jwt-secret", problem: error.description)
+        } catch {
+            throw ConfigurationError(source: "configuration", key: "jwt-public-key", problem: "not an ES256 (P-256) public key in PEM: \(error)")
+        }
         if verifier.isOpen {
             logger.warning("""
                 SIGNALING IS OPEN: no --jwt-secret or --jwt-public-key, so anyone who reaches the HTTP port may join \
@@ -133,6 +146,7 @@ public final class SwitchboardService: Service, Sendable {
         let limits = SignalingLimits()
         let hub = SignalingHub(limits: limits, iceServers: { user, host in directory.iceServers(user: user, requestHost: host) },
                                logger: logger)
+        await hubBox.set(hub)
         return SignalingHTTPServer(hub: hub, verifier: verifier, directory: directory, limits: limits, logger: logger)
     }
 }
@@ -141,4 +155,11 @@ enum ServiceStartError: Error, CustomStringConvertible {
     case httpDidNotStart
 
     var description: String { "the HTTP listener did not start" }
+}
+
+/// Holds the signaling hub once `run()` has made it.
+private actor HubBox {
+    var hub: SignalingHub?
+
+    func set(_ hub: SignalingHub) { self.hub = hub }
 }

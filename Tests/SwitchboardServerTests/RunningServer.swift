@@ -24,9 +24,15 @@ final class RunningServer: @unchecked Sendable {
         logger.logLevel = .warning
         let service = try SwitchboardService(configuration: configuration, logger: logger) { continuation.yield($0) }
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
-        let task = Task { try await group.run() }
+        let task = Task {
+            defer { continuation.finish() }
+            try await group.run()
+        }
         var iterator = stream.makeAsyncIterator()
-        guard let listeners = await iterator.next() else { throw XCTSkip("server did not start") }
+        guard let listeners = await iterator.next() else {
+            try await task.value
+            throw RunningServerError.didNotStart
+        }
         return RunningServer(service: service, listeners: listeners, group: group, task: task)
     }
 
@@ -47,4 +53,8 @@ final class RunningServer: @unchecked Sendable {
         await group.triggerGracefulShutdown()
         try await task.value
     }
+}
+
+enum RunningServerError: Error {
+    case didNotStart
 }

@@ -21,6 +21,16 @@ final class CloseFrameSniffer: ChannelInboundHandler, RemovableChannelHandler, S
         context.fireChannelRead(data)
     }
 
+    /// Set when the frame decoder rejected the stream (an oversized frame, bad framing): the session is over.
+    let violation = ManagedAtomic<Bool>(false)
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOWebSocketError { violation.store(true, ordering: .relaxed) }
+        context.fireErrorCaught(error)
+    }
+
+    var sawViolation: Bool { violation.load(ordering: .relaxed) }
+
     var sawCleanClose: Bool {
         let value = code.load(ordering: .relaxed)
         return value == 1000 || value == 1001

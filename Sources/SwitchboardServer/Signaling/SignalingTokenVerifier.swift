@@ -16,6 +16,8 @@ struct SignalingTokenVerifier: Sendable {
         }
         let keys = JWTKeyCollection()
         if let secret {
+            // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
+            guard secret.utf8.count >= 32 else { throw SignalingKeyError.secretTooShort }
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         }
         if let publicKeyPEM {
@@ -49,6 +51,12 @@ struct SignalingTokenVerifier: Sendable {
         guard !subject.isEmpty, subject.utf8.count <= 256 else { throw .unauthorized }
         return Identity(user: subject, rooms: claims.rooms?.rooms ?? .any, expiry: claims.exp.value.timeIntervalSince1970)
     }
+}
+
+enum SignalingKeyError: Error, CustomStringConvertible {
+    case secretTooShort
+
+    var description: String { "--jwt-secret must be at least 32 bytes long (RFC 7518 §3.2)" }
 }
 
 /// The claims of a signaling token: `sub`, `exp` and optional `rooms` (a list of room names, or `"*"`).

@@ -82,6 +82,7 @@ struct WebSocketEndpoint: Sendable {
                 // WebSocket protocol violations (oversized message, bad framing): the library already closed.
                 outcome = .violation(.frameTooLarge)
             }
+            if case .dropped = outcome, sniffer?.sawViolation == true { outcome = .violation(.frameTooLarge) }
             switch outcome {
             case .dropped:
                 await hub.disconnected(session: session, connection: connection, clean: sniffer?.sawCleanClose ?? false)

@@ -1,0 +1,88 @@
+import Crypto
+import Foundation
+import XCTest
+
+/// Long polling, the ICE server API and health, over real HTTP on loopback.
+final class SignalingHTTPTests: XCTestCase {
+    func testHealthAndICEServersWithWorkingRESTCredentials() async throws {
+        let server = try await RunningServer.start()
+        let http = TestHTTP(port: server.httpPort)
+        let health = try await http.request("GET", "/healthz")
+        XCTAssertEqual(health.status, 200)
+        XCTAssertEqual((health.body as? [String: Any])?["status"] as? String, "ok")
+
+        let answer = try await http.request("GET", "/v1/ice-servers")
+        let servers = try XCTUnwrap((answer.body as? [String: Any])?["iceServers"] as? [[String: Any]])
+        let turn = try XCTUnwrap(servers.first { $0["username"] != nil })
+        let username = try XCTUnwrap(turn["username"] as? String)
+        let expiry = try XCTUnwrap(Int(username.split(separator: ":").first ?? ""))
+        XCTAssertGreaterThan(expiry, Int(Date().timeIntervalSince1970))
+        // The credential is what the relay will recompute: base64(HMAC-SHA1(secret, username)).
+        let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(username.utf8), using: SymmetricKey(data: Array(server.service.authSecrets[0].utf8)))
+        XCTAssertEqual(turn["credential"] as? String, Data(mac).base64EncodedString())
+        let unknown = try await http.request("GET", "/nothing-here")
+        XCTAssertEqual(unknown.status, 404)
+        try await server.stop()
+    }
+
+    func testLongPollingPeerAndWebSocketPeerSignalEachOther() async throws {
+        let server = try await RunningServer.start()
+        let http = TestHTTP(port: server.httpPort)
+        let opened = try await http.request("POST", "/v1/poll/session")
+        XCTAssertEqual(opened.status, 200)
+        let poll = try XCTUnwrap((opened.body as? [String: Any])?["poll"] as? String)
+        let pollSession = try XCTUnwrap((opened.body as? [String: Any])?["session"] as? String)
+        let first = try await http.request("GET", "/v1/poll/\(poll)")
+        XCTAssertEqual(((first.body as? [[String: Any]])?.first)?["type"] as? String, "welcome")
+
+        expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: [["type": "join", "room": "mix"]]).status, 204)
+        _ = try await http.request("GET", "/v1/poll/\(poll)")
+
+        let ws = try await RawWebSocket.connect(port: server.httpPort)
+        _ = try await ws.next(type: "welcome")
+        try await ws.sendJSON(["type": "join", "room": "mix"])
+        let joinedFrame = try await ws.next(type: "joined")
+        let joined = try XCTUnwrap(joinedFrame)
+        XCTAssertEqual((joined["peers"] as? [[String: Any]])?.first?["id"] as? String, pollSession)
+
+        // A waiting poll is answered as soon as a frame arrives.
+        async let waiting = http.request("GET", "/v1/poll/\(poll)")
+        try await Task.sleep(for: .milliseconds(300))
+        try await ws.sendJSON(["type": "signal", "room": "mix", "to": pollSession, "data": "to poll"])
+        var received = try await waiting
+        var frames = received.body as? [[String: Any]] ?? []
+        while !frames.contains(where: { $0["type"] as? String == "signal" }) {
+            received = try await http.request("GET", "/v1/poll/\(poll)")
+            frames = received.body as? [[String: Any]] ?? []
+        }
+        XCTAssertEqual(frames.first { $0["type"] as? String == "signal" }?["data"] as? String, "to poll")
+
+        let selfID = try XCTUnwrap(joined["self"] as? String)
+        expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: ["type": "signal", "room": "mix", "to": selfID, "data": "to ws"]).status, 204)
+        expectEqual(try await ws.next(type: "signal")?["data"] as? String, "to ws")
+
+        expectEqual(try await http.request("DELETE", "/v1/poll/\(poll)").status, 204)
+        expectEqual(try await ws.next(type: "peer-left")?["reason"] as? String, "disconnected")
+        expectEqual(try await http.request("GET", "/v1/poll/\(poll)").status, 404)
+        try await server.stop()
+    }
+
+    func testLongPollingBadInput() async throws {
+        let server = try await RunningServer.start()
+        let http = TestHTTP(port: server.httpPort)
+        expectEqual(try await http.request("GET", "/v1/poll/unknown").status, 404)
+        expectEqual(try await http.request("POST", "/v1/poll/session", body: "{not json").status, 400)
+        let opened = try await http.request("POST", "/v1/poll/session")
+        let poll = try XCTUnwrap((opened.body as? [String: Any])?["poll"] as? String)
+        expectEqual(try await http.request("POST", "/v1/poll/\(poll)", body: "garbage").status, 400)
+        expectEqual(try await http.request("POST", "/v1/poll/\(poll)", body: String(repeating: "[", count: 2_000_000)).status, 413)
+        // A bad frame inside a good batch comes back as an error frame; the session lives on.
+        expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: [["type": "nope", "id": 9]]).status, 204)
+        let frames = try await http.request("GET", "/v1/poll/\(poll)").body as? [[String: Any]] ?? []
+        XCTAssertEqual(frames.first { $0["type"] as? String == "error" }?["ref"] as? Int, 9)
+        let resumed = try await http.request("POST", "/v1/poll/session", json: ["resume": "bogus", "last": 0])
+        XCTAssertEqual(resumed.status, 410)
+        XCTAssertEqual((resumed.body as? [String: Any])?["code"] as? Int, 4003)
+        try await server.stop()
+    }
+}
