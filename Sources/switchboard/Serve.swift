@@ -6,12 +6,12 @@ import SwitchboardServer
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the STUN server (TURN and signaling join it in later releases).",
+        abstract: "Run STUN/TURN, WebSocket signaling and the demo page in one process.",
         discussion: """
             Settings come from --config FILE (TOML, keys named like the flags), then SWITCHBOARD_* environment \
             variables (SWITCHBOARD_STUN_PORT=3478, repeatable ones comma-separated), then flags; flags win. \
             Port 0 picks a free port. One line per listener is printed on stdout once it is bound, e.g. \
-            `stun udp 127.0.0.1:3478`.
+            `stun udp 127.0.0.1:3478`, then `http 127.0.0.1:8080`.
             """)
 
     @Option(help: "TOML configuration file.") var config: String?
