@@ -102,7 +102,20 @@ public final class SwitchboardService: Service, Sendable {
         onReady(all)
         try? await gracefulShutdown()
         logger.info("shutting down")
-        _ = try? await httpTask.value
+        // HTTP connections get a moment to finish; a client that never sent a request must not hold up the exit.
+        let (finished, finish) = AsyncStream.makeStream(of: Void.self)
+        Task {
+            _ = try? await httpTask.value
+            finish.finish()
+        }
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(3))
+            httpTask.cancel()
+            try await Task.sleep(for: .seconds(2))
+            finish.finish()
+        }
+        for await _ in finished {}
+        deadline.cancel()
         await stun.closeAll()
         try? await turnLoop.flatSubmit { turn.value.stop() }.get()
     }
@@ -147,7 +160,8 @@ public final class SwitchboardService: Service, Sendable {
         let hub = SignalingHub(limits: limits, iceServers: { user, host in directory.iceServers(user: user, requestHost: host) },
                                logger: logger)
         await hubBox.set(hub)
-        return SignalingHTTPServer(hub: hub, verifier: verifier, directory: directory, limits: limits, logger: logger)
+        return SignalingHTTPServer(hub: hub, verifier: verifier, directory: directory, limits: limits, logger: logger,
+                                   firstRequestTimeout: configuration.httpFirstRequestTimeout)
     }
 }
 

@@ -145,6 +145,16 @@ final class SignalingWebSocketTests: XCTestCase {
         try await server.stop()
     }
 
+    func testSilentConnectionsAreClosedAfterTheFirstRequestDeadline() async throws {
+        let server = try await RunningServer.start { $0.httpFirstRequestTimeout = 0.5 }
+        let silent = try await RawWebSocket.openTCP(port: server.httpPort)
+        let (talking, _) = try await connect(server)
+        try await Task.sleep(for: .seconds(1.5))
+        XCTAssertFalse(silent.isOpen, "a connection that never sent a byte must be closed")
+        XCTAssertTrue(talking.isOpen, "an upgraded connection is not subject to the first-request deadline")
+        try await server.stop()
+    }
+
     func testHalfOpenConnectionsDoNotDisturbOthers() async throws {
         let server = try await RunningServer.start()
         var idle: [RawWebSocket] = []

@@ -35,6 +35,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxBps: Int = 0
     /// Longest allocation lifetime a client may ask for, in seconds.
     public var maxAllocateLifetime: Int = 3600
+    /// Seconds an HTTP connection may stay silent after it is accepted before it is closed (not a flag; tests lower it).
+    public var httpFirstRequestTimeout: Double = 10
 
     public init() {}
 

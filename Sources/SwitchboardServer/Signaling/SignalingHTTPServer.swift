@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -13,6 +14,7 @@ struct SignalingHTTPServer: Sendable {
     let directory: ICEServerDirectory
     let limits: SignalingLimits
     let logger: Logger
+    let firstRequestTimeout: Double
 
     /// Runs until graceful shutdown; `onBound` gets the port once listening.
     func run(host: String, port: Int, onBound: @escaping @Sendable (Int) -> Void) async throws {
@@ -39,19 +41,29 @@ struct SignalingHTTPServer: Sendable {
             try await endpoint.handle(inbound: inbound, outbound: outbound, context: context)
         }
 
+        let wsResponder = wsRouter.buildResponder()
+        // Hummingbird logs every connection that closes before its first request as an error; under a flood of
+        // half-open connections that is a log flood, so its own messages only show when we debug.
+        var frameworkLogger = logger
+        if logger.logLevel > .debug { frameworkLogger.logLevel = .critical }
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: wsRouter,
-                configuration: .init(
-                    // Longer than a long poll's hold, so idle keep-alive and half-open connections are still reaped.
-                    http1: .init(idleTimeout: .seconds(40)),
-                    ws: .init(maxFrameSize: limits.maxFrameBytes * 2,
-                              autoPing: .enabled(timePeriod: .seconds(Int64(limits.heartbeat))),
-                              closeTimeout: .seconds(5)))),
+            server: HTTPServerBuilder { responder in
+                DeadlineGuardedChannel(
+                    base: HTTP1WebSocketUpgradeChannel(
+                        responder: responder,
+                        webSocketResponder: wsResponder,
+                        configuration: .init(
+                            // Longer than a long poll's hold, so idle keep-alive connections are still reaped.
+                            http1: .init(idleTimeout: .seconds(40)),
+                            ws: .init(maxFrameSize: limits.maxFrameBytes * 2,
+                                      autoPing: .enabled(timePeriod: .seconds(Int64(limits.heartbeat))),
+                                      closeTimeout: .seconds(5)))),
+                    timeout: .milliseconds(Int64(firstRequestTimeout * 1000)))
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },
-            logger: logger)
+            logger: frameworkLogger)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""10,000 half-open TCP connections on the HTTP port must not disturb signaling for anyone else.
+
+Starts `switchboard serve` (path in argv[1]) with a raised descriptor limit, opens 10,000 TCP connections to the
+HTTP port that never send a byte, then checks that two WebSocket peers still join a room and signal each other
+quickly, that /healthz answers, and that the server is still alive after the connections go away.
+"""
+import asyncio, json, resource, socket, subprocess, sys, time, urllib.request
+
+import websockets
+
+COUNT = int(__import__("os").environ.get("HALF_OPEN_COUNT", "10000"))
+
+
+def raise_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 30_000), hard))
+
+
+async def signal_roundtrip(port):
+    url = f"ws://127.0.0.1:{port}/v1/ws"
+    async with websockets.connect(url) as a, websockets.connect(url) as b:
+        await a.recv(); await b.recv()
+        await a.send(json.dumps({"type": "join", "room": "half-open"}))
+        await a.recv()
+        await b.send(json.dumps({"type": "join", "room": "half-open"}))
+        joined = json.loads(await b.recv())
+        target = joined["peers"][0]["id"]
+        start = time.monotonic()
+        await b.send(json.dumps({"type": "signal", "room": "half-open", "to": target, "data": "ping"}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(a.recv(), 5))
+            if frame["type"] == "signal":
+                return time.monotonic() - start
+
+
+def main():
+    raise_limit()
+    server = subprocess.Popen([sys.argv[1], "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
+                               "--log-level", "error"], stdout=subprocess.PIPE, text=True, preexec_fn=raise_limit)
+    try:
+        port = None
+        while port is None:
+            line = server.stdout.readline()
+            if not line:
+                sys.exit("FAIL: server exited before its readiness lines")
+            if line.startswith("http "):
+                port = int(line.split(":")[-1])
+        sockets = []
+        for _ in range(COUNT):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            sockets.append(s)
+        time.sleep(1)
+        latency = asyncio.run(signal_roundtrip(port))
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status
+        print(f"{COUNT} half-open connections held; signal delivered in {latency * 1000:.1f} ms; /healthz {health}")
+        for s in sockets:
+            s.close()
+        time.sleep(0.5)
+        latency_after = asyncio.run(signal_roundtrip(port))
+        if health != 200 or latency > 1 or server.poll() is not None:
+            sys.exit("FAIL: signaling disturbed by half-open connections")
+        print(f"after closing them: signal delivered in {latency_after * 1000:.1f} ms; server alive")
+        start = time.monotonic()
+        server.terminate()
+        server.wait(timeout=20)
+        print(f"SIGTERM: exited in {time.monotonic() - start:.1f} s with status {server.returncode}")
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+if __name__ == "__main__":
+    main()
