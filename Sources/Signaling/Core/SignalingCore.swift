@@ -20,9 +20,8 @@ public final class SignalingCore {
     var rooms: [String: Room] = [:]
     /// Sessions to end once the current entry point finishes (a replay buffer overflowed during a fan-out).
     private var overflowed: [String] = []
-    /// Why recently ended resumable sessions ended, so a late resume learns the reason (bounded, oldest dropped).
-    private var endedResumeTokens: [String: SignalingCloseReason] = [:]
-    private var endedOrder: [String] = []
+    /// Why recently ended resumable sessions ended, so a late resume learns the reason.
+    private var endedResumeTokens = RecentlyEnded()
 
     public init(limits: SignalingLimits = SignalingLimits(),
                 iceServers: @escaping @Sendable (_ user: String, _ host: String) -> JSONValue = { _, _ in .array([]) }) {
@@ -67,7 +66,7 @@ public final class SignalingCore {
     public func resume(token: String, last: UInt64, identity: Identity?, host: String, now: Double,
                        into actions: inout [Action]) -> Result<String, SignalingCloseReason> {
         guard let id = sessionByResumeToken[token], var session = sessions[id] else {
-            return .failure(endedResumeTokens[token] ?? .resumeFailed)
+            return .failure(endedResumeTokens.reason(for: token) ?? .resumeFailed)
         }
         if let identity, identity.user != session.identity.user { return .failure(.resumeFailed) }
         guard last < session.nextSeq else { return .failure(.resumeFailed) }
@@ -260,12 +259,7 @@ public final class SignalingCore {
     }
 
     private func remember(_ token: String, _ reason: SignalingCloseReason) {
-        endedResumeTokens[token] = reason
-        endedOrder.append(token)
-        if endedOrder.count > 10_000 {
-            for old in endedOrder.prefix(1_000) { endedResumeTokens[old] = nil }
-            endedOrder.removeFirst(1_000)
-        }
+        endedResumeTokens.remember(token, reason)
     }
 
     private func removeMember(_ id: String, from name: String, reason: String, into actions: inout [Action]) {

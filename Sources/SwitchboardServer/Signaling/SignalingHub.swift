@@ -12,8 +12,7 @@ actor SignalingHub {
     private var outlets: [String: Outlet] = [:]
     private var sessionByPollID: [String: String] = [:]
     /// Why a long-polling session ended, so its next poll gets 410 with the reason (bounded).
-    private var endedPolls: [String: SignalingCloseReason] = [:]
-    private var endedPollOrder: [String] = []
+    private var endedPolls = RecentlyEnded()
     private var nextConnection: UInt64 = 1
     private var nextTicket: UInt64 = 1
     let limits: SignalingLimits
@@ -44,6 +43,13 @@ actor SignalingHub {
     func attachWebSocket(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
                          continuation: AsyncStream<OutgoingFrame>.Continuation) -> Result<(session: String, connection: UInt64), SignalingCloseReason> {
         let connection = newConnection()
+        return startSession(identity: identity, resume: resume, host: host) { _ in .webSocket(connection: connection, continuation) }
+            .map { ($0, connection) }
+    }
+
+    /// Connects or resumes in the core; the outlet is installed before the core's first frames are delivered.
+    private func startSession(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
+                              outlet: (String) -> Outlet) -> Result<String, SignalingCloseReason> {
         var actions: [SignalingCore.Action] = []
         let result: Result<String, SignalingCloseReason>
         if let resume {
@@ -52,13 +58,9 @@ actor SignalingHub {
         } else {
             result = core.connect(identity: identity ?? Identity(user: RandomUser.make()), host: host, now: now(), into: &actions)
         }
-        guard case .success(let session) = result else {
-            perform(actions)
-            return .failure(result.failureValue!)
-        }
-        outlets[session] = .webSocket(connection: connection, continuation)
+        if case .success(let session) = result { outlets[session] = outlet(session) }
         perform(actions)
-        return .success((session, connection))
+        return result
     }
 
     /// A text frame from a connection; ignored when the connection no longer owns the session.
@@ -91,29 +93,18 @@ actor SignalingHub {
 
     func openPoll(identity: Identity?, resume: (token: String, last: UInt64)?, host: String) -> Result<(session: String, pollID: String), SignalingCloseReason> {
         let connection = newConnection()
-        var actions: [SignalingCore.Action] = []
-        let result: Result<String, SignalingCloseReason>
-        if let resume {
-            result = core.resume(token: resume.token, last: resume.last, identity: identity, host: host, now: now(), into: &actions)
-            if case .success(let session) = result { detachPrevious(session) }
-        } else {
-            result = core.connect(identity: identity ?? Identity(user: RandomUser.make()), host: host, now: now(), into: &actions)
-        }
-        guard case .success(let session) = result else {
-            perform(actions)
-            return .failure(result.failureValue!)
-        }
         let pollID = RandomUser.make(bytes: 24)
-        outlets[session] = .poll(PollMailbox(connection: connection, pollID: pollID, lastSeen: now()))
-        sessionByPollID[pollID] = session
-        perform(actions)
-        return .success((session, pollID))
+        let result = startSession(identity: identity, resume: resume, host: host) { _ in
+            .poll(PollMailbox(connection: connection, pollID: pollID, lastSeen: now()))
+        }
+        if case .success(let session) = result { sessionByPollID[pollID] = session }
+        return result.map { ($0, pollID) }
     }
 
     /// Holds until frames are ready or `pollHold` seconds pass. A second poll replaces the first, which gets `[]`.
     func poll(_ pollID: String) async -> PollResult {
         guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session] else {
-            if let reason = endedPolls.removeValue(forKey: pollID) { return .gone(reason) }
+            if let reason = endedPolls.take(pollID) { return .gone(reason) }
             return .unknown
         }
         mailbox.lastSeen = now()
@@ -148,7 +139,7 @@ actor SignalingHub {
     /// Client frames posted by a long-polling client.
     func pollSend(_ pollID: String, frames: [String]) -> PollResult {
         guard let session = sessionByPollID[pollID], let outlet = outlets[session] else {
-            if let reason = endedPolls[pollID] { return .gone(reason) }
+            if let reason = endedPolls.reason(for: pollID) { return .gone(reason) }
             return .unknown
         }
         for text in frames {
@@ -204,7 +195,7 @@ actor SignalingHub {
             continuation.finish()
         case .poll(let mailbox):
             sessionByPollID[mailbox.pollID] = nil
-            rememberEndedPoll(mailbox.pollID, .replaced)
+            endedPolls.remember(mailbox.pollID, .replaced)
             mailbox.waiter?.continuation.resume(returning: .gone(.replaced))
         }
     }
@@ -249,21 +240,12 @@ actor SignalingHub {
                     if let waiter = mailbox.waiter {
                         waiter.continuation.resume(returning: .gone(reason))
                     } else {
-                        rememberEndedPoll(mailbox.pollID, reason)
+                        endedPolls.remember(mailbox.pollID, reason)
                     }
                 case nil:
                     break
                 }
             }
-        }
-    }
-
-    private func rememberEndedPoll(_ pollID: String, _ reason: SignalingCloseReason) {
-        endedPolls[pollID] = reason
-        endedPollOrder.append(pollID)
-        if endedPollOrder.count > 10_000 {
-            for old in endedPollOrder.prefix(1_000) { endedPolls[old] = nil }
-            endedPollOrder.removeFirst(1_000)
         }
     }
 }
