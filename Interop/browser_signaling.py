@@ -14,6 +14,7 @@ runs these checks, printing one PASS/FAIL line each:
                             messages both ways, relay pairs on both sides
   browser-resume-broadcast  a page's WebSocket is closed while another page broadcasts; after the automatic
                             resume every broadcast arrived exactly once, in order, with no peer-left
+  browser-resume-broadcast-poll  the same over long polling (the transport is abandoned with its poll pending)
 
 Exits non-zero when any check fails. Every wait has a timeout and a watchdog ends the whole run (killing the
 server and the browsers it started) after --timeout seconds.
@@ -463,12 +464,20 @@ def aiortc_with_chromium(server, browser):
         peer.stop()
 
 
-def resume_broadcast(server, browsers):
+# How each transport is dropped without a clean close (which would end the session): a WebSocket close code other
+# than 1000/1001, or, for long polling, abandoning the transport while its GET is still waiting at the server.
+DROP = {
+    "websocket": "demo.sb.transport.ws.close(4999, 'interop drop');",
+    "poll": "demo.sb.transport.finish(1006, 'interop drop', true);",
+}
+
+
+def resume_broadcast(server, browsers, transport):
     sender, receiver = browsers
-    room = room_name("resume")
-    sender.open_demo(server.base, room=room, relay="1", transport="websocket", autojoin="1", name="sender")
+    room = room_name("resume-" + transport)
+    sender.open_demo(server.base, room=room, relay="1", transport=transport, autojoin="1", name="sender")
     sender.wait("demo.joined", "the sender to join")
-    receiver.open_demo(server.base, room=room, relay="1", transport="websocket", autojoin="1", name="receiver")
+    receiver.open_demo(server.base, room=room, relay="1", transport=transport, autojoin="1", name="receiver")
     receiver_id = receiver.wait("demo.joined && demo.joined.self", "the receiver to join")
     sender.wait(f"demo.peers[{json.dumps(receiver_id)}]", "the sender to see the receiver")
     sender.js("window.__t = {left: []}; demo.sb.on('peer-left', (f) => __t.left.push(f));")
@@ -489,7 +498,7 @@ def resume_broadcast(server, browsers):
     sender.js_async(broadcast, 1)
     receiver.wait("__t.broadcasts.length >= 1", "broadcast 1 before the drop")
     receiver.js("__t.lastSeqBeforeDrop = demo.sb.lastSeq; __t.rawBeforeDrop = __t.raw.length;"
-                "demo.sb.transport.ws.close(4999, 'interop drop');")
+                + DROP[transport])
     receiver.wait("__t.held && demo.sb.state === 'reconnecting'", "the client to schedule its reconnect", timeout=5)
     sender.js_async(broadcast, 2)
     sender.js_async(broadcast, 3)
@@ -518,11 +527,11 @@ def resume_broadcast(server, browsers):
     left = sender.js("return __t.left")
     if left:
         problems.append(f"the sender saw peer-left during the drop: {left}")
-    if receiver.js("return demo.sb.transportKind") != "websocket":
-        problems.append("the resumed transport is not websocket")
+    if receiver.js("return demo.sb.transportKind") != transport:
+        problems.append(f"the resumed transport is not {transport}")
     if problems:
         raise CheckFailed("; ".join(problems))
-    return (f"resumed session {t['session'][:8]}… after close 4999; broadcasts {numbers} each once; "
+    return (f"{transport}: resumed session {t['session'][:8]}… after the drop; broadcasts {numbers} each once; "
             f"replayed seq {seqs[:3]}…")
 
 
@@ -573,7 +582,8 @@ def main():
             ("browser-websocket-relay", lambda: two_pages(server, browsers, "websocket")),
             ("browser-poll-relay", lambda: two_pages(server, browsers, "poll")),
             ("browser-aiortc-relay", lambda: aiortc_with_chromium(server, browsers[0])),
-            ("browser-resume-broadcast", lambda: resume_broadcast(server, browsers)),
+            ("browser-resume-broadcast", lambda: resume_broadcast(server, browsers, "websocket")),
+            ("browser-resume-broadcast-poll", lambda: resume_broadcast(server, browsers, "poll")),
         ]
         for name, run in checks:
             if arguments.only and name not in arguments.only:

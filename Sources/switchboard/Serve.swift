@@ -30,7 +30,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TURN REST shared secret (repeatable).") var authSecret: [String] = []
     @Option(help: "Peer CIDR to allow despite the default deny list (repeatable).") var allowPeer: [String] = []
     @Option(help: "Peer CIDR to deny (repeatable).") var denyPeer: [String] = []
-    @Option(help: "HS256 secret for signaling tokens.") var jwtSecret: String?
+    @Option(help: "TURN allocations in total (default 50000).") var totalQuota: String?
+    @Option(help: "TURN allocations per user (default 100).") var userQuota: String?
+    @Option(help: "Relayed bytes/s per allocation, 0 for no limit (default 0).") var maxBps: String?
+    @Option(help: "HS256 secret for signaling tokens (at least 32 bytes).") var jwtSecret: String?
     @Option(help: "ES256 public key file for signaling tokens.") var jwtPublicKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
     @Option(help: "text or json (default text).") var logFormat: String?
@@ -41,7 +44,7 @@ struct Serve: AsyncParsableCommand {
             ("listen-ip", listenIP), ("stun-port", stunPort), ("tls-port", tlsPort), ("http-port", httpPort),
             ("admin-port", adminPort), ("alternate-ip", alternateIP), ("alternate-port", alternatePort),
             ("relay-ip", relayIP), ("external-ip", externalIP), ("relay-ports", relayPorts), ("realm", realm),
-            ("jwt-secret", jwtSecret), ("jwt-public-key", jwtPublicKey), ("log-level", logLevel), ("log-format", logFormat),
+            ("total-quota", totalQuota), ("user-quota", userQuota), ("max-bps", maxBps), ("jwt-secret", jwtSecret), ("jwt-public-key", jwtPublicKey), ("log-level", logLevel), ("log-format", logFormat),
         ]
         for (key, value) in single { if let value { values[key] = [value] } }
         let repeated: [(String, [String])] = [("user", user), ("auth-secret", authSecret), ("allow-peer", allowPeer), ("deny-peer", denyPeer)]

@@ -12,6 +12,7 @@ struct WebAssets: Sendable {
 
     static let files: [(path: String, file: String, type: String)] = [
         ("/", "index.html", "text/html; charset=utf-8"),
+        ("/index.html", "index.html", "text/html; charset=utf-8"),
         ("/switchboard.js", "switchboard.js", "text/javascript; charset=utf-8"),
         ("/demo.js", "demo.js", "text/javascript; charset=utf-8"),
     ]
@@ -41,13 +42,17 @@ struct WebAssets: Sendable {
 
     func add(to router: Router<SignalingRequestContext>) {
         for (path, _, _) in Self.files {
-            router.get(RouterPath(stringLiteral: path)) { _, _ in
+            let respond: @Sendable (Request, SignalingRequestContext) async throws -> Response = { request, _ in
                 guard let asset = self.asset(for: path) else {
                     return HTTPErrorBody.response(.notFound, "not-found", "web assets are not installed next to the binary")
                 }
-                return Response(status: .ok, headers: [.contentType: asset.contentType, .cacheControl: "no-cache"],
-                                body: .init(byteBuffer: asset.body))
+                return Response(status: .ok,
+                                headers: [.contentType: asset.contentType, .cacheControl: "no-cache",
+                                          .contentLength: String(asset.body.readableBytes)],
+                                body: request.method == .head ? .init() : .init(byteBuffer: asset.body))
             }
+            router.get(RouterPath(stringLiteral: path), use: respond)
+            router.head(RouterPath(stringLiteral: path), use: respond)
         }
     }
 }

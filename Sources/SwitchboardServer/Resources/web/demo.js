@@ -28,7 +28,20 @@
     sb.on('signal', (f) => onSignal(room, f).catch((e) => log('signal error: ' + e)));
     sb.on('error', (f) => { demo.errors.push(f); log('error: ' + (f.code || '') + ' ' + (f.message || f)); });
     sb.on('close', (f) => log(`signaling closed: ${f.code} ${f.reason}`));
-    sb.on('reset', () => log('session lost; joining again'));
+    // A lost session comes back under a new peer id: drop the old calls and call everyone the rejoin lists.
+    let rejoining = false;
+    sb.on('reset', () => {
+      log('session lost; joining again');
+      rejoining = true;
+      for (const peerId of Object.keys(demo.peers)) dropPeer(peerId);
+    });
+    sb.on('joined', (f) => {
+      if (!rejoining || f.room !== room) return;
+      rejoining = false;
+      demo.joined = f;
+      demo.iceServers = f.iceServers;
+      for (const peer of f.peers) call(room, peer.id).catch((e) => log('call failed: ' + e));
+    });
     await sb.connect();
     if ($('video').checked) {
       try {

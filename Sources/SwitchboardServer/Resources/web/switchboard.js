@@ -73,7 +73,8 @@
     }
     close() {
       if (this.closed) return;
-      if (this.poll) fetch(new URL('/v1/poll/' + this.poll, this.base), { method: 'DELETE' }).catch(() => {});
+      // keepalive: the DELETE must survive the page unloading, or the peer lingers until the resume window ends.
+      if (this.poll) fetch(new URL('/v1/poll/' + this.poll, this.base), { method: 'DELETE', keepalive: true }).catch(() => {});
       this.finish(1000, 'bye', true);
     }
     finish(code, reason, opened) {
@@ -97,6 +98,8 @@
       this.state = 'idle';
       this.attempt = 0;
       this.webSocketFailures = 0;
+      // Browsers close a WebSocket with 1001 when a page goes away; long polling has to say so itself.
+      if (global.addEventListener) global.addEventListener('pagehide', () => { if (this.wanted) this.close(); });
     }
 
     on(type, fn) { (this.listeners[type] = this.listeners[type] || []).push(fn); return this; }
