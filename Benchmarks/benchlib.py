@@ -101,11 +101,14 @@ class Server:
         if self.kind == "ours":
             cmd = [SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0",
                    "--user", f"{USER}:{PASSWORD}", "--allow-peer", "127.0.0.0/8",
-                   "--relay-ports", f"{RELAY_MIN}-{RELAY_MAX}", "--user-quota", "20000", "--total-quota", "20000",
-                   "--log-level", "warning"]
+                   "--relay-ports", f"{RELAY_MIN}-{RELAY_MAX}", "--log-level", "warning"]
+            # `serve` has no --user-quota/--total-quota flags (refused as unknown options); the settings exist as
+            # configuration keys, so they go in through the environment layer. Default user quota is 100.
+            env = dict(os.environ, SWITCHBOARD_USER_QUOTA="20000", SWITCHBOARD_TOTAL_QUOTA="20000")
             # Readiness lines go to stdout, log lines to stderr: keep them apart so stdout parses cleanly.
             err = open(self.log_path + ".stderr", "w")
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir,
+                                         env=env)
             err.close()
         else:
             self.port = free_port_pair()
@@ -206,6 +209,14 @@ COTURN_STARTUP_NOISE = (
     "no dtls", "no tls", "cannot open file", "cannot find config file", "cannot set", "cli",
     "prometheus", "redis",
 )
+
+
+def machine_busy_seconds():
+    """CPU seconds spent by everything on the machine (all CPUs, not idle or iowait), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / CLK_TCK
 
 
 def median(values):

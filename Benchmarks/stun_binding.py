@@ -23,10 +23,10 @@ def one_run(kind, exe, args, workdir, run_name):
                               capture_output=True, text=True, timeout=30)
         if warm.returncode != 0:
             raise RuntimeError(f"{kind}: warm-up got no responses: {warm.stdout}{warm.stderr}")
-        cpu0 = server.cpu_seconds()
+        cpu0, busy0 = server.cpu_seconds(), B.machine_busy_seconds()
         res = subprocess.run([exe, "127.0.0.1", str(server.port), str(args.seconds), str(args.window),
                               str(args.sockets)], capture_output=True, text=True, timeout=args.seconds + 30)
-        cpu1 = server.cpu_seconds()
+        cpu1, busy1 = server.cpu_seconds(), B.machine_busy_seconds()
         if not server.alive():
             raise RuntimeError(f"{kind} died during the run (exit {server.proc.returncode}); see {server.log_path}")
         threads = server.threads()
@@ -40,9 +40,12 @@ def one_run(kind, exe, args, workdir, run_name):
     r["cpu_us_per_response"] = (cpu1 - cpu0) * 1e6 / responses if responses else float("nan")
     r["server_cpu_cores"] = (cpu1 - cpu0) / r["elapsed_s"]
     r["threads"] = threads
+    # Whatever else ran on the machine meanwhile (approximate: softirq time is not always charged to a process).
+    r["other_cpu_cores"] = max(0.0, (busy1 - busy0) - r["server_cpu_s"] - r["generator_cpu_s"]) / r["elapsed_s"]
     notable, count = server.notable_log_lines()
     print(f"{kind:6} {run_name}: {res.stdout.strip()} server_cpu_s={r['server_cpu_s']:.2f} "
-          f"cpu_us_per_response={r['cpu_us_per_response']:.2f} server_threads={threads} exit={code}", flush=True)
+          f"cpu_us_per_response={r['cpu_us_per_response']:.2f} server_threads={threads} "
+          f"other_cpu_cores={r['other_cpu_cores']:.2f} exit={code}", flush=True)
     if count:
         print(f"       {count} warning/error line(s) in {server.log_path}:", *notable, sep="\n         ", flush=True)
     return r
@@ -75,6 +78,7 @@ def main():
     med = {k: {m: B.median([r[m] for r in results[k]])
                for m in ("responses_per_s", "p50_us", "p99_us", "timeouts", "cpu_us_per_response", "server_cpu_cores")}
            for k in kinds}
+    noisy = [(k, i + 1, r["other_cpu_cores"]) for k in kinds for i, r in enumerate(results[k]) if r["other_cpu_cores"] > 0.15]
     rows = [[k, f"{med[k]['responses_per_s']:.0f}", f"{med[k]['p50_us']:.0f}", f"{med[k]['p99_us']:.0f}",
              f"{med[k]['cpu_us_per_response']:.2f}", f"{med[k]['server_cpu_cores']:.2f}", f"{med[k]['timeouts']:.0f}"]
             for k in kinds]
@@ -82,6 +86,8 @@ def main():
     print(f"Medians of {args.rounds} runs:")
     print(B.table(["server", "responses/s", "p50 µs", "p99 µs", "server CPU µs/response", "server CPU cores",
                    "timeouts"], rows))
+    if noisy:
+        print("note: other processes used CPU during " + ", ".join(f"{k} round {i} ({c:.2f} cores)" for k, i, c in noisy))
     if len(kinds) == 2:
         o, c = med["ours"], med["coturn"]
         print()

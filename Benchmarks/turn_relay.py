@@ -57,17 +57,18 @@ def relay_run(kind, exe, args, workdir, run_name):
         pairs = setup_relay(server, args.allocations)
         flood(exe, pairs, 1, args.window, args.payloads[0])  # warm-up, not measured
         for payload in args.payloads:
-            cpu0 = server.cpu_seconds()
+            cpu0, busy0 = server.cpu_seconds(), B.machine_busy_seconds()
             line = flood(exe, pairs, args.seconds, args.window, payload)
-            cpu1 = server.cpu_seconds()
+            cpu1, busy1 = server.cpu_seconds(), B.machine_busy_seconds()
             if not server.alive():
                 raise RuntimeError(f"{kind} died during the run; see {server.log_path}")
             r = B.parse_kv(line)
             r["cpu_us_per_rt"] = (cpu1 - cpu0) * 1e6 / r["round_trips"] if r["round_trips"] else float("nan")
             r["server_cpu_cores"] = (cpu1 - cpu0) / r["elapsed_s"]
+            r["other_cpu_cores"] = max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - r["generator_cpu_s"]) / r["elapsed_s"]
             out[payload] = r
             print(f"{kind:6} {run_name} payload {payload:4}: {line} server_cpu_us_per_round_trip={r['cpu_us_per_rt']:.2f} "
-                  f"server_cpu_cores={r['server_cpu_cores']:.2f}", flush=True)
+                  f"server_cpu_cores={r['server_cpu_cores']:.2f} other_cpu_cores={r['other_cpu_cores']:.2f}", flush=True)
     finally:
         for c, p in pairs:
             c.close()
@@ -168,6 +169,10 @@ def main():
                              f"{m['cpu_us_per_rt']:.2f}", f"{m['server_cpu_cores']:.2f}", f"{m['lost']:.0f}"])
         print(B.table(["payload B", "server", "round trips/s", "p50 µs", "p99 µs", "server CPU µs/round trip",
                        "server CPU cores", "lost"], rows))
+        noisy = [f"{k} round {i + 1} payload {pl} ({r[pl]['other_cpu_cores']:.2f} cores)" for k in kinds
+                 for i, r in enumerate(relay[k]) for pl in args.payloads if r[pl]["other_cpu_cores"] > 0.15]
+        if noisy:
+            print("note: other processes used CPU during " + ", ".join(noisy))
         if len(kinds) == 2:
             for payload in args.payloads:
                 o, c = med[("ours", payload)], med[("coturn", payload)]
