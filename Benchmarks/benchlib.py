@@ -219,6 +219,20 @@ def machine_busy_seconds():
     return (sum(v[:8]) - idle) / CLK_TCK
 
 
+def wait_for_quiet(max_wait=10.0, threshold=0.10):
+    """The machine is shared: before a measured run, wait (bounded) until other processes use under `threshold`
+    cores over one second. Returns the load seen last, so a run that starts on a busy machine can be flagged."""
+    deadline = time.time() + max_wait
+    while True:
+        b0 = machine_busy_seconds()
+        time.sleep(1.0)
+        load = machine_busy_seconds() - b0
+        if load < threshold or time.time() >= deadline:
+            if load >= threshold:
+                log(f"machine still busy ({load:.2f} cores used by other processes); running anyway")
+            return load
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 

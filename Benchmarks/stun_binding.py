@@ -23,6 +23,7 @@ def one_run(kind, exe, args, workdir, run_name):
                               capture_output=True, text=True, timeout=30)
         if warm.returncode != 0:
             raise RuntimeError(f"{kind}: warm-up got no responses: {warm.stdout}{warm.stderr}")
+        B.wait_for_quiet()
         cpu0, busy0 = server.cpu_seconds(), B.machine_busy_seconds()
         res = subprocess.run([exe, "127.0.0.1", str(server.port), str(args.seconds), str(args.window),
                               str(args.sockets)], capture_output=True, text=True, timeout=args.seconds + 30)

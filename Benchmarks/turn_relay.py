@@ -57,6 +57,7 @@ def relay_run(kind, exe, args, workdir, run_name):
         pairs = setup_relay(server, args.allocations)
         flood(exe, pairs, 1, args.window, args.payloads[0])  # warm-up, not measured
         for payload in args.payloads:
+            B.wait_for_quiet()
             cpu0, busy0 = server.cpu_seconds(), B.machine_busy_seconds()
             line = flood(exe, pairs, args.seconds, args.window, payload)
             cpu1, busy1 = server.cpu_seconds(), B.machine_busy_seconds()
@@ -85,7 +86,7 @@ def memory_run(kind, args, workdir, run_name):
     server = B.Server(kind, workdir).start(run_name)
     socks = []
     try:
-        time.sleep(1.0)
+        B.wait_for_quiet(max_wait=5)  # also lets the server settle before the baseline reading
         rss = {0: server.rss_kib()}
         ctl = T.Controller(("127.0.0.1", server.port), B.USER, B.PASSWORD, max_in_flight=args.in_flight)
         made = 0
