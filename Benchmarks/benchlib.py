@@ -1,0 +1,261 @@
+"""Shared plumbing for the benchmark drivers: build the tools, start/stop the two servers, read /proc.
+
+Everything runs on loopback. Servers are started one at a time and stopped by the PID we started them with.
+"""
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(ROOT, "Benchmarks")
+SCRATCH = os.path.join(ROOT, ".build-release")
+TOOLS = os.path.join(SCRATCH, "bench")
+SWITCHBOARD = os.path.join(SCRATCH, "release", "switchboard")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+USER, PASSWORD, REALM = "bench", "bench-password", "switchboard"
+RELAY_MIN, RELAY_MAX = 50000, 60999
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def raise_fd_limit(n=20000):
+    """The wrappers already ran `ulimit -n 20000`; this covers running the .py directly."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n if hard == resource.RLIM_INFINITY else min(n, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def build_switchboard():
+    if os.path.exists(SWITCHBOARD):
+        return
+    log(f"building {SWITCHBOARD} (release; several minutes the first time)")
+    subprocess.check_call(["swift", "build", "-c", "release", "--product", "switchboard",
+                           "--scratch-path", SCRATCH], cwd=ROOT)
+
+
+def build_tool(name):
+    """gcc -O2 Benchmarks/NAME.c into the scratch directory, when missing or older than the source."""
+    os.makedirs(TOOLS, exist_ok=True)
+    src, exe = os.path.join(HERE, name + ".c"), os.path.join(TOOLS, name)
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        subprocess.check_call(["gcc", "-O2", "-Wall", "-o", exe, src])
+    return exe
+
+
+def require_coturn():
+    if shutil.which("turnserver") is None:
+        sys.exit("turnserver (coturn) is not installed: apt-get install coturn")
+
+
+def free_port_pair(ip="127.0.0.1"):
+    """A port free for UDP and TCP, with port+1 free too (coturn also opens listening-port+1)."""
+    for _ in range(200):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind((ip, 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        if port + 1 > 65535 or RELAY_MIN <= port <= RELAY_MAX + 1:
+            continue
+        held = []
+        try:
+            for p in (port, port + 1):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    held.append(s)
+                    s.bind((ip, p))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError("no free port pair on loopback")
+
+
+class Server:
+    """One server process (ours or coturn), its log file, and /proc readings by PID."""
+
+    def __init__(self, kind, workdir):
+        self.kind, self.workdir = kind, workdir
+        self.proc, self.port = None, None
+        self.log_path = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self, run_name):
+        os.makedirs(self.workdir, exist_ok=True)
+        self.log_path = os.path.join(self.workdir, f"{run_name}.log")
+        out = open(self.log_path, "w")
+        if self.kind == "ours":
+            cmd = [SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0",
+                   "--user", f"{USER}:{PASSWORD}", "--allow-peer", "127.0.0.0/8",
+                   "--relay-ports", f"{RELAY_MIN}-{RELAY_MAX}", "--log-level", "warning"]
+            # `serve` has no --user-quota/--total-quota flags (refused as unknown options); the settings exist as
+            # configuration keys, so they go in through the environment layer. Default user quota is 100.
+            env = dict(os.environ, SWITCHBOARD_USER_QUOTA="20000", SWITCHBOARD_TOTAL_QUOTA="20000")
+            # Readiness lines go to stdout, log lines to stderr: keep them apart so stdout parses cleanly.
+            err = open(self.log_path + ".stderr", "w")
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir,
+                                         env=env)
+            err.close()
+        else:
+            self.port = free_port_pair()
+            base = os.path.join(self.workdir, run_name)
+            for leftover in (base + ".sqlite", base + ".pid"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            cmd = ["turnserver", "-n", "--listening-ip", "127.0.0.1", "--listening-port", str(self.port),
+                   "--relay-ip", "127.0.0.1", "--min-port", str(RELAY_MIN), "--max-port", str(RELAY_MAX),
+                   "--no-tls", "--no-dtls", "--no-cli", "--log-file", "stdout",
+                   "--pidfile", base + ".pid", "--db", base + ".sqlite",
+                   "--realm", REALM, "--lt-cred-mech", "--user", f"{USER}:{PASSWORD}", "--allow-loopback-peers"]
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         cwd=self.workdir)
+        out.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} before it was ready; see {self.log_path}")
+            with open(self.log_path, errors="replace") as f:
+                text = f.read()
+            if self.kind == "ours":
+                for line in text.splitlines():
+                    if line.startswith("stun udp 127.0.0.1:"):
+                        self.port = int(line.rsplit(":", 1)[1])
+                        return
+            elif "Total General servers" in text:
+                # coturn prints this once its relay threads exist; give the listeners a moment to bind.
+                time.sleep(0.3)
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.kind} not ready after {timeout}s; see {self.log_path}")
+
+    def cpu_seconds(self):
+        """utime + stime of the whole process (all threads), from /proc/PID/stat fields 14 and 15."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # fields[0] is field 3 (state); field 14 is fields[11], field 15 is fields[12].
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def status(self, key):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        raise KeyError(key)
+
+    def rss_kib(self):
+        return self.status("VmRSS")
+
+    def threads(self):
+        return self.status("Threads")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM our own PID, SIGKILL it after 5 s. Returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log(f"{self.kind} (pid {self.proc.pid}) ignored SIGTERM for 5 s; sending SIGKILL")
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+    def notable_log_lines(self, limit=5):
+        """Warnings and errors the server logged during the run (coturn's startup chatter excluded)."""
+        paths = [self.log_path] + ([self.log_path + ".stderr"] if self.kind == "ours" else [])
+        lines = []
+        for path in paths:
+            if not os.path.exists(path):
+                continue
+            with open(path, errors="replace") as f:
+                for line in f:
+                    low = line.lower()
+                    if self.kind == "ours":
+                        if "warning" in low or "error" in low or "critical" in low or "fatal" in low:
+                            lines.append(line.rstrip())
+                    elif ("error" in low or "cannot" in low or "fail" in low) and not any(
+                            s in low for s in COTURN_STARTUP_NOISE):
+                        lines.append(line.rstrip())
+        return lines[:limit], len(lines)
+
+
+# coturn prints these on every start with our flags; they are not about the benchmark.
+COTURN_STARTUP_NOISE = (
+    "cannot find certificate", "cannot find private key", "cannot start tls", "cannot start dtls",
+    "no dtls", "no tls", "cannot open file", "cannot find config file", "cannot set", "cli",
+    "prometheus", "redis",
+)
+
+
+def machine_busy_seconds():
+    """CPU seconds spent by everything on the machine (all CPUs, not idle or iowait), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / CLK_TCK
+
+
+def wait_for_quiet(max_wait=10.0, threshold=0.10):
+    """The machine is shared: before a measured run, wait (bounded) until other processes use under `threshold`
+    cores over one second. Returns the load seen last, so a run that starts on a busy machine can be flagged."""
+    deadline = time.time() + max_wait
+    while True:
+        b0 = machine_busy_seconds()
+        time.sleep(1.0)
+        load = machine_busy_seconds() - b0
+        if load < threshold or time.time() >= deadline:
+            if load >= threshold:
+                log(f"machine still busy ({load:.2f} cores used by other processes); running anyway")
+            return load
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def parse_kv(line):
+    out = {}
+    for item in line.split():
+        if "=" in item:
+            k, v = item.split("=", 1)
+            try:
+                out[k] = float(v)
+            except ValueError:
+                out[k] = v
+    return out
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def table(headers, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = lambda cells: "| " + " | ".join(str(c).rjust(w) for c, w in zip(cells, widths)) + " |"
+    out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
