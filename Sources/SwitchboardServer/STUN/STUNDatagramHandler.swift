@@ -86,6 +86,7 @@ final class STUNDatagramHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        turn?.flushPending()
         if pendingFlush {
             pendingFlush = false
             context.flush()

@@ -82,6 +82,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        turn?.flushPending()
         context.flush()
     }
 
