@@ -1,3 +1,4 @@
+import NIOCore
 import STUN
 import XCTest
 
@@ -117,6 +118,18 @@ final class IPAddressParsingTests: XCTestCase {
                      "192.0.2.1:80x", "[::1]:", "[::1", "[::1]x", "[::1]:+80", "[::1]:65536", "[]:80", "[::1]]:80",
                      "example.org:3478", ":3478", "2001:db8::1:3478x", "192.0.2.1:3478:1"] {
             XCTAssertNil(TransportAddress(text), "\"\(text)\"")
+        }
+    }
+}
+
+final class SocketAddressConversionTests: XCTestCase {
+    func testRoundTripThroughSocketAddress() throws {
+        for text in ["127.0.0.1:3478", "203.0.113.9:1", "[::1]:3478", "[2001:db8::1:2]:65535", "[::ffff:192.0.2.1]:9"] {
+            let address = try XCTUnwrap(TransportAddress(text), text)
+            let socket = address.socketAddress
+            XCTAssertEqual(TransportAddress(socket), address, text)
+            XCTAssertEqual(socket.port, Int(address.port))
+            if !text.contains("ffff") { XCTAssertEqual(socket.ipAddress, "\(address.ip)", text) }
         }
     }
 }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 
 
@@ -17,8 +22,25 @@ extension TransportAddress {
         }
     }
 
+    /// Built from the raw sockaddr: this runs for every relayed datagram, where formatting and re-parsing the
+    /// address text showed up in profiles.
     public var socketAddress: SocketAddress {
-        // Both forms are numeric, so this never resolves a name.
-        try! SocketAddress(ipAddress: ip.description, port: Int(port))
+        switch ip {
+        case .v4(let value):
+            var raw = sockaddr_in()
+            raw.sin_family = sa_family_t(AF_INET)
+            raw.sin_port = port.bigEndian
+            raw.sin_addr.s_addr = value.bigEndian
+            return SocketAddress(raw, host: "")
+        case .v6(let high, let low):
+            var raw = sockaddr_in6()
+            raw.sin6_family = sa_family_t(AF_INET6)
+            raw.sin6_port = port.bigEndian
+            withUnsafeMutableBytes(of: &raw.sin6_addr) { bytes in
+                bytes.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
+                bytes.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
+            }
+            return SocketAddress(raw, host: "")
+        }
     }
 }
