@@ -19,8 +19,8 @@ public final class SwitchboardService: Service, Sendable {
     private let logger: Logger
     private let onReady: @Sendable ([BoundListener]) -> Void
     private let clock: any TURNClock
-    private let turnLoop: EventLoop
-    private let turn: NIOLoopBound<TURNEdge>
+    /// One TURN core per event loop; a client's 5-tuple always lands on the same one (SO_REUSEPORT hashing).
+    private let shards: [TURNShard]
     private let hubBox = HubBox()
 
     public init(configuration: ServerConfiguration, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -38,31 +38,73 @@ public final class SwitchboardService: Service, Sendable {
                           metadata: ["auth-secret": "\(secrets[0])"])
         }
         self.authSecrets = secrets
-        let turnConfiguration = configuration.turnConfiguration
         let credentials = configuration.credentialStore(secrets: secrets)
         let policy = try configuration.peerPolicy()
-        let loop = group.next()
-        self.turnLoop = loop
-        self.turn = try loop.submit {
-            let core = TURNServerCore(configuration: turnConfiguration, credentials: credentials, policy: policy, clock: clock)
-            return NIOLoopBound(TURNEdge(loop: loop, core: core, logger: logger), eventLoop: loop)
-        }.wait()
+        let base = configuration.turnConfiguration
+        let ledger = AllocationLedger(maxTotal: base.maxAllocations, maxPerUser: base.maxAllocationsPerUser)
+        // Every core must accept every core's nonces (a client's NAT binding may move it to another loop).
+        var random = SystemRandomNumberGenerator()
+        let nonceSecret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let loops = Self.turnLoops(in: group, configuration: configuration)
+        self.shards = try loops.enumerated().map { index, loop in
+            var turnConfiguration = base
+            turnConfiguration.relayPorts = Self.portSlice(base.relayPorts, index: index, of: loops.count)
+            let edge = try loop.submit {
+                let core = TURNServerCore(configuration: turnConfiguration, credentials: credentials, policy: policy,
+                                          clock: clock, nonceSecret: nonceSecret, ledger: ledger)
+                return NIOLoopBound(TURNEdge(loop: loop, core: core, logger: logger), eventLoop: loop)
+            }.wait()
+            return TURNShard(loop: loop, edge: edge)
+        }
     }
 
-    /// Runs `body` with the TURN core on its event loop (tests and diagnostics).
+    /// `--turn-threads` loops, at most one per loop of the group, fewer when the relay range is too small to split.
+    private static func turnLoops(in group: EventLoopGroup, configuration: ServerConfiguration) -> [EventLoop] {
+        var all: [EventLoop] = []
+        for loop in group.makeIterator() { all.append(loop) }
+        let wanted = max(1, configuration.turnThreads)
+        let rangeSize = Int(configuration.relayPorts.upperBound) - Int(configuration.relayPorts.lowerBound) + 1
+        let count = max(1, min(wanted, all.count, rangeSize / 256))
+        return Array(all.prefix(count))
+    }
+
+    /// Core `index` of `count` books relay ports from its own contiguous slice, so cores never race for a port.
+    static func portSlice(_ range: ClosedRange<UInt16>, index: Int, of count: Int) -> ClosedRange<UInt16> {
+        let lower = Int(range.lowerBound), size = Int(range.upperBound) - lower + 1
+        let start = lower + size * index / count
+        let end = lower + size * (index + 1) / count - 1
+        return UInt16(start)...UInt16(end)
+    }
+
+    /// Runs `body` with the first TURN core on its event loop (tests and diagnostics).
     public func withTURNCore<T: Sendable>(_ body: @escaping @Sendable (TURNServerCore) -> T) async throws -> T {
-        let turn = self.turn
-        return try await turnLoop.submit { body(turn.value.core) }.get()
+        let shard = shards[0]
+        return try await shard.loop.submit { body(shard.edge.value.core) }.get()
     }
 
-    /// Open relay sockets (tests check that expiry releases them all).
+    /// Open relay sockets on every core (tests check that expiry releases them all).
     public func relaySocketCount() async throws -> Int {
-        let turn = self.turn
-        return try await turnLoop.submit { turn.value.relayCount }.get()
+        var total = 0
+        for shard in shards {
+            total += try await shard.loop.submit { shard.edge.value.relayCount }.get()
+        }
+        return total
     }
+
+    /// Allocations on each TURN core.
+    public func allocationCounts() async throws -> [Int] {
+        var counts: [Int] = []
+        for shard in shards {
+            counts.append(try await shard.loop.submit { shard.edge.value.core.allocationCount }.get())
+        }
+        return counts
+    }
+
+    /// How many TURN cores (event loops) serve clients.
+    public var turnThreadCount: Int { shards.count }
 
     public func run() async throws {
-        let stun = STUNListeners(configuration: configuration, loop: turnLoop, turn: turn, counters: counters)
+        let stun = STUNListeners(configuration: configuration, shards: shards, counters: counters)
         let listeners: [BoundListener]
         do {
             listeners = try await stun.start()
@@ -70,15 +112,16 @@ public final class SwitchboardService: Service, Sendable {
             logger.error("cannot start STUN/TURN listeners", metadata: ["error": "\(error)"])
             throw error
         }
-        let turn = self.turn
-        try await turnLoop.submit { turn.value.start() }.get()
+        for shard in shards {
+            try await shard.loop.submit { shard.edge.value.start() }.get()
+        }
 
         let http: SignalingHTTPServer
         do {
             http = try await makeSignalingServer(stunPort: listeners.first { $0.name == "stun udp" }?.address.port ?? configuration.stunPort)
         } catch {
             await stun.closeAll()
-            try? await turnLoop.flatSubmit { turn.value.stop() }.get()
+            await stopShards()
             throw error
         }
         let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -91,7 +134,7 @@ public final class SwitchboardService: Service, Sendable {
         var boundIterator = bound.makeAsyncIterator()
         guard let httpPort = await boundIterator.next() else {
             await stun.closeAll()
-            try? await turnLoop.flatSubmit { turn.value.stop() }.get()
+            await stopShards()
             try await httpTask.value
             throw ServiceStartError.httpDidNotStart
         }
@@ -117,7 +160,13 @@ public final class SwitchboardService: Service, Sendable {
         for await _ in finished {}
         deadline.cancel()
         await stun.closeAll()
-        try? await turnLoop.flatSubmit { turn.value.stop() }.get()
+        await stopShards()
+    }
+
+    private func stopShards() async {
+        for shard in shards {
+            try? await shard.loop.flatSubmit { shard.edge.value.stop() }.get()
+        }
     }
 
     /// Live signaling sessions (tests and metrics); 0 before the HTTP side has started.
@@ -169,6 +218,12 @@ enum ServiceStartError: Error, CustomStringConvertible {
     case httpDidNotStart
 
     var description: String { "the HTTP listener did not start" }
+}
+
+/// A TURN core and its sockets, on one event loop.
+struct TURNShard: Sendable {
+    let loop: EventLoop
+    let edge: NIOLoopBound<TURNEdge>
 }
 
 /// Holds the signaling hub once `run()` has made it.

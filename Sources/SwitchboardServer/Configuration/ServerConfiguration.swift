@@ -35,6 +35,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxBps: Int = 0
     /// Longest allocation lifetime a client may ask for, in seconds.
     public var maxAllocateLifetime: Int = 3600
+    /// Event loops (TURN cores) serving STUN/TURN over UDP, each with its own SO_REUSEPORT socket. Default 1: on
+    /// the 2-core benchmark machine, where the load generator takes the other core, 2 loops cost 17 % more CPU per
+    /// relayed round trip (Benchmarks/README.md); more loops pay off only with cores to spare.
+    public var turnThreads: Int = 1
     /// Seconds an HTTP connection may stay silent after it is accepted before it is closed (not a flag; tests lower it).
     public var httpFirstRequestTimeout: Double = 10
 

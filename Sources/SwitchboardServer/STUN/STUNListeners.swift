@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -16,15 +19,15 @@ public struct BoundListener: Sendable, Equatable, CustomStringConvertible {
 /// All of them live on one event loop, the TURN edge's, so that TURN state is touched from one thread only.
 actor STUNListeners {
     private let configuration: ServerConfiguration
-    private let group: EventLoop
-    private let turn: NIOLoopBound<TURNEdge>?
+    private let shards: [TURNShard]
+    private var group: EventLoop { shards[0].loop }
+    private var turn: NIOLoopBound<TURNEdge>? { shards[0].edge }
     let counters: STUNCounters
     private var channels: [Channel] = []
 
-    init(configuration: ServerConfiguration, loop: EventLoop, turn: NIOLoopBound<TURNEdge>?, counters: STUNCounters) {
+    init(configuration: ServerConfiguration, shards: [TURNShard], counters: STUNCounters) {
         self.configuration = configuration
-        self.group = loop
-        self.turn = turn
+        self.shards = shards
         self.counters = counters
     }
 
@@ -59,37 +62,58 @@ actor STUNListeners {
         var primaryAddress = TransportAddress(ip: c.listenIP, port: c.stunPort)
         var bound: [ResponderSocket: (Channel, TransportAddress)] = [:]
 
-        let primary = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.stunPort))
+        // The primary address is bound once per TURN core with SO_REUSEPORT: the kernel hashes each client's
+        // 4-tuple to one socket, so its allocation, relay sockets and replies all stay on that core's loop.
+        let reusePort = shards.count > 1
+        let primary = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.stunPort), on: shards[0].loop, reusePort: reusePort)
         primaryAddress.port = primary.1.port
         bound[.primary] = primary
+        var extraPrimaries: [(TURNShard, Channel)] = []
+        for shard in shards.dropFirst() {
+            let (channel, _) = try await bindUDP(primaryAddress, on: shard.loop, reusePort: true)
+            extraPrimaries.append((shard, channel))
+        }
 
         var addresses = ResponderAddresses(primary: primaryAddress)
         if let alternateIP = c.alternateIP {
-            let samePIPortAlt = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.alternatePort ?? 0))
+            let samePIPortAlt = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.alternatePort ?? 0), on: group)
             let alternatePort = samePIPortAlt.1.port
             bound[ResponderSocket(alternateIP: false, alternatePort: true)] = samePIPortAlt
             bound[ResponderSocket(alternateIP: true, alternatePort: false)] =
-                try await bindUDP(TransportAddress(ip: alternateIP, port: primaryAddress.port))
+                try await bindUDP(TransportAddress(ip: alternateIP, port: primaryAddress.port), on: group)
             bound[ResponderSocket(alternateIP: true, alternatePort: true)] =
-                try await bindUDP(TransportAddress(ip: alternateIP, port: alternatePort))
+                try await bindUDP(TransportAddress(ip: alternateIP, port: alternatePort), on: group)
             addresses.alternate = TransportAddress(ip: alternateIP, port: alternatePort)
         }
         let responder = BindingResponder(addresses: addresses, software: c.software.isEmpty ? nil : c.software)
 
         var routes = ResponderChannels()
         for (socket, (channel, _)) in bound { routes.channels[socket.index] = channel }
+        var handlers: [(Channel, ResponderSocket, TransportAddress, NIOLoopBound<TURNEdge>, ResponderChannels)] = []
         for socket in ResponderSocket.all {
             guard let (channel, address) = bound[socket] else { continue }
+            handlers.append((channel, socket, address, shards[0].edge, routes))
+        }
+        for (shard, channel) in extraPrimaries {
+            // Its own socket answers for the primary; RFC 5780 answers from other addresses go via core 0's sockets.
+            var own = routes
+            own.channels[ResponderSocket.primary.index] = channel
+            handlers.append((channel, .primary, primaryAddress, shard.edge, own))
+        }
+        for (channel, socket, address, edge, frozenRoutes) in handlers {
             let counters = self.counters
-            let frozenRoutes = routes
-            let turn = self.turn
             try await channel.eventLoop.submit {
                 let handler = STUNDatagramHandler(responder: responder, socket: socket, boundAddress: address,
-                                                  turn: turn?.value, counters: counters)
+                                                  turn: edge.value, counters: counters)
                 handler.routes = frozenRoutes
                 try channel.pipeline.syncOperations.addHandler(handler)
             }.get()
+        }
+        for (channel, _, _, _, _) in handlers {
             try await channel.setOption(.autoRead, value: true).get()
+        }
+        for socket in ResponderSocket.all {
+            guard let (_, address) = bound[socket] else { continue }
             listeners.append(BoundListener(name: "stun udp", address: address))
         }
 
@@ -102,9 +126,10 @@ actor STUNListeners {
         channels.append(channel)
     }
 
-    private func bindUDP(_ address: TransportAddress) async throws -> (Channel, TransportAddress) {
-        var bootstrap = DatagramBootstrap(group: group)
+    private func bindUDP(_ address: TransportAddress, on loop: EventLoop, reusePort: Bool = false) async throws -> (Channel, TransportAddress) {
+        var bootstrap = DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: reusePort ? 1 : 0)
             // Bursts from many clients land on this one socket: the kernel default (≈208 KiB) dropped 0.04 % of
             // requests under load in Benchmarks/stun-binding; the kernel caps this at net.core.rmem_max.
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)

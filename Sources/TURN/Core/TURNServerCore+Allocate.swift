@@ -48,8 +48,21 @@ extension TURNServerCore {
         }
         if additionalFamily == .ipv4 { return fail(400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6") }
 
-        if allocationsPerUser[auth.username, default: 0] >= configuration.maxAllocationsPerUser { return fail(486) }
-        if allocations.count >= configuration.maxAllocations { return fail(508, "Server allocation limit reached") }
+        if let ledger {
+            switch ledger.reserve(auth.username) {
+            case .granted: break
+            case .userQuotaReached: return fail(486)
+            case .totalQuotaReached: return fail(508, "Server allocation limit reached")
+            }
+        } else {
+            if allocationsPerUser[auth.username, default: 0] >= configuration.maxAllocationsPerUser { return fail(486) }
+            if allocations.count >= configuration.maxAllocations { return fail(508, "Server allocation limit reached") }
+        }
+        // A refusal from here on gives the shared quota back.
+        func refuse(_ code: UInt16, _ reason: String? = nil) {
+            ledger?.release(auth.username)
+            fail(code, reason)
+        }
 
         // Which relay addresses to open.
         var relays: [TransportAddress] = []
@@ -57,14 +70,14 @@ extension TURNServerCore {
         var token: UInt64?
         if let reservationToken {
             guard let reserved = ports.claim(token: reservationToken, now: now) else {
-                return fail(508, "Unknown or expired RESERVATION-TOKEN")
+                return refuse(508, "Unknown or expired RESERVATION-TOKEN")
             }
             relays = [reserved]
         } else {
             let primaryFamily = requestedFamily ?? .ipv4
-            guard let primaryIP = relayIP(for: primaryFamily, fiveTuple: fiveTuple) else { return fail(440) }
+            guard let primaryIP = relayIP(for: primaryFamily, fiveTuple: fiveTuple) else { return refuse(440) }
             guard let primary = ports.book(on: primaryIP, even: evenPort != nil, reserveNext: evenPort == true, now: now) else {
-                return fail(508, "No relay port free")
+                return refuse(508, "No relay port free")
             }
             relays = [primary]
             if evenPort == true {

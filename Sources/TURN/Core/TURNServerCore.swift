@@ -20,9 +20,13 @@ public final class TURNServerCore {
     var responses = ResponseCache()
     public internal(set) var counters = TURNCounters()
 
+    /// Quotas shared with the other cores of the server; nil when this core is alone and counts for itself.
+    let ledger: AllocationLedger?
+
     public init(configuration: TURNConfiguration, credentials: any CredentialStore, policy: PeerAddressPolicy,
-                clock: any TURNClock, nonceSecret: [UInt8]? = nil) {
+                clock: any TURNClock, nonceSecret: [UInt8]? = nil, ledger: AllocationLedger? = nil) {
         self.configuration = configuration
+        self.ledger = ledger
         self.policy = policy
         self.clock = clock
         self.authenticator = LongTermAuthenticator(
@@ -156,6 +160,7 @@ public final class TURNServerCore {
         if let count = allocationsPerUser[allocation.username] {
             allocationsPerUser[allocation.username] = count > 1 ? count - 1 : nil
         }
+        ledger?.release(allocation.username)
     }
 }
 

@@ -28,14 +28,14 @@ final class TURNHarness {
 
     init(users: [(name: String, password: String)] = [("alice", "alice-password"), ("bob", "bob-password")],
          secrets: [String] = ["rest-secret"], allow: [String] = ["127.0.0.0/8", "::1/128"], deny: [String] = [],
-         configure: (inout TURNConfiguration) -> Void = { _ in }) {
+         ledger: AllocationLedger? = nil, configure: (inout TURNConfiguration) -> Void = { _ in }) {
         var configuration = TURNConfiguration()
         configuration.relayPorts = 50_000...50_999
         configure(&configuration)
         realm = configuration.realm
         let credentials = CompositeCredentialStore([StaticCredentials(users: users), RESTCredentials(secrets: secrets)])
         core = TURNServerCore(configuration: configuration, credentials: credentials,
-                              policy: try! PeerAddressPolicy.parse(allow: allow, deny: deny), clock: clock)
+                              policy: try! PeerAddressPolicy.parse(allow: allow, deny: deny), clock: clock, ledger: ledger)
     }
 
     func client(_ address: String = "127.0.0.1:40000", transport: ClientTransport = .udp,
