@@ -78,6 +78,12 @@ let package = Package(
             ]
         ),
         // libFuzzer entry point; build with `swift build --sanitize fuzzer --sanitize address --product STUNFuzz`.
+        // Signaling load generator for Benchmarks/signaling-load (a NIO client, so it is not the bottleneck).
+        .executableTarget(
+            name: "SignalingLoad",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/SignalingLoad"
+        ),
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], resources: [.copy("FuzzRegressions")]),
         .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", .product(name: "NIOCore", package: "swift-nio")]),

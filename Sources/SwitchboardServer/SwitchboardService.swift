@@ -207,7 +207,7 @@ public final class SwitchboardService: Service, Sendable {
         let directory = ICEServerDirectory(secret: authSecrets[0], port: stunPort, fixedHost: fixedHost)
         let limits = SignalingLimits()
         let hub = SignalingHub(limits: limits, iceServers: { user, host in directory.iceServers(user: user, requestHost: host) },
-                               logger: logger)
+                               loop: SignalingHTTPServer.group.next(), logger: logger)
         await hubBox.set(hub)
         return SignalingHTTPServer(hub: hub, verifier: verifier, directory: directory, limits: limits, logger: logger,
                                    firstRequestTimeout: configuration.httpFirstRequestTimeout)

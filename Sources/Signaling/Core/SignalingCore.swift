@@ -173,13 +173,13 @@ public final class SignalingCore {
             guard !recipients.isEmpty else {
                 throw SignalingError(code: .unknownPeer, message: "no such peer in room '\(name)'")
             }
-            let raw = JSONWriter.serialise(data)
+            let raw = data
             for recipient in recipients {
                 deliver(.signal(room: name, from: id, fromUser: session.identity.user, data: raw), to: recipient, into: &actions)
             }
         case .broadcast(let name, let data, let includeSelf):
             guard session.rooms.contains(name), let room = rooms[name] else { throw notInRoom(name) }
-            let raw = JSONWriter.serialise(data)
+            let raw = data
             for member in room.members where includeSelf || member.session != id {
                 deliver(.broadcast(room: name, from: id, fromUser: session.identity.user, data: raw), to: member.session,
                         into: &actions)

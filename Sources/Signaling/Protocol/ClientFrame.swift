@@ -11,8 +11,9 @@ public enum ClientFrame: Sendable, Equatable {
     case auth(token: String)
     case join(room: String, meta: JSONValue?)
     case leave(room: String)
-    case signal(room: String, target: SignalTarget, data: JSONValue)
-    case broadcast(room: String, data: JSONValue, includeSelf: Bool)
+    /// `data` is the JSON text exactly as the sender wrote it (validated), forwarded without re-encoding.
+    case signal(room: String, target: SignalTarget, data: String)
+    case broadcast(room: String, data: String, includeSelf: Bool)
     case ping(time: JSONValue?)
 }
 
@@ -23,8 +24,7 @@ public struct ReceivedFrame: Sendable {
 
     /// Parses one text frame. Never throws: malformed input becomes a `bad-request` error.
     public static func parse(_ text: String, limits: SignalingLimits) -> ReceivedFrame {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
-              case .object(let object) = value else {
+        guard let (object, raw) = try? JSONParser.parseObject(text, keepingRawTextOf: ["data"]) else {
             return ReceivedFrame(id: nil, frame: .failure(.badRequest("frame is not a JSON object")))
         }
         var id: JSONValue?
@@ -35,12 +35,13 @@ public struct ReceivedFrame: Sendable {
         default:
             return ReceivedFrame(id: nil, frame: .failure(.badRequest("id must be a string of at most 64 characters or a number")))
         }
-        return ReceivedFrame(id: id, frame: Result { try ClientFrame(object, limits: limits) }.mapError { $0 as! SignalingError })
+        return ReceivedFrame(id: id, frame: Result { try ClientFrame(object, rawData: raw["data"], limits: limits) }
+            .mapError { $0 as! SignalingError })
     }
 }
 
 extension ClientFrame {
-    init(_ object: [String: JSONValue], limits: SignalingLimits) throws {
+    init(_ object: [String: JSONValue], rawData: String?, limits: SignalingLimits) throws {
         guard let type = object["type"]?.stringValue else { throw SignalingError.badRequest("type is missing") }
         func string(_ key: String) throws -> String {
             guard let value = object[key]?.stringValue else { throw SignalingError.badRequest("\(key) must be a string") }
@@ -53,9 +54,9 @@ extension ClientFrame {
             }
             return name
         }
-        func data() throws -> JSONValue {
-            guard let value = object["data"] else { throw SignalingError.badRequest("data is missing") }
-            return value
+        func data() throws -> String {
+            guard let rawData else { throw SignalingError.badRequest("data is missing") }
+            return rawData
         }
         switch type {
         case "auth":

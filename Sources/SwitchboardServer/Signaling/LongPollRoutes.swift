@@ -22,7 +22,7 @@ struct LongPollRoutes: Sendable {
         let body = try await request.collectBody(upTo: 16 * 1024)
         var fields: [String: JSONValue] = [:]
         if body.readableBytes > 0 {
-            guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) else {
+            guard case .object(let object)? = try? JSONParser.parse(String(buffer: body)) else {
                 return HTTPErrorBody.response(.badRequest, "bad-request", "body must be a JSON object")
             }
             fields = object
@@ -73,7 +73,7 @@ struct LongPollRoutes: Sendable {
         }
         // Each element is handed to the core as its own text frame, so the rules are exactly the WebSocket's.
         let texts: [String]
-        switch try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)) {
+        switch try? JSONParser.parse(String(buffer: body)) {
         case .array(let elements)?:
             guard elements.count <= 256 else { return HTTPErrorBody.response(.badRequest, "bad-request", "at most 256 frames per request") }
             texts = elements.map { $0.serialised }

@@ -4,11 +4,16 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Signaling
 
 /// The HTTP side of `serve`: WebSocket signaling, long polling, the ICE server API, health and the demo page.
 struct SignalingHTTPServer: Sendable {
+    /// Signaling runs on one event loop of its own: connections, their tasks and the hub share a thread, and
+    /// STUN/TURN keep theirs.
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
     let hub: SignalingHub
     let verifier: SignalingTokenVerifier
     let directory: ICEServerDirectory
@@ -35,7 +40,8 @@ struct SignalingHTTPServer: Sendable {
         LongPollRoutes(hub: hub, verifier: verifier).add(to: router)
         WebAssets().add(to: router)
 
-        let endpoint = WebSocketEndpoint(hub: hub, verifier: verifier, limits: limits)
+        let endpoint = WebSocketEndpoint(hub: hub, verifier: verifier, limits: limits,
+                                         executor: EventLoopTaskExecutor(loop: hub.loop))
         let wsRouter = Router(context: SignalingRequestContext.self)
         wsRouter.ws("/v1/ws") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
             try await endpoint.handle(inbound: inbound, outbound: outbound, context: context)
@@ -63,6 +69,7 @@ struct SignalingHTTPServer: Sendable {
             },
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },
+            eventLoopGroupProvider: .shared(Self.group),
             logger: frameworkLogger)
 
         try await withThrowingTaskGroup(of: Void.self) { group in

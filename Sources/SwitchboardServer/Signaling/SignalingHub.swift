@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import Signaling
 
 /// Owns the signaling core and the transports' outlets; every connection, frame and timer goes through it.
@@ -21,7 +22,13 @@ actor SignalingHub {
     static let pollHold: Double = 25
     static let pollIdle: Double = 30
 
-    init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String) -> JSONValue, logger: Logger) {
+    /// The hub runs on this event loop, the one every signaling connection lives on.
+    nonisolated let loop: any EventLoop
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
+    init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String) -> JSONValue, loop: any EventLoop,
+         logger: Logger) {
+        self.loop = loop
         self.core = SignalingCore(limits: limits, iceServers: iceServers)
         self.limits = limits
         self.logger = logger

@@ -13,10 +13,18 @@ struct WebSocketEndpoint: Sendable {
     let hub: SignalingHub
     let verifier: SignalingTokenVerifier
     let limits: SignalingLimits
+    let executor: EventLoopTaskExecutor
     static let authWait: Duration = .seconds(10)
 
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                 context: WebSocketRouterContext<SignalingRequestContext>) async throws {
+        try await withTaskExecutorPreference(executor) {
+            try await run(inbound: inbound, outbound: outbound, context: context)
+        }
+    }
+
+    private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+                     context: WebSocketRouterContext<SignalingRequestContext>) async throws {
         let sniffer = await CloseFrameSniffer.install(on: context.requestContext.channel)
         let query = context.request.uri.queryParameters
         let host = context.request.head.authority ?? ""

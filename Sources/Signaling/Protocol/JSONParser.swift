@@ -1,0 +1,263 @@
+/// A strict RFC 8259 parser over UTF-8 bytes, for client frames.
+///
+/// Foundation's `JSONDecoder` into `JSONValue` was a quarter of the server's CPU per signaling frame. This parser
+/// builds `JSONValue` directly, bounds nesting, and reports where each top-level member's value sits in the text so
+/// that `data` can be forwarded as the sender wrote it, without re-encoding.
+public struct JSONParseError: Error, Sendable, Equatable {
+    public var offset: Int
+    public var reason: String
+}
+
+public enum JSONParser {
+    public static let maxDepth = 64
+
+    /// Parses any JSON text.
+    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+        var text = text
+        let result = text.withUTF8 { bytes -> Result<JSONValue, JSONParseError> in
+            var cursor = Cursor(bytes: bytes)
+            do {
+                return .success(try cursor.document())
+            } catch let error as JSONParseError {
+                return .failure(error)
+            } catch {
+                return .failure(JSONParseError(offset: 0, reason: "\(error)"))
+            }
+        }
+        return try result.get()
+    }
+
+    /// Parses a JSON object and returns, besides its members, the exact text of the values of `rawKeys`.
+    public static func parseObject(_ text: String, keepingRawTextOf rawKeys: Set<String> = []) throws(JSONParseError) -> (members: [String: JSONValue], raw: [String: String]) {
+        var text = text
+        let result = text.withUTF8 { bytes -> Result<(members: [String: JSONValue], raw: [String: String]), JSONParseError> in
+            do {
+                return .success(try topLevelObject(bytes, rawKeys: rawKeys))
+            } catch let error as JSONParseError {
+                return .failure(error)
+            } catch {
+                return .failure(JSONParseError(offset: 0, reason: "\(error)"))
+            }
+        }
+        return try result.get()
+    }
+
+    private static func topLevelObject(_ bytes: UnsafeBufferPointer<UInt8>, rawKeys: Set<String>) throws(JSONParseError) -> (members: [String: JSONValue], raw: [String: String]) {
+        var cursor = Cursor(bytes: bytes)
+        cursor.skipWhitespace()
+        guard cursor.peek() == UInt8(ascii: "{") else { throw cursor.error("expected an object") }
+        var raw: [String: String] = [:]
+        let value = try cursor.object(depth: 1) { key, range in
+            guard rawKeys.contains(key) else { return }
+            raw[key] = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }
+        cursor.skipWhitespace()
+        guard cursor.atEnd else { throw cursor.error("unexpected text after the value") }
+        guard case .object(let members) = value else { throw cursor.error("expected an object") }
+        return (members, raw)
+    }
+
+    struct Cursor {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+        var atEnd: Bool { index >= bytes.count }
+        func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+        func error(_ reason: String) -> JSONParseError { JSONParseError(offset: index, reason: reason) }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
+        }
+
+        mutating func document() throws(JSONParseError) -> JSONValue {
+            let value = try self.value(depth: 0)
+            skipWhitespace()
+            guard atEnd else { throw error("unexpected text after the value") }
+            return value
+        }
+
+        mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+            skipWhitespace()
+            guard let byte = peek() else { throw error("unexpected end") }
+            switch byte {
+            case UInt8(ascii: "{"): return try object(depth: depth + 1) { _, _ in }
+            case UInt8(ascii: "["): return try array(depth: depth + 1)
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+            default: throw error("unexpected character")
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(JSONParseError) {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { throw error("unexpected end") }
+            for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] {
+                throw error("unexpected character")
+            }
+            index += count
+        }
+
+        mutating func object(depth: Int, member: (String, Range<Int>) -> Void) throws(JSONParseError) -> JSONValue {
+            guard depth <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
+            index += 1  // {
+            var members: [String: JSONValue] = [:]
+            skipWhitespace()
+            if peek() == UInt8(ascii: "}") {
+                index += 1
+                return .object(members)
+            }
+            while true {
+                skipWhitespace()
+                guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
+                let key = try string()
+                skipWhitespace()
+                guard peek() == UInt8(ascii: ":") else { throw error("expected ':'") }
+                index += 1
+                skipWhitespace()
+                let start = index
+                let value = try self.value(depth: depth)
+                member(key, start..<index)
+                members[key] = value
+                skipWhitespace()
+                switch peek() {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "}"): index += 1; return .object(members)
+                default: throw error("expected ',' or '}'")
+                }
+            }
+        }
+
+        mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
+            guard depth <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
+            index += 1  // [
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if peek() == UInt8(ascii: "]") {
+                index += 1
+                return .array(elements)
+            }
+            while true {
+                elements.append(try value(depth: depth))
+                skipWhitespace()
+                switch peek() {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "]"): index += 1; return .array(elements)
+                default: throw error("expected ',' or ']'")
+                }
+            }
+        }
+
+        mutating func string() throws(JSONParseError) -> String {
+            index += 1  // opening quote
+            let start = index
+            // Fast path: no escapes.
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    defer { index += 1 }
+                    return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                guard byte >= 0x20 else { throw error("control character in a string") }
+                index += 1
+            }
+            var scalars = Array(bytes[start..<index])
+            while index < bytes.count {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "\""):
+                    index += 1
+                    return String(decoding: scalars, as: UTF8.self)
+                case UInt8(ascii: "\\"):
+                    index += 1
+                    guard let escape = peek() else { throw error("unexpected end") }
+                    index += 1
+                    switch escape {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(escape)
+                    case UInt8(ascii: "b"): scalars.append(0x08)
+                    case UInt8(ascii: "f"): scalars.append(0x0C)
+                    case UInt8(ascii: "n"): scalars.append(0x0A)
+                    case UInt8(ascii: "r"): scalars.append(0x0D)
+                    case UInt8(ascii: "t"): scalars.append(0x09)
+                    case UInt8(ascii: "u"):
+                        var code = try hex4()
+                        if (0xD800...0xDBFF).contains(code) {
+                            guard peek() == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
+                                throw error("lone surrogate")
+                            }
+                            index += 2
+                            let low = try hex4()
+                            guard (0xDC00...0xDFFF).contains(low) else { throw error("lone surrogate") }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        } else if (0xDC00...0xDFFF).contains(code) {
+                            throw error("lone surrogate")
+                        }
+                        scalars.append(contentsOf: String(Character(Unicode.Scalar(code)!)).utf8)
+                    default:
+                        throw error("bad escape")
+                    }
+                default:
+                    guard byte >= 0x20 else { throw error("control character in a string") }
+                    scalars.append(byte)
+                    index += 1
+                }
+            }
+            throw error("unterminated string")
+        }
+
+        mutating func hex4() throws(JSONParseError) -> UInt32 {
+            guard index + 4 <= bytes.count else { throw error("unexpected end") }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[index]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: throw error("bad \\u escape")
+                }
+                value = value << 4 | UInt32(digit)
+                index += 1
+            }
+            return value
+        }
+
+        mutating func number() throws(JSONParseError) -> Double {
+            let start = index
+            if peek() == UInt8(ascii: "-") { index += 1 }
+            guard let first = peek(), isDigit(first) else { throw error("bad number") }
+            if first == UInt8(ascii: "0") {
+                index += 1
+            } else {
+                while let byte = peek(), isDigit(byte) { index += 1 }
+            }
+            if peek() == UInt8(ascii: ".") {
+                index += 1
+                guard let byte = peek(), isDigit(byte) else { throw error("bad number") }
+                while let byte = peek(), isDigit(byte) { index += 1 }
+            }
+            if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+                index += 1
+                if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
+                guard let byte = peek(), isDigit(byte) else { throw error("bad number") }
+                while let byte = peek(), isDigit(byte) { index += 1 }
+            }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            guard let value = Double(text), value.isFinite else { throw error("number out of range") }
+            return value
+        }
+
+        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+    }
+}
