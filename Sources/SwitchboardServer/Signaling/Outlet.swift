@@ -1,3 +1,4 @@
+import NIOCore
 import Signaling
 
 /// What a WebSocket connection's writer task is asked to do.
@@ -6,14 +7,16 @@ enum OutgoingFrame: Sendable {
     case close(SignalingCloseReason)
 }
 
-/// Where a session's frames go right now: a WebSocket writer, or a long-polling mailbox.
+/// Where a session's frames go right now: a WebSocket connection, or a long-polling mailbox.
 enum Outlet {
-    case webSocket(connection: UInt64, AsyncStream<OutgoingFrame>.Continuation)
+    /// Text frames are written straight onto `channel` (which lives on the hub's event loop) and flushed once per
+    /// batch of actions; closes go through the connection's task, which owns the WebSocket close handshake.
+    case webSocket(connection: UInt64, channel: any Channel, closer: AsyncStream<OutgoingFrame>.Continuation)
     case poll(PollMailbox)
 
     var connection: UInt64 {
         switch self {
-        case .webSocket(let connection, _): connection
+        case .webSocket(let connection, _, _): connection
         case .poll(let mailbox): mailbox.connection
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOWebSocket
 import Signaling
 
 /// Owns the signaling core and the transports' outlets; every connection, frame and timer goes through it.
@@ -15,6 +16,8 @@ actor SignalingHub {
     /// Why a long-polling session ended, so its next poll gets 410 with the reason (bounded).
     private var endedPolls = RecentlyEnded()
     private var nextConnection: UInt64 = 1
+    /// WebSocket channels written to during the current batch of actions.
+    private var unflushed: [any Channel] = []
     private var nextTicket: UInt64 = 1
     let limits: SignalingLimits
     /// Frames a WebSocket writer may have queued before the connection counts as too slow.
@@ -47,11 +50,12 @@ actor SignalingHub {
     // MARK: WebSocket
 
     /// Starts or resumes a session for a WebSocket connection. On success the session's frames flow into `stream`.
-    func attachWebSocket(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
+    func attachWebSocket(identity: Identity?, resume: (token: String, last: UInt64)?, host: String, channel: any Channel,
                          continuation: AsyncStream<OutgoingFrame>.Continuation) -> Result<(session: String, connection: UInt64), SignalingCloseReason> {
         let connection = newConnection()
-        return startSession(identity: identity, resume: resume, host: host) { _ in .webSocket(connection: connection, continuation) }
-            .map { ($0, connection) }
+        return startSession(identity: identity, resume: resume, host: host) { _ in
+            .webSocket(connection: connection, channel: channel, closer: continuation)
+        }.map { ($0, connection) }
     }
 
     /// Connects or resumes in the core; the outlet is installed before the core's first frames are delivered.
@@ -70,6 +74,16 @@ actor SignalingHub {
         return result
     }
 
+    /// `receive` without an actor hop, for callers already running on the hub's event loop (the WebSocket readers,
+    /// whose tasks prefer that loop); from anywhere else it is queued on the loop, in order.
+    nonisolated func receiveOnLoop(_ text: String, session: String, connection: UInt64) {
+        if loop.inEventLoop {
+            assumeIsolated { $0.receive(text, session: session, connection: connection) }
+        } else {
+            loop.execute { self.assumeIsolated { $0.receive(text, session: session, connection: connection) } }
+        }
+    }
+
     /// A text frame from a connection; ignored when the connection no longer owns the session.
     func receive(_ text: String, session: String, connection: UInt64) {
         guard outlets[session]?.connection == connection else { return }
@@ -82,7 +96,7 @@ actor SignalingHub {
     func disconnected(session: String, connection: UInt64, clean: Bool) {
         guard let outlet = outlets[session], outlet.connection == connection else { return }
         outlets[session] = nil
-        if case .webSocket(_, let continuation) = outlet { continuation.finish() }
+        if case .webSocket(_, _, let continuation) = outlet { continuation.finish() }
         var actions: [SignalingCore.Action] = []
         core.disconnected(session, clean: clean, now: now(), into: &actions)
         perform(actions)
@@ -181,7 +195,7 @@ actor SignalingHub {
     func shutdown() {
         for (_, outlet) in outlets {
             switch outlet {
-            case .webSocket(_, let continuation):
+            case .webSocket(_, _, let continuation):
                 continuation.yield(.close(SignalingCloseReason(code: 1001, reason: "server shutting down")))
                 continuation.finish()
             case .poll(let mailbox):
@@ -197,7 +211,7 @@ actor SignalingHub {
     private func detachPrevious(_ session: String) {
         guard let outlet = outlets.removeValue(forKey: session) else { return }
         switch outlet {
-        case .webSocket(_, let continuation):
+        case .webSocket(_, _, let continuation):
             continuation.yield(.close(.replaced))
             continuation.finish()
         case .poll(let mailbox):
@@ -208,18 +222,23 @@ actor SignalingHub {
     }
 
     private func perform(_ actions: [SignalingCore.Action]) {
+        defer { flushWebSockets() }
         for action in actions {
             switch action {
             case .send(let session, let text):
                 switch outlets[session] {
-                case .webSocket(_, let continuation)?:
-                    if case .dropped = continuation.yield(.text(text)) {
-                        // The client does not read: end it loudly rather than lose frames silently.
+                case .webSocket(_, let channel, _)?:
+                    // A client that stops reading fills the channel past its high-water mark (1 MiB): end it
+                    // loudly rather than buffer without bound or drop frames silently.
+                    guard channel.isWritable else {
                         logger.notice("signaling client too slow; closing", metadata: ["session": "\(session)"])
                         var more: [SignalingCore.Action] = []
                         core.terminate(session, reason: .tooSlow, into: &more)
                         perform(more)
+                        continue
                     }
+                    channel.write(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text)), promise: nil)
+                    if !unflushed.contains(where: { $0 === channel }) { unflushed.append(channel) }
                 case .poll(var mailbox)?:
                     if let waiter = mailbox.waiter {
                         mailbox.waiter = nil
@@ -239,7 +258,8 @@ actor SignalingHub {
                 }
             case .close(let session, let reason):
                 switch outlets.removeValue(forKey: session) {
-                case .webSocket(_, let continuation)?:
+                case .webSocket(_, let channel, let continuation)?:
+                    channel.flush()
                     continuation.yield(.close(reason))
                     continuation.finish()
                 case .poll(let mailbox)?:
@@ -254,6 +274,14 @@ actor SignalingHub {
                 }
             }
         }
+    }
+}
+
+extension SignalingHub {
+    fileprivate func flushWebSockets() {
+        guard !unflushed.isEmpty else { return }
+        for channel in unflushed { channel.flush() }
+        unflushed.removeAll(keepingCapacity: true)
     }
 }
 

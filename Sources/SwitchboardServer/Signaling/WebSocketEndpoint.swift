@@ -51,7 +51,11 @@ struct WebSocketEndpoint: Sendable {
         }
 
         let (stream, continuation) = AsyncStream<OutgoingFrame>.makeStream(bufferingPolicy: .bufferingOldest(SignalingHub.writerQueueLimit))
-        let attached = await hub.attachWebSocket(identity: identity, resume: resume, host: host, continuation: continuation)
+        let channel = context.requestContext.channel
+        // Frames the hub writes directly may queue up to 1 MiB before the client counts as too slow.
+        try? await channel.setOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024)).get()
+        let attached = await hub.attachWebSocket(identity: identity, resume: resume, host: host, channel: channel,
+                                                 continuation: continuation)
         guard case .success(let (session, connection)) = attached else {
             continuation.finish()
             return try await close(outbound, attached.failureValue!)
@@ -76,7 +80,7 @@ struct WebSocketEndpoint: Sendable {
                 while let message = try await messages.next() {
                     switch message {
                     case .text(let text):
-                        await hub.receive(text, session: session, connection: connection)
+                        hub.receiveOnLoop(text, session: session, connection: connection)
                     case .binary:
                         outcome = .violation(.binaryFrame)
                     }
