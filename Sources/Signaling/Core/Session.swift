@@ -19,6 +19,22 @@ struct Session {
     var limiter: FrameRateLimiter
 
     var isConnected: Bool { link == .connected }
+
+    /// Numbers a frame and keeps it for replay. `sendNow` when a transport is attached; otherwise it is queued and
+    /// `overflowed` says the replay buffer can no longer hold what the client missed.
+    mutating func record(_ frame: ServerFrame, replayLimit: Int) -> (text: String, sendNow: Bool, overflowed: Bool) {
+        let seq = nextSeq
+        nextSeq += 1
+        let text = frame.encode(seq: seq)
+        replay.append(seq: seq, text: text)
+        switch link {
+        case .connected:
+            return (text, true, false)
+        case .detached(let deadline, let queued):
+            link = .detached(deadline: deadline, queued: queued + 1)
+            return (text, false, queued + 1 > replayLimit)
+        }
+    }
 }
 
 /// A room: its members in join order, with their metadata.

@@ -225,19 +225,13 @@ public final class SignalingCore {
 
     /// Numbers a frame, keeps it for replay, and sends it if the session is connected.
     private func deliver(_ frame: ServerFrame, to id: String, into actions: inout [Action]) {
-        guard var session = sessions[id] else { return }
-        let seq = session.nextSeq
-        session.nextSeq += 1
-        let text = frame.encode(seq: seq)
-        session.replay.append(seq: seq, text: text)
-        switch session.link {
-        case .connected:
-            actions.append(.send(session: id, text: text))
-        case .detached(let deadline, let queued):
-            session.link = .detached(deadline: deadline, queued: queued + 1)
-            if queued + 1 > limits.replayFrames, !overflowed.contains(id) { overflowed.append(id) }
+        // Mutated in place through the dictionary: a copy of the session would copy its replay buffer per frame.
+        guard let recorded = sessions[id]?.record(frame, replayLimit: limits.replayFrames) else { return }
+        if recorded.sendNow {
+            actions.append(.send(session: id, text: recorded.text))
+        } else if recorded.overflowed, !overflowed.contains(id) {
+            overflowed.append(id)
         }
-        sessions[id] = session
     }
 
     private func finish(into actions: inout [Action]) {
