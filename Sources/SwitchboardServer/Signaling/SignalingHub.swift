@@ -20,8 +20,8 @@ actor SignalingHub {
     private var unflushed: [any Channel] = []
     private var nextTicket: UInt64 = 1
     let limits: SignalingLimits
-    /// Frames a WebSocket writer may have queued before the connection counts as too slow.
-    static let writerQueueLimit = 1024
+    /// Closes queued for a WebSocket connection's task (frames are written straight onto the channel).
+    static let writerQueueLimit = 16
     static let pollHold: Double = 25
     static let pollIdle: Double = 30
 
