@@ -145,6 +145,34 @@ final class SignalingWebSocketTests: XCTestCase {
         try await server.stop()
     }
 
+    func testAClientThatStopsReadingIsClosedAsTooSlowAndOthersCarryOn() async throws {
+        let server = try await RunningServer.start()
+        let (slow, _) = try await connect(server)
+        _ = try await join(slow, "r")
+        try await slow.channel.setOption(.autoRead, value: false).get()
+        var senders: [RawWebSocket] = []
+        for _ in 0..<6 {
+            let (sender, _) = try await connect(server)
+            _ = try await join(sender, "r")
+            senders.append(sender)
+        }
+        // 6 senders × 60 KB broadcasts: the slow client's kernel buffers fill, then 1 MiB queues at the server.
+        let blob = String(repeating: "z", count: 60_000)
+        var slowLeft = false
+        for _ in 0..<40 where !slowLeft {
+            for sender in senders {
+                try await sender.send(#"{"type":"broadcast","room":"r","data":""# + blob + #""}"#)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            slowLeft = await server.service.signalingSessionCount() == senders.count
+        }
+        XCTAssertTrue(slowLeft, "the client that stopped reading must be ended")
+        // The others drop it from the room and still talk.
+        try await senders[0].sendJSON(["type": "ping", "id": "alive"])
+        expectEqual(try await senders[0].next(type: "pong", timeout: .seconds(5))?["id"] as? String, "alive")
+        try await server.stop()
+    }
+
     func testSilentConnectionsAreClosedAfterTheFirstRequestDeadline() async throws {
         let server = try await RunningServer.start { $0.httpFirstRequestTimeout = 0.5 }
         let silent = try await RawWebSocket.openTCP(port: server.httpPort)
