@@ -91,10 +91,17 @@ def memory_run(kind, args, workdir, run_name):
         ctl = T.Controller(("127.0.0.1", server.port), B.USER, B.PASSWORD, max_in_flight=args.in_flight)
         made = 0
         t0 = time.monotonic()
+        alloc_seconds = 0.0
+        alloc_cpu = 0.0
         for target in args.counts:
             batch = [T.Session(T.client_socket(("127.0.0.1", server.port))) for _ in range(target - made)]
             socks += [s.sock for s in batch]
+            # Allocation rate and the server's CPU per allocation (challenge + authenticated Allocate), timed
+            # around the control plane only, not the settling pauses.
+            c0, w0 = server.cpu_seconds(), time.monotonic()
             ok, failed = ctl.run(batch, timeout=120)
+            alloc_seconds += time.monotonic() - w0
+            alloc_cpu += server.cpu_seconds() - c0
             if failed or len(ok) != len(batch):
                 errors = {}
                 for s in failed:
@@ -113,12 +120,15 @@ def memory_run(kind, args, workdir, run_name):
         code = server.stop()
     st = ctl.stats
     print(f"{kind:6} {run_name}: RSS KiB " + " ".join(f"{n}={v}" for n, v in rss.items())
-          + f" | {made} allocations ok in {elapsed:.1f} s, requests={st['requests']} retransmits={st['retransmits']}"
+          + f" | {made} allocations ok in {elapsed:.1f} s ({made / alloc_seconds:.0f}/s while allocating,"
+            f" server CPU {alloc_cpu * 1e6 / made:.1f} µs/allocation), requests={st['requests']} retransmits={st['retransmits']}"
             f" 401={st['401']} 438={st['438']} server_threads={threads}", flush=True)
     notable, count = server.notable_log_lines()
     if count:
         print(f"       {count} warning/error line(s) in {server.log_path} (exit {code}):", *notable,
               sep="\n         ", flush=True)
+    rss["alloc_per_s"] = made / alloc_seconds
+    rss["cpu_us_per_alloc"] = alloc_cpu * 1e6 / made
     return rss
 
 
@@ -205,6 +215,18 @@ def main():
             bo = B.median([r[0] for r in mem["ours"]])
             bc = B.median([r[0] for r in mem["coturn"]])
             print(f"baseline RSS ours/coturn {B.ratio(bo, bc):.2f}x")
+        print()
+        print("Allocations (401 challenge + authenticated Allocate, each from its own socket, "
+              f"{args.in_flight} in flight; the Python control plane drives both):")
+        rows = []
+        for kind in kinds:
+            rows.append([kind, f"{B.median([r['alloc_per_s'] for r in mem[kind]]):.0f}",
+                         f"{B.median([r['cpu_us_per_alloc'] for r in mem[kind]]):.1f}"])
+        print(B.table(["server", "allocations/s", "server CPU µs/allocation"], rows))
+        if len(kinds) == 2:
+            ao = B.median([r["alloc_per_s"] for r in mem["ours"]]); ac = B.median([r["alloc_per_s"] for r in mem["coturn"]])
+            co = B.median([r["cpu_us_per_alloc"] for r in mem["ours"]]); cc = B.median([r["cpu_us_per_alloc"] for r in mem["coturn"]])
+            print(f"allocations/s ours/coturn {B.ratio(ao, ac):.2f}x, CPU per allocation ours/coturn {B.ratio(co, cc):.2f}x")
 
 
 if __name__ == "__main__":
