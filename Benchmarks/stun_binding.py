@@ -6,6 +6,7 @@ from /proc/PID/stat before and after, and alternates ours/coturn ROUNDS times. P
 table of medians with ratios (ours / coturn). Run through the `stun-binding` wrapper (it sets ulimit -n).
 """
 import argparse
+import json
 import datetime
 import os
 import subprocess
@@ -59,6 +60,7 @@ def main():
     p.add_argument("--window", type=int, default=64, help="requests in flight per socket (stun_flood default)")
     p.add_argument("--sockets", type=int, default=4, help="client sockets (stun_flood default)")
     p.add_argument("--only", choices=["ours", "coturn"], help="run one server only")
+    p.add_argument("--json", help="also write the medians to this file (Benchmarks/compare-coturn reads it)")
     args = p.parse_args()
 
     B.raise_fd_limit()
@@ -79,6 +81,11 @@ def main():
     med = {k: {m: B.median([r[m] for r in results[k]])
                for m in ("responses_per_s", "p50_us", "p99_us", "timeouts", "cpu_us_per_response", "server_cpu_cores")}
            for k in kinds}
+    for k in kinds:
+        med[k]["generator_cpu_cores"] = B.median([r["generator_cpu_s"] / r["elapsed_s"] for r in results[k]])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(med, f, indent=1)
     noisy = [(k, i + 1, r["other_cpu_cores"]) for k in kinds for i, r in enumerate(results[k]) if r["other_cpu_cores"] > 0.15]
     rows = [[k, f"{med[k]['responses_per_s']:.0f}", f"{med[k]['p50_us']:.0f}", f"{med[k]['p99_us']:.0f}",
              f"{med[k]['cpu_us_per_response']:.2f}", f"{med[k]['server_cpu_cores']:.2f}", f"{med[k]['timeouts']:.0f}"]

@@ -11,6 +11,7 @@ Servers run one at a time, alternating ours/coturn ROUNDS times; the table shows
 Run through the `turn-relay` wrapper (it sets ulimit -n).
 """
 import argparse
+import json
 import datetime
 import os
 import subprocess
@@ -144,7 +145,9 @@ def main():
     p.add_argument("--in-flight", type=int, default=256, help="control-plane transactions in flight (memory test)")
     p.add_argument("--only", choices=["ours", "coturn"], help="run one server only")
     p.add_argument("--skip", choices=["relay", "memory"], help="leave one test out")
+    p.add_argument("--json", help="also write the medians to this file (Benchmarks/compare-coturn reads it)")
     args = p.parse_args()
+    summary = {}
 
     B.raise_fd_limit()
     B.require_coturn()
@@ -175,7 +178,9 @@ def main():
             for kind in kinds:
                 m = {k: B.median([r[payload][k] for r in relay[kind]])
                      for k in ("round_trips_per_s", "p50_us", "p99_us", "lost", "cpu_us_per_rt", "server_cpu_cores")}
+                m["generator_cpu_cores"] = B.median([r[payload]["generator_cpu_s"] / r[payload]["elapsed_s"] for r in relay[kind]])
                 med[(kind, payload)] = m
+                summary.setdefault("relay", {}).setdefault(str(payload), {})[kind] = m
                 rows.append([payload, kind, f"{m['round_trips_per_s']:.0f}", f"{m['p50_us']:.0f}", f"{m['p99_us']:.0f}",
                              f"{m['cpu_us_per_rt']:.2f}", f"{m['server_cpu_cores']:.2f}", f"{m['lost']:.0f}"])
         print(B.table(["payload B", "server", "round trips/s", "p50 µs", "p99 µs", "server CPU µs/round trip",
@@ -203,6 +208,7 @@ def main():
                 v = B.median([r[n] for r in mem[kind]])
                 k = B.median([(r[n] - r[0]) / n for r in mem[kind]])
                 per[(kind, n)] = k
+                summary.setdefault("memory", {}).setdefault(str(n), {})[kind] = {"kib_per_alloc": k}
                 cells += [f"{v / 1024:.1f}", f"{k:.2f}"]
             rows.append(cells)
         heads = ["server", "baseline MiB"]
@@ -220,6 +226,9 @@ def main():
               f"{args.in_flight} in flight; the Python control plane drives both):")
         rows = []
         for kind in kinds:
+            summary.setdefault("allocations", {})[kind] = {
+                "alloc_per_s": B.median([r["alloc_per_s"] for r in mem[kind]]),
+                "cpu_us_per_alloc": B.median([r["cpu_us_per_alloc"] for r in mem[kind]])}
             rows.append([kind, f"{B.median([r['alloc_per_s'] for r in mem[kind]]):.0f}",
                          f"{B.median([r['cpu_us_per_alloc'] for r in mem[kind]]):.1f}"])
         print(B.table(["server", "allocations/s", "server CPU µs/allocation"], rows))
@@ -227,6 +236,10 @@ def main():
             ao = B.median([r["alloc_per_s"] for r in mem["ours"]]); ac = B.median([r["alloc_per_s"] for r in mem["coturn"]])
             co = B.median([r["cpu_us_per_alloc"] for r in mem["ours"]]); cc = B.median([r["cpu_us_per_alloc"] for r in mem["coturn"]])
             print(f"allocations/s ours/coturn {B.ratio(ao, ac):.2f}x, CPU per allocation ours/coturn {B.ratio(co, cc):.2f}x")
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=1)
 
 
 if __name__ == "__main__":
