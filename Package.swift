@@ -1,5 +1,10 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+// Microbenchmarks (package-benchmark with malloc counts) only join the build when asked for, so that `swift test`
+// and CI do not build their dependencies: SWITCHBOARD_MICROBENCHMARKS=1 swift package benchmark
+let microbenchmarks = ProcessInfo.processInfo.environment["SWITCHBOARD_MICROBENCHMARKS"] != nil
 
 let package = Package(
     name: "Switchboard",
@@ -99,3 +104,19 @@ let package = Package(
         .testTarget(name: "SwitchboardClientTests", dependencies: ["SwitchboardClient", "SwitchboardServer", "STUN"]),
     ]
 )
+
+if microbenchmarks {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "CoreBenchmarks",
+            dependencies: [
+                "STUN", "TURN", "Signaling",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/CoreBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ))
+}
