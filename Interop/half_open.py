@@ -36,6 +36,9 @@ async def signal_roundtrip(port):
 
 def main():
     raise_limit()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < COUNT + 500:
+        sys.exit(f"FAIL: the descriptor limit ({soft}, hard {hard}) is too low to hold {COUNT} connections")
     server = subprocess.Popen([sys.argv[1], "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
                                "--log-level", "error"], stdout=subprocess.PIPE, text=True, preexec_fn=raise_limit)
     try:
