@@ -27,18 +27,18 @@ struct RelayPortPool {
     mutating func book(on ip: IPAddress, even: Bool, reserveNext: Bool, now: Timestamp) -> TransportAddress? {
         let count = Int(range.upperBound) - Int(range.lowerBound) + 1
         let start = Int.random(in: 0..<count, using: &generator)
-        var taken = used[ip, default: []]
+        // Read and updated in place: a local copy of the set cost O(open allocations) per booking.
+        func taken(_ port: UInt16) -> Bool { used[ip]?.contains(port) ?? false }
         for offset in 0..<count {
             let port = UInt16(Int(range.lowerBound) + (start + offset) % count)
-            if taken.contains(port) || isUnusable(TransportAddress(ip: ip, port: port), now: now) { continue }
+            if taken(port) || isUnusable(TransportAddress(ip: ip, port: port), now: now) { continue }
             if even && port % 2 != 0 { continue }
             if reserveNext {
-                guard port < range.upperBound, !taken.contains(port + 1),
+                guard port < range.upperBound, !taken(port + 1),
                       !isUnusable(TransportAddress(ip: ip, port: port + 1), now: now) else { continue }
-                taken.insert(port + 1)
+                used[ip, default: []].insert(port + 1)
             }
-            taken.insert(port)
-            used[ip] = taken
+            used[ip, default: []].insert(port)
             return TransportAddress(ip: ip, port: port)
         }
         return nil
