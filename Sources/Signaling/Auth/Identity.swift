@@ -23,11 +23,3 @@ public struct Identity: Sendable, Equatable {
         }
     }
 }
-
-/// Turns a token into an identity. Implemented by the server with JWT; the core never sees keys.
-public protocol TokenVerifier: Sendable {
-    /// nil token: the client sent none. Throws `SignalingCloseReason.unauthorized` or `.tokenExpired`.
-    func verify(_ token: String?) throws(SignalingCloseReason) -> Identity
-    /// Whether a token must be presented at all (false when the server runs open).
-    var requiresToken: Bool { get }
-}

@@ -1,9 +1,8 @@
 import NIOCore
 import Signaling
 
-/// What a WebSocket connection's writer task is asked to do.
+/// What a WebSocket connection's task is asked to do (text frames go straight onto the channel).
 enum OutgoingFrame: Sendable {
-    case text(String)
     case close(SignalingCloseReason)
 }
 

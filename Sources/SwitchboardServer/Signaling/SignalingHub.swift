@@ -231,10 +231,7 @@ actor SignalingHub {
                     // A client that stops reading fills the channel past its high-water mark (1 MiB): end it
                     // loudly rather than buffer without bound or drop frames silently.
                     guard channel.isWritable else {
-                        logger.notice("signaling client too slow; closing", metadata: ["session": "\(session)"])
-                        var more: [SignalingCore.Action] = []
-                        core.terminate(session, reason: .tooSlow, into: &more)
-                        perform(more)
+                        endTooSlow(session)
                         continue
                     }
                     channel.write(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text)), promise: nil)
@@ -246,9 +243,7 @@ actor SignalingHub {
                         outlets[session] = .poll(mailbox)
                         waiter.continuation.resume(returning: .frames([text]))
                     } else if mailbox.pending.count >= limits.replayFrames {
-                        var more: [SignalingCore.Action] = []
-                        core.terminate(session, reason: .tooSlow, into: &more)
-                        perform(more)
+                        endTooSlow(session)
                     } else {
                         mailbox.pending.append(text)
                         outlets[session] = .poll(mailbox)
@@ -278,6 +273,13 @@ actor SignalingHub {
 }
 
 extension SignalingHub {
+    fileprivate func endTooSlow(_ session: String) {
+        logger.notice("signaling client too slow; closing", metadata: ["session": "\(session)"])
+        var actions: [SignalingCore.Action] = []
+        core.terminate(session, reason: .tooSlow, into: &actions)
+        perform(actions)
+    }
+
     fileprivate func flushWebSockets() {
         guard !unflushed.isEmpty else { return }
         for channel in unflushed { channel.flush() }

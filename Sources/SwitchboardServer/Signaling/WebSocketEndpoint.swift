@@ -63,11 +63,9 @@ struct WebSocketEndpoint: Sendable {
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                // Writer: frames and closes decided by the hub, in order.
+                // Closes decided by the hub; frames are written by the hub itself.
                 for await item in stream {
                     switch item {
-                    case .text(let text):
-                        try await outbound.write(.text(text))
                     case .close(let reason):
                         try await outbound.close(.init(codeNumber: Int(reason.code)), reason: reason.reason)
                         return
