@@ -110,6 +110,10 @@ class Server:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir,
                                          env=env)
             err.close()
+        elif self.kind == "floor":
+            # The C responder of stun_floor.c: same readiness line as ours.
+            self.proc = subprocess.Popen([build_tool("stun_floor"), "127.0.0.1", "0"], stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir)
         else:
             self.port = free_port_pair()
             base = os.path.join(self.workdir, run_name)
@@ -134,7 +138,7 @@ class Server:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} before it was ready; see {self.log_path}")
             with open(self.log_path, errors="replace") as f:
                 text = f.read()
-            if self.kind == "ours":
+            if self.kind in ("ours", "floor"):
                 for line in text.splitlines():
                     if line.startswith("stun udp 127.0.0.1:"):
                         self.port = int(line.rsplit(":", 1)[1])
@@ -194,7 +198,7 @@ class Server:
             with open(path, errors="replace") as f:
                 for line in f:
                     low = line.lower()
-                    if self.kind == "ours":
+                    if self.kind != "coturn":
                         if "warning" in low or "error" in low or "critical" in low or "fatal" in low:
                             lines.append(line.rstrip())
                     elif ("error" in low or "cannot" in low or "fail" in low) and not any(

@@ -60,6 +60,8 @@ def main():
     p.add_argument("--window", type=int, default=64, help="requests in flight per socket (stun_flood default)")
     p.add_argument("--sockets", type=int, default=4, help="client sockets (stun_flood default)")
     p.add_argument("--only", choices=["ours", "coturn"], help="run one server only")
+    p.add_argument("--floor", action="store_true",
+                   help="also measure stun_floor.c, a bare recvmmsg/sendmmsg responder: the per-packet syscall floor")
     p.add_argument("--json", help="also write the medians to this file (Benchmarks/compare-coturn reads it)")
     args = p.parse_args()
 
@@ -69,6 +71,8 @@ def main():
     exe = B.build_tool("stun_flood")
     workdir = os.path.join(B.TOOLS, "logs", "stun-binding")
     kinds = [args.only] if args.only else ["ours", "coturn"]
+    if args.floor:
+        kinds.append("floor")
 
     print(f"# stun-binding {datetime.date.today()} on {os.cpu_count()} CPUs: {args.seconds:g} s per run, "
           f"window {args.window} x {args.sockets} sockets, {args.rounds} rounds alternating {'/'.join(kinds)}")
@@ -96,13 +100,18 @@ def main():
                    "timeouts"], rows))
     if noisy:
         print("note: other processes used CPU during " + ", ".join(f"{k} round {i} ({c:.2f} cores)" for k, i, c in noisy))
-    if len(kinds) == 2:
+    if "ours" in kinds and "coturn" in kinds:
         o, c = med["ours"], med["coturn"]
         print()
         print(f"throughput ours/coturn:         {B.ratio(o['responses_per_s'], c['responses_per_s']):.2f}x  (target >= 1.3x)")
         print(f"CPU per response ours/coturn:   {B.ratio(o['cpu_us_per_response'], c['cpu_us_per_response']):.2f}x  (target <= 0.65x)")
         print(f"p50 latency ours/coturn:        {B.ratio(o['p50_us'], c['p50_us']):.2f}x")
         print(f"p99 latency ours/coturn:        {B.ratio(o['p99_us'], c['p99_us']):.2f}x")
+        if "floor" in kinds:
+            f = med["floor"]
+            print(f"CPU per response floor/coturn:  {B.ratio(f['cpu_us_per_response'], c['cpu_us_per_response']):.2f}x  "
+                  f"(bare C recvmmsg/sendmmsg responder, stun_floor.c)")
+            print(f"CPU per response ours/floor:    {B.ratio(o['cpu_us_per_response'], f['cpu_us_per_response']):.2f}x")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@ let benchmarks: @Sendable () -> Void = {
     let client = TransportAddress("192.0.2.10:40000")!
     let server = TransportAddress("127.0.0.1:3478")!
 
+    // The harness's own cost per iteration, to subtract from the others.
+    Benchmark("Baseline (empty loop body)", configuration: .init(metrics: metrics, maxIterations: 100_000)) { benchmark in
+        for index in benchmark.scaledIterations {
+            blackHole(index)
+        }
+    }
+
     // STUN: decode a Binding request, and answer it into a reused buffer.
     let request = STUNMessage(type: .bindingRequest).encoded(options: .init(fingerprint: true))
     Benchmark("STUN decode Binding request", configuration: .init(metrics: metrics, maxIterations: 100_000)) { benchmark in

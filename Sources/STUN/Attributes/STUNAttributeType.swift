@@ -8,6 +8,17 @@ public struct STUNAttributeType: RawRepresentable, Hashable, Sendable, CustomStr
 
     public var isComprehensionRequired: Bool { rawValue < 0x8000 }
 
+    /// True for the types this codec decodes into a typed `STUNAttribute` (all others become `.unknown`).
+    public var isKnown: Bool {
+        switch rawValue {
+        case 0x0001...0x0006, 0x0008, 0x0009, 0x000A, 0x000C, 0x000D, 0x0012...0x001A, 0x001C...0x001E, 0x0020, 0x0022,
+             0x0026, 0x0027, 0x8000...0x8004, 0x8022, 0x8023, 0x8028, 0x802B, 0x802C:
+            true
+        default:
+            false
+        }
+    }
+
     // RFC 8489
     public static let mappedAddress = Self(rawValue: 0x0001)
     public static let username = Self(rawValue: 0x0006)

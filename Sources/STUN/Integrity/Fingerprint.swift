@@ -7,12 +7,15 @@ public enum Fingerprint {
 
     /// `offset` is where the FINGERPRINT attribute header starts, relative to the buffer's reader index.
     static func compute(over message: ByteBuffer, upTo offset: Int) -> UInt32 {
+        message.withUnsafeReadableBytes { compute(message: $0, upTo: offset) }
+    }
+
+    /// `message` starts at the STUN header; `offset` is where the FINGERPRINT attribute header starts.
+    static func compute(message bytes: UnsafeRawBufferPointer, upTo offset: Int) -> UInt32 {
         let adjustedLength = UInt16(truncatingIfNeeded: offset + 8 - STUNMessage.headerLength)
-        return message.withUnsafeReadableBytes { bytes -> UInt32 in
-            var crc = CRC32.update(0, UnsafeRawBufferPointer(rebasing: bytes[0..<2]))
-            crc = withUnsafeBytes(of: adjustedLength.bigEndian) { CRC32.update(crc, $0) }
-            crc = CRC32.update(crc, UnsafeRawBufferPointer(rebasing: bytes[4..<offset]))
-            return crc ^ xorValue
-        }
+        var crc = CRC32.update(0, UnsafeRawBufferPointer(rebasing: bytes[0..<2]))
+        crc = withUnsafeBytes(of: adjustedLength.bigEndian) { CRC32.update(crc, $0) }
+        crc = CRC32.update(crc, UnsafeRawBufferPointer(rebasing: bytes[4..<offset]))
+        return crc ^ xorValue
     }
 }

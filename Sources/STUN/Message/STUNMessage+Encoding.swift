@@ -10,7 +10,10 @@ extension STUNMessage {
         /// Value of the bytes that pad attributes to 4 bytes. RFC 8489 lets it be anything; RFC 5769's vectors use 0x20.
         public var paddingByte: UInt8
 
-        public init(integrityKey: IntegrityKey? = nil, integrityAlgorithms: [IntegrityAlgorithm] = [.sha1],
+        /// Held once: a `[.sha1]` literal as the default argument would allocate on every response.
+        public static let sha1Only: [IntegrityAlgorithm] = [.sha1]
+
+        public init(integrityKey: IntegrityKey? = nil, integrityAlgorithms: [IntegrityAlgorithm] = sha1Only,
                     fingerprint: Bool = false, paddingByte: UInt8 = 0) {
             self.integrityKey = integrityKey
             self.integrityAlgorithms = integrityAlgorithms
@@ -47,8 +50,8 @@ extension STUNMessage {
                 let offset = buffer.writerIndex - start
                 let attributeLength = algorithm == .sha1 ? 24 : 36
                 setLength(adding: attributeLength)
-                let message = buffer.getSlice(at: start, length: offset)!
-                let mac = integrityHMAC(algorithm, key: key, message: message, offset: offset)
+                // The slice must be gone before the next write, or that write copies the whole buffer.
+                let mac = { integrityHMAC(algorithm, key: key, message: buffer.getSlice(at: start, length: offset)!, offset: offset) }()
                 buffer.writeSTUNAttribute(algorithm == .sha1 ? .messageIntegrity(mac) : .messageIntegritySHA256(mac),
                                           transactionID: transactionID)
             }
@@ -56,8 +59,11 @@ extension STUNMessage {
         if options.fingerprint {
             let offset = buffer.writerIndex - start
             setLength(adding: 8)
-            let message = buffer.getSlice(at: start, length: offset)!
-            buffer.writeSTUNAttribute(.fingerprint(Fingerprint.compute(over: message, upTo: offset)), transactionID: transactionID)
+            let messageOffset = start - buffer.readerIndex
+            let fingerprint = buffer.withUnsafeReadableBytes { readable in
+                Fingerprint.compute(message: UnsafeRawBufferPointer(rebasing: readable[messageOffset...]), upTo: offset)
+            }
+            buffer.writeSTUNAttribute(.fingerprint(fingerprint), transactionID: transactionID)
         }
         setLength(adding: 0)
     }

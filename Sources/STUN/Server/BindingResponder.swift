@@ -37,6 +37,9 @@ public struct BindingResponder: Sendable {
     /// them (to the TURN core, later); undecodable bytes are dropped unless a 400 can be addressed.
     public func handle(_ bytes: ByteBuffer, from source: TransportAddress, receivedOn socket: ResponderSocket,
                        localAddress: TransportAddress?, transport: Transport, into out: inout ByteBuffer) -> Decision {
+        if let request = BindingRequest(scanning: bytes) {
+            return handle(request, from: source, receivedOn: socket, localAddress: localAddress, transport: transport, into: &out)
+        }
         let request: STUNMessage
         do {
             request = try STUNMessage(decoding: bytes, options: .init(acceptClassic: true))
@@ -50,6 +53,13 @@ public struct BindingResponder: Sendable {
 
     /// Handles an already decoded Binding request.
     public func handle(_ request: STUNMessage, from source: TransportAddress, receivedOn socket: ResponderSocket,
+                       localAddress: TransportAddress?, transport: Transport, into out: inout ByteBuffer) -> Decision {
+        handle(BindingRequest(request), from: source, receivedOn: socket, localAddress: localAddress, transport: transport,
+               into: &out)
+    }
+
+    /// Handles a Binding request read by `BindingRequest(scanning:)` or from a decoded message.
+    public func handle(_ request: BindingRequest, from source: TransportAddress, receivedOn socket: ResponderSocket,
                        localAddress: TransportAddress?, transport: Transport, into out: inout ByteBuffer) -> Decision {
         if !request.unknownComprehensionRequired.isEmpty {
             writeError(.unknownAttribute, for: request, extra: [.unknownAttributes(request.unknownComprehensionRequired)], into: &out)
@@ -91,7 +101,8 @@ public struct BindingResponder: Sendable {
             : addresses.address(of: ResponderSocket(alternateIP: !socket.alternateIP, alternatePort: !socket.alternatePort))
 
         let start = out.writerIndex
-        writeHeader(STUNMessageType(method: .binding, messageClass: .successResponse), for: request, into: &out)
+        writeHeader(STUNMessageType(method: .binding, messageClass: .successResponse), cookie: request.cookie,
+                    transactionID: request.transactionID, into: &out)
         let id = request.transactionID
         if request.isClassic {
             // RFC 3489 agents know MAPPED-ADDRESS, SOURCE-ADDRESS and CHANGED-ADDRESS, and XOR-MAPPED-ADDRESS
@@ -135,32 +146,40 @@ public struct BindingResponder: Sendable {
                   let type = STUNMessageType(wireValue: header), type.messageClass == .request,
                   let cookie = bytes.getInteger(at: bytes.readerIndex + 4, as: UInt32.self),
                   let id = bytes.getBytes(at: bytes.readerIndex + 8, length: 12) else { return .drop(.notDecodable(error)) }
-            let request = STUNMessage(type: type, transactionID: TransactionID(bytes: id), cookie: cookie)
-            writeError(STUNErrorCode(code: 400, reason: "Bad Request: \(error)"), for: request, into: &out)
+            writeError(STUNErrorCode(code: 400, reason: "Bad Request: \(error)"), method: type.method, cookie: cookie,
+                       transactionID: TransactionID(bytes: id), into: &out)
             return .respond(from: socket, to: source)
         default:
             return .drop(.notDecodable(error))
         }
     }
 
-    private func writeHeader(_ type: STUNMessageType, for request: STUNMessage, into out: inout ByteBuffer) {
+    private func writeHeader(_ type: STUNMessageType, cookie: UInt32, transactionID: TransactionID,
+                             into out: inout ByteBuffer) {
         out.writeInteger(type.wireValue)
         out.writeInteger(UInt16(0))
-        out.writeInteger(request.cookie)
-        out.writeInteger(request.transactionID.high)
-        out.writeInteger(request.transactionID.middle)
-        out.writeInteger(request.transactionID.low)
+        out.writeInteger(cookie)
+        out.writeInteger(transactionID.high)
+        out.writeInteger(transactionID.middle)
+        out.writeInteger(transactionID.low)
     }
 
-    private func writeError(_ error: STUNErrorCode, for request: STUNMessage, extra: [STUNAttribute] = [],
+    private func writeError(_ error: STUNErrorCode, for request: BindingRequest, extra: [STUNAttribute] = [],
                             into out: inout ByteBuffer) {
+        writeError(error, method: .binding, cookie: request.cookie, transactionID: request.transactionID, extra: extra,
+                   into: &out)
+    }
+
+    private func writeError(_ error: STUNErrorCode, method: STUNMethod, cookie: UInt32, transactionID: TransactionID,
+                            extra: [STUNAttribute] = [], into out: inout ByteBuffer) {
         let start = out.writerIndex
-        writeHeader(STUNMessageType(method: request.type.method, messageClass: .errorResponse), for: request, into: &out)
-        out.writeSTUNAttribute(.errorCode(error), transactionID: request.transactionID)
-        for attribute in extra { out.writeSTUNAttribute(attribute, transactionID: request.transactionID) }
-        if let software, !request.isClassic { out.writeSTUNAttribute(.software(software), transactionID: request.transactionID) }
-        STUNMessage.finish(&out, messageStart: start, transactionID: request.transactionID,
-                           options: .init(fingerprint: !request.isClassic))
+        writeHeader(STUNMessageType(method: method, messageClass: .errorResponse), cookie: cookie,
+                    transactionID: transactionID, into: &out)
+        out.writeSTUNAttribute(.errorCode(error), transactionID: transactionID)
+        for attribute in extra { out.writeSTUNAttribute(attribute, transactionID: transactionID) }
+        let isClassic = cookie != STUNMessage.magicCookie
+        if let software, !isClassic { out.writeSTUNAttribute(.software(software), transactionID: transactionID) }
+        STUNMessage.finish(&out, messageStart: start, transactionID: transactionID, options: .init(fingerprint: !isClassic))
     }
 }
 

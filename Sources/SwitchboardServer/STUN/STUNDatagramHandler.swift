@@ -8,8 +8,11 @@ struct ResponderChannels: Sendable {
 }
 
 /// One STUN/TURN UDP socket. Binding requests go to the `BindingResponder` and are answered from the socket it
-/// names; every other STUN message and all ChannelData go to the TURN edge. Replies are written as they are
-/// produced and flushed once per read burst so NIO can batch them.
+/// names; every other STUN message and all ChannelData go to the TURN edge.
+///
+/// Binding responses of one read burst are written back to back into one reused buffer and handed to NIO as slices
+/// of it when the burst ends, then flushed together so NIO sends them with one `sendmmsg`: no allocation per
+/// response. A response to the request's own source reuses the `SocketAddress` NIO read, rather than building one.
 final class STUNDatagramHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -23,6 +26,16 @@ final class STUNDatagramHandler: ChannelInboundHandler {
     var routes = ResponderChannels()
     private var pendingFlush = false
     let counters: STUNCounters
+    /// This burst's Binding responses, back to back; `replies` says where each one is and where it goes.
+    private var replyBytes: ByteBuffer
+    private var replies: [PendingReply] = []
+
+    private struct PendingReply {
+        var destination: SocketAddress
+        var start: Int
+        var length: Int
+        var from: ResponderSocket
+    }
 
     init(responder: BindingResponder, socket: ResponderSocket, boundAddress: TransportAddress, turn: TURNEdge?,
          counters: STUNCounters) {
@@ -32,6 +45,8 @@ final class STUNDatagramHandler: ChannelInboundHandler {
         self.wildcardAddress = boundAddress.ip.isUnspecified ? boundAddress : nil
         self.turn = turn
         self.counters = counters
+        self.replyBytes = ByteBufferAllocator().buffer(capacity: 16 * 1024)
+        self.replies.reserveCapacity(64)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -51,7 +66,16 @@ final class STUNDatagramHandler: ChannelInboundHandler {
             return
         }
 
-        var out = context.channel.allocator.buffer(capacity: 256)
+        if envelope.data.readableBytes >= STUNMessage.headerLength,
+           envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self) == 0x0001 {
+            // A Binding request: scanned in place, answered into this burst's reply buffer.
+            let start = replyBytes.writerIndex
+            let decision = responder.handle(envelope.data, from: source, receivedOn: socket, localAddress: localAddress,
+                                            transport: .udp, into: &replyBytes)
+            return queue(decision, start: start, source: source, sourceAddress: envelope.remoteAddress)
+        }
+
+        let start = replyBytes.writerIndex
         let decision: BindingResponder.Decision
         do {
             let message = try STUNMessage(decoding: envelope.data, options: .init(acceptClassic: true))
@@ -62,23 +86,42 @@ final class STUNDatagramHandler: ChannelInboundHandler {
             }
             guard message.type.messageClass == .request, message.type.method == .binding else { return drop() }
             decision = responder.handle(message, from: source, receivedOn: socket, localAddress: localAddress,
-                                        transport: .udp, into: &out)
+                                        transport: .udp, into: &replyBytes)
         } catch {
-            decision = responder.answerUndecodable(envelope.data, error: error, from: source, socket: socket, into: &out)
+            decision = responder.answerUndecodable(envelope.data, error: error, from: source, socket: socket, into: &replyBytes)
         }
+        queue(decision, start: start, source: source, sourceAddress: envelope.remoteAddress)
+    }
+
+    private func queue(_ decision: BindingResponder.Decision, start: Int, source: TransportAddress,
+                       sourceAddress: SocketAddress) {
         switch decision {
         case .respond(let from, let to):
             counters.responses.wrappingIncrement(ordering: .relaxed)
-            let reply = AddressedEnvelope(remoteAddress: to.socketAddress, data: out)
-            if from == socket {
-                context.write(wrapOutboundOut(reply), promise: nil)
-                pendingFlush = true
-            } else if let channel = routes.channels[from.index] {
-                channel.writeAndFlush(reply, promise: nil)
-            }
+            replies.append(PendingReply(destination: to == source ? sourceAddress : to.socketAddress, start: start,
+                                        length: replyBytes.writerIndex - start, from: from))
         case .drop:
+            replyBytes.moveWriterIndex(to: start)
             drop()
         }
+    }
+
+    /// Hands this burst's responses to NIO as slices of the reply buffer. After the flush NIO has sent them and let
+    /// go of the slices, so `clear()` finds the storage unshared and reuses it; if a send is still pending (a full
+    /// socket buffer), `clear()` gets fresh storage and the pending slices keep the old.
+    private func sendReplies(context: ChannelHandlerContext) {
+        guard !replies.isEmpty else { return }
+        for reply in replies {
+            let envelope = AddressedEnvelope(remoteAddress: reply.destination,
+                                             data: replyBytes.getSlice(at: reply.start, length: reply.length)!)
+            if reply.from == socket {
+                context.write(wrapOutboundOut(envelope), promise: nil)
+                pendingFlush = true
+            } else if let channel = routes.channels[reply.from.index] {
+                channel.writeAndFlush(envelope, promise: nil)
+            }
+        }
+        replies.removeAll(keepingCapacity: true)
     }
 
     private func drop() {
@@ -87,10 +130,12 @@ final class STUNDatagramHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         turn?.flushPending()
+        sendReplies(context: context)
         if pendingFlush {
             pendingFlush = false
             context.flush()
         }
+        replyBytes.clear()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
