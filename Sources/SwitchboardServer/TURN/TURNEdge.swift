@@ -24,12 +24,24 @@ final class TURNEdge {
     private var expiryTask: RepeatedTask?
     /// Channels written to but not flushed yet: datagrams produced during one read burst leave in one `sendmmsg`.
     private var unflushed: [Channel] = []
+    /// Peer datagrams of this read burst framed for their UDP clients, back to back in one reused buffer; they are
+    /// handed to the listeners as slices of it when the burst ends, so relaying to a client allocates nothing.
+    private var clientFrameBytes = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+    private var clientFrames: [ClientFrame] = []
+
+    private struct ClientFrame {
+        var listener: Channel
+        var client: SocketAddress
+        var start: Int
+        var length: Int
+    }
 
     init(loop: EventLoop, core: TURNServerCore, logger: Logger) {
         self.loop = loop
         self.core = core
         self.logger = logger
         actions.reserveCapacity(8)
+        clientFrames.reserveCapacity(64)
     }
 
     func start() {
@@ -87,8 +99,19 @@ final class TURNEdge {
     // MARK: Input from peers
 
     func peerDatagram(_ bytes: ByteBuffer, from peer: TransportAddress, relay: TransportAddress) {
-        core.handlePeerDatagram(bytes, from: peer, relay: relay, into: &actions)
-        perform()
+        let route = core.routePeerDatagram(length: bytes.readableBytes, from: peer, relay: relay)
+        guard let fiveTuple = route.fiveTuple else { return }
+        if fiveTuple.transport == .udp {
+            guard let listener = udpListeners[fiveTuple.server] else { return }
+            let start = clientFrameBytes.writerIndex
+            route.frame(bytes, from: peer, into: &clientFrameBytes)
+            clientFrames.append(ClientFrame(listener: listener, client: fiveTuple.client.socketAddress, start: start,
+                                            length: clientFrameBytes.writerIndex - start))
+        } else {
+            var out = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + 36)
+            route.frame(bytes, from: peer, into: &out)
+            tcpConnections[fiveTuple]?.writeAndFlush(out, promise: nil)
+        }
     }
 
     // MARK: Actions
@@ -128,9 +151,20 @@ final class TURNEdge {
 
     /// Flushes what the last read burst produced; every socket handler calls it from `channelReadComplete`.
     func flushPending() {
-        guard !unflushed.isEmpty else { return }
-        for channel in unflushed { channel.flush() }
-        unflushed.removeAll(keepingCapacity: true)
+        if !clientFrames.isEmpty {
+            for frame in clientFrames {
+                let slice = clientFrameBytes.getSlice(at: frame.start, length: frame.length)!
+                frame.listener.write(AddressedEnvelope(remoteAddress: frame.client, data: slice), promise: nil)
+                markUnflushed(frame.listener)
+            }
+            clientFrames.removeAll(keepingCapacity: true)
+        }
+        if !unflushed.isEmpty {
+            for channel in unflushed { channel.flush() }
+            unflushed.removeAll(keepingCapacity: true)
+        }
+        // Sent and released by now, unless a socket buffer was full: then `clear()` takes fresh storage.
+        clientFrameBytes.clear()
     }
 
     private func openRelay(_ address: TransportAddress, dontFragment: Bool) {

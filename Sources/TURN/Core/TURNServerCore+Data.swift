@@ -47,30 +47,65 @@ extension TURNServerCore {
     /// channel is bound to the peer, as a Data indication otherwise, and only when a permission exists.
     public func handlePeerDatagram(_ data: ByteBuffer, from peer: TransportAddress, relay: TransportAddress,
                                    into actions: inout [TURNAction]) {
+        let route = routePeerDatagram(length: data.readableBytes, from: peer, relay: relay)
+        guard let fiveTuple = route.fiveTuple else { return }
+        var out = ByteBufferAllocator().buffer(capacity: data.readableBytes + 36)
+        route.frame(data, from: peer, into: &out)
+        actions.append(.toClient(out, fiveTuple))
+    }
+
+    /// The decision of `handlePeerDatagram` without the framing, for an edge that frames into its own buffers.
+    /// Counts the packet as forwarded (or dropped) as `handlePeerDatagram` does.
+    public func routePeerDatagram(length: Int, from peer: TransportAddress, relay: TransportAddress) -> PeerDatagramRoute {
         let now = clock.now()
         guard let fiveTuple = relayOwners[relay], var allocation = allocations[fiveTuple], case .active = allocation.state,
-              allocation.hasPermission(peer.ip, now: now) else { return drop() }
+              allocation.hasPermission(peer.ip, now: now) else {
+            drop()
+            return .drop
+        }
         if configuration.maxBytesPerSecondPerAllocation > 0 {
-            guard allocation.toClientBucket.take(data.readableBytes, now: now) else {
+            guard allocation.toClientBucket.take(length, now: now) else {
                 counters.packetsRateLimited += 1
-                return
+                return .drop
             }
             allocations[fiveTuple] = allocation
         }
-        var out = ByteBufferAllocator().buffer(capacity: data.readableBytes + 36)
-        if let number = allocation.channelByPeer[peer], let binding = allocation.channels[number], now < binding.expiry {
-            ChannelData.write(channel: number, data: data, stream: fiveTuple.transport.isStream, into: &out)
-        } else {
-            let indication = STUNMessage(type: STUNMessageType(method: .data, messageClass: .indication),
-                                         attributes: [.xorPeerAddress(peer), .data(data)])
-            indication.encode(into: &out)
-        }
         counters.packetsToClient += 1
-        counters.bytesToClient += data.readableBytes
-        actions.append(.toClient(out, fiveTuple))
+        counters.bytesToClient += length
+        if let number = allocation.channelByPeer[peer], let binding = allocation.channels[number], now < binding.expiry {
+            return .channelData(number, to: fiveTuple)
+        }
+        return .dataIndication(to: fiveTuple)
     }
 
     private func drop() {
         counters.packetsDropped += 1
+    }
+}
+
+/// How a datagram from a peer reaches the client: in ChannelData on a bound channel, or in a Data indication.
+public enum PeerDatagramRoute: Equatable, Sendable {
+    case channelData(UInt16, to: FiveTuple)
+    case dataIndication(to: FiveTuple)
+    case drop
+
+    public var fiveTuple: FiveTuple? {
+        switch self {
+        case .channelData(_, let fiveTuple), .dataIndication(let fiveTuple): fiveTuple
+        case .drop: nil
+        }
+    }
+
+    /// Appends the framed datagram to `out` (nothing for `.drop`).
+    public func frame(_ data: ByteBuffer, from peer: TransportAddress, into out: inout ByteBuffer) {
+        switch self {
+        case .channelData(let number, let fiveTuple):
+            ChannelData.write(channel: number, data: data, stream: fiveTuple.transport.isStream, into: &out)
+        case .dataIndication:
+            STUNMessage(type: STUNMessageType(method: .data, messageClass: .indication),
+                        attributes: [.xorPeerAddress(peer), .data(data)]).encode(into: &out)
+        case .drop:
+            break
+        }
     }
 }
