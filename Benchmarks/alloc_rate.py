@@ -13,6 +13,7 @@ it spends 0.5-0.65 of a core doing so, against ~0.3 for alloc_flood, and on 2 co
 """
 import argparse
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -75,6 +76,7 @@ def main():
     p.add_argument("--count", type=int, default=10000, help="allocations per run (relay range holds 11,000)")
     p.add_argument("--in-flight", type=int, default=256, help="allocations under way at once")
     p.add_argument("--only", choices=["ours", "coturn"], help="run one server only")
+    p.add_argument("--json", help="also write the medians to this file (Benchmarks/compare-coturn reads it)")
     args = p.parse_args()
 
     B.raise_fd_limit()
@@ -94,6 +96,9 @@ def main():
     keys = ("allocations_per_s", "cpu_us_per_alloc", "p50_us", "p99_us", "retransmits", "failed", "kib_per_alloc",
             "server_cpu_cores", "generator_cpu_cores")
     med = {k: {m: B.median([r[m] for r in results[k]]) for m in keys} for k in kinds}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(med, f, indent=1)
     print()
     print(f"Medians of {args.rounds} runs:")
     print(B.table(["server", "allocations/s", "server CPU µs/allocation", "p50 µs", "p99 µs", "retransmits", "failed",

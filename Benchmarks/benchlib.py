@@ -43,12 +43,17 @@ def build_switchboard():
                            "--scratch-path", SCRATCH], cwd=ROOT)
 
 
-def build_tool(name):
+def build_tool(name, libs=()):
     """gcc -O2 Benchmarks/NAME.c into the scratch directory, when missing or older than the source."""
     os.makedirs(TOOLS, exist_ok=True)
     src, exe = os.path.join(HERE, name + ".c"), os.path.join(TOOLS, name)
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
-        subprocess.check_call(["gcc", "-O2", "-Wall", "-o", exe, src])
+        try:
+            subprocess.check_call(["gcc", "-O2", "-Wall", "-o", exe, src, *libs])
+        except subprocess.CalledProcessError:
+            if "-lcrypto" in libs:
+                sys.exit(f"building {name} failed; it needs OpenSSL's libcrypto headers: apt-get install libssl-dev")
+            raise
     return exe
 
 
