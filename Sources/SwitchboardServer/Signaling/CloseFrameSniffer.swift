@@ -4,12 +4,24 @@ import NIOWebSocket
 
 /// Notes the code of the close frame a WebSocket client sends, which HummingbirdWebSocket does not hand to the
 /// route: 1000/1001 end a session at once, anything else (or no close frame at all) leaves it resumable.
-final class CloseFrameSniffer: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+///
+/// It also keeps its pipeline context, so `WebSocketFrameWriter` can write frames from here: only the frame encoder
+/// lies between this handler and the socket. `context` is touched only on the channel's event loop.
+final class CloseFrameSniffer: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
 
     /// 0 until a close frame arrives, then its code (1005 when it carried none).
     let code = ManagedAtomic<Int>(0)
+    private(set) var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)

@@ -8,9 +8,9 @@ enum OutgoingFrame: Sendable {
 
 /// Where a session's frames go right now: a WebSocket connection, or a long-polling mailbox.
 enum Outlet {
-    /// Text frames are written straight onto `channel` (which lives on the hub's event loop) and flushed once per
-    /// batch of actions; closes go through the connection's task, which owns the WebSocket close handshake.
-    case webSocket(connection: UInt64, channel: any Channel, closer: AsyncStream<OutgoingFrame>.Continuation)
+    /// Text frames are written straight onto the connection (which lives on the hub's event loop) and flushed once
+    /// per batch of actions; closes go through the connection's task, which owns the WebSocket close handshake.
+    case webSocket(connection: UInt64, writer: WebSocketFrameWriter, closer: AsyncStream<OutgoingFrame>.Continuation)
     case poll(PollMailbox)
 
     var connection: UInt64 {

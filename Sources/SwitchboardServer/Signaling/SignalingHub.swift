@@ -17,7 +17,7 @@ actor SignalingHub {
     private var endedPolls = RecentlyEnded()
     private var nextConnection: UInt64 = 1
     /// WebSocket channels written to during the current batch of actions.
-    private var unflushed: [any Channel] = []
+    private var unflushed: [WebSocketFrameWriter] = []
     private var nextTicket: UInt64 = 1
     let limits: SignalingLimits
     /// Closes queued for a WebSocket connection's task (frames are written straight onto the channel).
@@ -50,11 +50,11 @@ actor SignalingHub {
     // MARK: WebSocket
 
     /// Starts or resumes a session for a WebSocket connection. On success the session's frames flow into `stream`.
-    func attachWebSocket(identity: Identity?, resume: (token: String, last: UInt64)?, host: String, channel: any Channel,
-                         continuation: AsyncStream<OutgoingFrame>.Continuation) -> Result<(session: String, connection: UInt64), SignalingCloseReason> {
+    func attachWebSocket(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
+                         writer: WebSocketFrameWriter, continuation: AsyncStream<OutgoingFrame>.Continuation) -> Result<(session: String, connection: UInt64), SignalingCloseReason> {
         let connection = newConnection()
         return startSession(identity: identity, resume: resume, host: host) { _ in
-            .webSocket(connection: connection, channel: channel, closer: continuation)
+            .webSocket(connection: connection, writer: writer, closer: continuation)
         }.map { ($0, connection) }
     }
 
@@ -227,15 +227,15 @@ actor SignalingHub {
             switch action {
             case .send(let session, let text):
                 switch outlets[session] {
-                case .webSocket(_, let channel, _)?:
+                case .webSocket(_, let writer, _)?:
                     // A client that stops reading fills the channel past its high-water mark (1 MiB): end it
                     // loudly rather than buffer without bound or drop frames silently.
-                    guard channel.isWritable else {
+                    guard writer.isWritable else {
                         endTooSlow(session)
                         continue
                     }
-                    channel.write(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text)), promise: nil)
-                    if !unflushed.contains(where: { $0 === channel }) { unflushed.append(channel) }
+                    writer.writeText(text)
+                    if !unflushed.contains(where: { $0 === writer }) { unflushed.append(writer) }
                 case .poll(var mailbox)?:
                     if let waiter = mailbox.waiter {
                         mailbox.waiter = nil
@@ -253,8 +253,8 @@ actor SignalingHub {
                 }
             case .close(let session, let reason):
                 switch outlets.removeValue(forKey: session) {
-                case .webSocket(_, let channel, let continuation)?:
-                    channel.flush()
+                case .webSocket(_, let writer, let continuation)?:
+                    writer.flush()
                     continuation.yield(.close(reason))
                     continuation.finish()
                 case .poll(let mailbox)?:
@@ -282,7 +282,7 @@ extension SignalingHub {
 
     fileprivate func flushWebSockets() {
         guard !unflushed.isEmpty else { return }
-        for channel in unflushed { channel.flush() }
+        for writer in unflushed { writer.flush() }
         unflushed.removeAll(keepingCapacity: true)
     }
 }

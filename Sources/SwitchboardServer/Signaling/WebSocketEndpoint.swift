@@ -54,7 +54,8 @@ struct WebSocketEndpoint: Sendable {
         let channel = context.requestContext.channel
         // Frames the hub writes directly may queue up to 1 MiB before the client counts as too slow.
         try? await channel.setOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024)).get()
-        let attached = await hub.attachWebSocket(identity: identity, resume: resume, host: host, channel: channel,
+        let attached = await hub.attachWebSocket(identity: identity, resume: resume, host: host,
+                                                 writer: WebSocketFrameWriter(channel: channel, sniffer: sniffer),
                                                  continuation: continuation)
         guard case .success(let (session, connection)) = attached else {
             continuation.finish()
