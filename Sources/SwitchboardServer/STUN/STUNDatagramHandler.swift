@@ -10,8 +10,7 @@ struct ResponderChannels: Sendable {
 /// One STUN/TURN UDP socket. Binding requests go to the `BindingResponder` and are answered from the socket it
 /// names; every other STUN message and all ChannelData go to the TURN edge.
 ///
-/// Binding responses of one read burst are written back to back into one reused buffer and handed to NIO as slices
-/// of it when the burst ends, then flushed together so NIO sends them with one `sendmmsg`: no allocation per
+/// Binding responses of one read burst go into one `DatagramBatch`, sent when the burst ends: no allocation per
 /// response. A response to the request's own source reuses the `SocketAddress` NIO read, rather than building one.
 final class STUNDatagramHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
@@ -24,18 +23,10 @@ final class STUNDatagramHandler: ChannelInboundHandler {
     private let wildcardAddress: TransportAddress?
     private let turn: TURNEdge?
     var routes = ResponderChannels()
-    private var pendingFlush = false
     let counters: STUNCounters
-    /// This burst's Binding responses, back to back; `replies` says where each one is and where it goes.
-    private var replyBytes: ByteBuffer
-    private var replies: [PendingReply] = []
-
-    private struct PendingReply {
-        var destination: SocketAddress
-        var start: Int
-        var length: Int
-        var from: ResponderSocket
-    }
+    private var replies = DatagramBatch(capacity: 16 * 1024)
+    /// The sockets this burst's replies were written on (more than this one only for RFC 5780 CHANGE-REQUEST).
+    private var unflushed: [any Channel] = []
 
     init(responder: BindingResponder, socket: ResponderSocket, boundAddress: TransportAddress, turn: TURNEdge?,
          counters: STUNCounters) {
@@ -45,8 +36,6 @@ final class STUNDatagramHandler: ChannelInboundHandler {
         self.wildcardAddress = boundAddress.ip.isUnspecified ? boundAddress : nil
         self.turn = turn
         self.counters = counters
-        self.replyBytes = ByteBufferAllocator().buffer(capacity: 16 * 1024)
-        self.replies.reserveCapacity(64)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -69,13 +58,13 @@ final class STUNDatagramHandler: ChannelInboundHandler {
         if envelope.data.readableBytes >= STUNMessage.headerLength,
            envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self) == 0x0001 {
             // A Binding request: scanned in place, answered into this burst's reply buffer.
-            let start = replyBytes.writerIndex
+            let start = replies.bytes.writerIndex
             let decision = responder.handle(envelope.data, from: source, receivedOn: socket, localAddress: localAddress,
-                                            transport: .udp, into: &replyBytes)
-            return queue(decision, start: start, source: source, sourceAddress: envelope.remoteAddress)
+                                            transport: .udp, into: &replies.bytes)
+            return queue(decision, start: start, source: source, sourceAddress: envelope.remoteAddress, context: context)
         }
 
-        let start = replyBytes.writerIndex
+        let start = replies.bytes.writerIndex
         let decision: BindingResponder.Decision
         do {
             let message = try STUNMessage(decoding: envelope.data, options: .init(acceptClassic: true))
@@ -86,42 +75,26 @@ final class STUNDatagramHandler: ChannelInboundHandler {
             }
             guard message.type.messageClass == .request, message.type.method == .binding else { return drop() }
             decision = responder.handle(message, from: source, receivedOn: socket, localAddress: localAddress,
-                                        transport: .udp, into: &replyBytes)
+                                        transport: .udp, into: &replies.bytes)
         } catch {
-            decision = responder.answerUndecodable(envelope.data, error: error, from: source, socket: socket, into: &replyBytes)
+            decision = responder.answerUndecodable(envelope.data, error: error, from: source, socket: socket,
+                                                   into: &replies.bytes)
         }
-        queue(decision, start: start, source: source, sourceAddress: envelope.remoteAddress)
+        queue(decision, start: start, source: source, sourceAddress: envelope.remoteAddress, context: context)
     }
 
     private func queue(_ decision: BindingResponder.Decision, start: Int, source: TransportAddress,
-                       sourceAddress: SocketAddress) {
+                       sourceAddress: SocketAddress, context: ChannelHandlerContext) {
         switch decision {
         case .respond(let from, let to):
+            let channel = from == socket ? context.channel : routes.channels[from.index]
+            guard let channel else { return replies.discard(from: start) }
             counters.responses.wrappingIncrement(ordering: .relaxed)
-            replies.append(PendingReply(destination: to == source ? sourceAddress : to.socketAddress, start: start,
-                                        length: replyBytes.writerIndex - start, from: from))
+            replies.commit(from: start, to: to == source ? sourceAddress : to.socketAddress, via: channel)
         case .drop:
-            replyBytes.moveWriterIndex(to: start)
+            replies.discard(from: start)
             drop()
         }
-    }
-
-    /// Hands this burst's responses to NIO as slices of the reply buffer. After the flush NIO has sent them and let
-    /// go of the slices, so `clear()` finds the storage unshared and reuses it; if a send is still pending (a full
-    /// socket buffer), `clear()` gets fresh storage and the pending slices keep the old.
-    private func sendReplies(context: ChannelHandlerContext) {
-        guard !replies.isEmpty else { return }
-        for reply in replies {
-            let envelope = AddressedEnvelope(remoteAddress: reply.destination,
-                                             data: replyBytes.getSlice(at: reply.start, length: reply.length)!)
-            if reply.from == socket {
-                context.write(wrapOutboundOut(envelope), promise: nil)
-                pendingFlush = true
-            } else if let channel = routes.channels[reply.from.index] {
-                channel.writeAndFlush(envelope, promise: nil)
-            }
-        }
-        replies.removeAll(keepingCapacity: true)
     }
 
     private func drop() {
@@ -130,12 +103,13 @@ final class STUNDatagramHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         turn?.flushPending()
-        sendReplies(context: context)
-        if pendingFlush {
-            pendingFlush = false
-            context.flush()
+        guard !replies.isEmpty else { return }
+        replies.write { channel in
+            if !unflushed.contains(where: { $0 === channel }) { unflushed.append(channel) }
         }
-        replyBytes.clear()
+        for channel in unflushed { channel.flush() }
+        unflushed.removeAll(keepingCapacity: true)
+        replies.reset()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -24,24 +24,14 @@ final class TURNEdge {
     private var expiryTask: RepeatedTask?
     /// Channels written to but not flushed yet: datagrams produced during one read burst leave in one `sendmmsg`.
     private var unflushed: [Channel] = []
-    /// Peer datagrams of this read burst framed for their UDP clients, back to back in one reused buffer; they are
-    /// handed to the listeners as slices of it when the burst ends, so relaying to a client allocates nothing.
-    private var clientFrameBytes = ByteBufferAllocator().buffer(capacity: 64 * 1024)
-    private var clientFrames: [ClientFrame] = []
-
-    private struct ClientFrame {
-        var listener: Channel
-        var client: SocketAddress
-        var start: Int
-        var length: Int
-    }
+    /// Peer datagrams of this read burst, framed for their UDP clients: relaying to a client allocates nothing.
+    private var toClients = DatagramBatch(capacity: 64 * 1024)
 
     init(loop: EventLoop, core: TURNServerCore, logger: Logger) {
         self.loop = loop
         self.core = core
         self.logger = logger
         actions.reserveCapacity(8)
-        clientFrames.reserveCapacity(64)
     }
 
     func start() {
@@ -103,10 +93,9 @@ final class TURNEdge {
         guard let fiveTuple = route.fiveTuple else { return }
         if fiveTuple.transport == .udp {
             guard let listener = udpListeners[fiveTuple.server] else { return }
-            let start = clientFrameBytes.writerIndex
-            route.frame(bytes, from: peer, into: &clientFrameBytes)
-            clientFrames.append(ClientFrame(listener: listener, client: fiveTuple.client.socketAddress, start: start,
-                                            length: clientFrameBytes.writerIndex - start))
+            let start = toClients.bytes.writerIndex
+            route.frame(bytes, from: peer, into: &toClients.bytes)
+            toClients.commit(from: start, to: fiveTuple.client.socketAddress, via: listener)
         } else {
             var out = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + 36)
             route.frame(bytes, from: peer, into: &out)
@@ -151,20 +140,13 @@ final class TURNEdge {
 
     /// Flushes what the last read burst produced; every socket handler calls it from `channelReadComplete`.
     func flushPending() {
-        if !clientFrames.isEmpty {
-            for frame in clientFrames {
-                let slice = clientFrameBytes.getSlice(at: frame.start, length: frame.length)!
-                frame.listener.write(AddressedEnvelope(remoteAddress: frame.client, data: slice), promise: nil)
-                markUnflushed(frame.listener)
-            }
-            clientFrames.removeAll(keepingCapacity: true)
+        if !toClients.isEmpty {
+            toClients.write { markUnflushed($0) }
         }
-        if !unflushed.isEmpty {
-            for channel in unflushed { channel.flush() }
-            unflushed.removeAll(keepingCapacity: true)
-        }
-        // Sent and released by now, unless a socket buffer was full: then `clear()` takes fresh storage.
-        clientFrameBytes.clear()
+        guard !unflushed.isEmpty else { return }
+        for channel in unflushed { channel.flush() }
+        unflushed.removeAll(keepingCapacity: true)
+        toClients.reset()
     }
 
     private func openRelay(_ address: TransportAddress, dontFragment: Bool) {
