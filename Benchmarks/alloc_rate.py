@@ -64,9 +64,7 @@ def one_run(kind, exe, args, workdir, run_name):
           f"kib_per_alloc={r['kib_per_alloc']:.2f} server_threads={threads} exit={code}", flush=True)
     if res.stderr.strip():
         print(f"       alloc_flood: {res.stderr.strip()}", flush=True)
-    notable, count = server.notable_log_lines()
-    if count:
-        print(f"       {count} warning/error line(s) in {server.log_path}:", *notable, sep="\n         ", flush=True)
+    server.print_notable_log_lines()
     return r
 
 

@@ -193,6 +193,14 @@ class Server:
                 self.proc.wait()
         return self.proc.returncode
 
+    def print_notable_log_lines(self, exit_code=None):
+        """Prints, indented under a run's line, the warnings and errors the server logged (nothing when none)."""
+        notable, count = self.notable_log_lines()
+        if count:
+            suffix = "" if exit_code is None else f" (exit {exit_code})"
+            print(f"       {count} warning/error line(s) in {self.log_path}{suffix}:", *notable, sep="\n         ",
+                  flush=True)
+
     def notable_log_lines(self, limit=5):
         """Warnings and errors the server logged during the run (coturn's startup chatter excluded)."""
         paths = [self.log_path] + ([self.log_path + ".stderr"] if self.kind == "ours" else [])

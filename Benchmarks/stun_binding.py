@@ -44,12 +44,10 @@ def one_run(kind, exe, args, workdir, run_name):
     r["threads"] = threads
     # Whatever else ran on the machine meanwhile (approximate: softirq time is not always charged to a process).
     r["other_cpu_cores"] = max(0.0, (busy1 - busy0) - r["server_cpu_s"] - r["generator_cpu_s"]) / r["elapsed_s"]
-    notable, count = server.notable_log_lines()
     print(f"{kind:6} {run_name}: {res.stdout.strip()} server_cpu_s={r['server_cpu_s']:.2f} "
           f"cpu_us_per_response={r['cpu_us_per_response']:.2f} server_threads={threads} "
           f"other_cpu_cores={r['other_cpu_cores']:.2f} exit={code}", flush=True)
-    if count:
-        print(f"       {count} warning/error line(s) in {server.log_path}:", *notable, sep="\n         ", flush=True)
+    server.print_notable_log_lines()
     return r
 
 

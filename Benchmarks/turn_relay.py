@@ -76,10 +76,7 @@ def relay_run(kind, exe, args, workdir, run_name):
             c.close()
             p.close()
         code = server.stop()
-    notable, count = server.notable_log_lines()
-    if count:
-        print(f"       {count} warning/error line(s) in {server.log_path} (exit {code}):", *notable,
-              sep="\n         ", flush=True)
+    server.print_notable_log_lines(exit_code=code)
     return out
 
 
@@ -124,10 +121,7 @@ def memory_run(kind, args, workdir, run_name):
           + f" | {made} allocations ok in {elapsed:.1f} s ({made / alloc_seconds:.0f}/s while allocating,"
             f" server CPU {alloc_cpu * 1e6 / made:.1f} µs/allocation), requests={st['requests']} retransmits={st['retransmits']}"
             f" 401={st['401']} 438={st['438']} server_threads={threads}", flush=True)
-    notable, count = server.notable_log_lines()
-    if count:
-        print(f"       {count} warning/error line(s) in {server.log_path} (exit {code}):", *notable,
-              sep="\n         ", flush=True)
+    server.print_notable_log_lines(exit_code=code)
     rss["alloc_per_s"] = made / alloc_seconds
     rss["cpu_us_per_alloc"] = alloc_cpu * 1e6 / made
     return rss
