@@ -40,6 +40,8 @@ from aiortc.sdp import candidate_from_sdp
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from aiortc_pair import selected_pair_types  # the script's own directory is on sys.path
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 RELAY_PORTS = (52000, 52999)  # Interop/run's own servers use 50000-51999
@@ -220,15 +222,6 @@ def split_candidates(sdp):
             mids[mline_index] = line[len("a=mid:"):]
     inits = [{"candidate": text, "sdpMid": mids.get(index), "sdpMLineIndex": index} for text, index in candidates]
     return "\r\n".join(lines) + "\r\n", inits
-
-
-def selected_pair_types(pc):
-    # aiortc exposes the nominated pair on the ICE connection of the SCTP transport's DTLS transport.
-    transport = pc.sctp.transport.transport
-    pair = transport._connection._nominated.get(1)
-    if pair is None:
-        return None
-    return pair.local_candidate.type, pair.remote_candidate.type
 
 
 class AiortcPeer:
