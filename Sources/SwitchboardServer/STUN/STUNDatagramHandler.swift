@@ -55,16 +55,15 @@ final class STUNDatagramHandler: ChannelInboundHandler {
             return
         }
 
+        let start = replies.bytes.writerIndex
         if envelope.data.readableBytes >= STUNMessage.headerLength,
            envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt16.self) == 0x0001 {
             // A Binding request: scanned in place, answered into this burst's reply buffer.
-            let start = replies.bytes.writerIndex
             let decision = responder.handle(envelope.data, from: source, receivedOn: socket, localAddress: localAddress,
                                             transport: .udp, into: &replies.bytes)
             return queue(decision, start: start, source: source, sourceAddress: envelope.remoteAddress, context: context)
         }
 
-        let start = replies.bytes.writerIndex
         let decision: BindingResponder.Decision
         do {
             let message = try STUNMessage(decoding: envelope.data, options: .init(acceptClassic: true))
