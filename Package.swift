@@ -48,11 +48,14 @@ let package = Package(
             ]
         ),
         .target(name: "Signaling"),
+        // recvmmsg/sendmmsg, epoll and packet info for the UDP data plane (see DatagramLoop).
+        .target(name: "CDatagramIO"),
         .target(
             name: "SwitchboardServer",
             dependencies: [
-                "STUN", "TURN", "Signaling",
+                "STUN", "TURN", "Signaling", "CDatagramIO",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

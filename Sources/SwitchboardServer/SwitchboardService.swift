@@ -45,27 +45,24 @@ public final class SwitchboardService: Service, Sendable {
         // Every core must accept every core's nonces (a client's NAT binding may move it to another loop).
         var random = SystemRandomNumberGenerator()
         let nonceSecret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-        let loops = Self.turnLoops(in: group, configuration: configuration)
-        self.shards = try loops.enumerated().map { index, loop in
+        let count = Self.turnThreadCount(configuration: configuration)
+        self.shards = try (0..<count).map { index in
             var turnConfiguration = base
-            turnConfiguration.relayPorts = Self.portSlice(base.relayPorts, index: index, of: loops.count)
-            let edge = try loop.submit {
-                let core = TURNServerCore(configuration: turnConfiguration, credentials: credentials, policy: policy,
-                                          clock: clock, nonceSecret: nonceSecret, ledger: ledger)
-                return NIOLoopBound(TURNEdge(loop: loop, core: core, logger: logger), eventLoop: loop)
-            }.wait()
-            return TURNShard(loop: loop, edge: edge)
+            turnConfiguration.relayPorts = Self.portSlice(base.relayPorts, index: index, of: count)
+            let loop = try DatagramLoop(name: "udp-loop-\(index)")
+            let core = TURNServerCore(configuration: turnConfiguration, credentials: credentials, policy: policy,
+                                      clock: clock, nonceSecret: nonceSecret, ledger: ledger)
+            let edge = TURNEdge(loop: loop, core: core, logger: logger)
+            loop.start()
+            return TURNShard(loop: loop, edge: TURNEdgeHandle(edge))
         }
     }
 
-    /// `--turn-threads` loops, at most one per loop of the group, fewer when the relay range is too small to split.
-    private static func turnLoops(in group: EventLoopGroup, configuration: ServerConfiguration) -> [EventLoop] {
-        var all: [EventLoop] = []
-        for loop in group.makeIterator() { all.append(loop) }
+    /// `--turn-threads` loops, at most one per core, fewer when the relay range is too small to split.
+    private static func turnThreadCount(configuration: ServerConfiguration) -> Int {
         let wanted = max(1, configuration.turnThreads)
         let rangeSize = Int(configuration.relayPorts.upperBound) - Int(configuration.relayPorts.lowerBound) + 1
-        let count = max(1, min(wanted, all.count, rangeSize / 256))
-        return Array(all.prefix(count))
+        return max(1, min(wanted, System.coreCount, rangeSize / 256))
     }
 
     /// Core `index` of `count` books relay ports from its own contiguous slice, so cores never race for a port.
@@ -78,15 +75,14 @@ public final class SwitchboardService: Service, Sendable {
 
     /// Runs `body` with the first TURN core on its event loop (tests and diagnostics).
     public func withTURNCore<T: Sendable>(_ body: @escaping @Sendable (TURNServerCore) -> T) async throws -> T {
-        let shard = shards[0]
-        return try await shard.loop.submit { body(shard.edge.value.core) }.get()
+        try await shards[0].edge.submit { body($0.core) }
     }
 
     /// Open relay sockets on every core (tests check that expiry releases them all).
     public func relaySocketCount() async throws -> Int {
         var total = 0
         for shard in shards {
-            total += try await shard.loop.submit { shard.edge.value.relayCount }.get()
+            total += try await shard.edge.submit { $0.relayCount }
         }
         return total
     }
@@ -95,7 +91,7 @@ public final class SwitchboardService: Service, Sendable {
     public func allocationCounts() async throws -> [Int] {
         var counts: [Int] = []
         for shard in shards {
-            counts.append(try await shard.loop.submit { shard.edge.value.core.allocationCount }.get())
+            counts.append(try await shard.edge.submit { $0.core.allocationCount })
         }
         return counts
     }
@@ -104,7 +100,7 @@ public final class SwitchboardService: Service, Sendable {
     public var turnThreadCount: Int { shards.count }
 
     public func run() async throws {
-        let stun = STUNListeners(configuration: configuration, shards: shards, counters: counters)
+        let stun = STUNListeners(configuration: configuration, shards: shards, group: group, counters: counters)
         let listeners: [BoundListener]
         do {
             listeners = try await stun.start()
@@ -113,7 +109,7 @@ public final class SwitchboardService: Service, Sendable {
             throw error
         }
         for shard in shards {
-            try await shard.loop.submit { shard.edge.value.start() }.get()
+            try await shard.edge.submit { $0.start() }
         }
 
         let http: SignalingHTTPServer
@@ -165,7 +161,8 @@ public final class SwitchboardService: Service, Sendable {
 
     private func stopShards() async {
         for shard in shards {
-            try? await shard.loop.flatSubmit { shard.edge.value.stop() }.get()
+            try? await shard.edge.submit { $0.stop() }
+            await shard.loop.stop()
         }
     }
 
@@ -220,10 +217,10 @@ enum ServiceStartError: Error, CustomStringConvertible {
     var description: String { "the HTTP listener did not start" }
 }
 
-/// A TURN core and its sockets, on one event loop.
+/// A TURN core and its sockets, on one datagram loop.
 struct TURNShard: Sendable {
-    let loop: EventLoop
-    let edge: NIOLoopBound<TURNEdge>
+    let loop: DatagramLoop
+    let edge: TURNEdgeHandle
 }
 
 /// Holds the signaling hub once `run()` has made it.

@@ -120,4 +120,28 @@ final class BindingFastPathTests: XCTestCase {
         }
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)  // the standard check value
     }
+
+    /// `writeSuccess` stores bytes by hand: it must give exactly what the general encoder gives for the same message.
+    func testHandWrittenSuccessMatchesTheGeneralEncoder() {
+        let id = TransactionID(high: 0x0102_0304, middle: 0xA0B0_C0D0, low: 0xFFEE_DDCC)
+        let v4 = TransportAddress("198.51.100.7:61000")!, v6 = TransportAddress("[2001:db8::17]:3478")!
+        let cases: [(TransportAddress, TransportAddress?, TransportAddress?, String?)] = [
+            (v4, nil, nil, nil),
+            (v4, TransportAddress("127.0.0.1:3478")!, TransportAddress("127.0.0.2:3479")!, "Switchboard"),
+            (v6, v6, nil, "odd length ♫"),
+            (v6, nil, v4, "four"),
+        ]
+        for (mapped, origin, other, software) in cases {
+            let responder = BindingResponder(addresses: ResponderAddresses(primary: v4), software: software)
+            var written = ByteBuffer()
+            responder.writeSuccess(transactionID: id, mapped: mapped, origin: origin, other: other, into: &written)
+            var attributes: [STUNAttribute] = [.xorMappedAddress(mapped)]
+            if let origin { attributes.append(.responseOrigin(origin)) }
+            if let other { attributes.append(.otherAddress(other)) }
+            if let software { attributes.append(.software(software)) }
+            let encoded = STUNMessage(type: .bindingSuccess, transactionID: id, attributes: attributes)
+                .encoded(options: .init(fingerprint: true))
+            XCTAssertEqual(written.allBytes, encoded.allBytes, "\(mapped) \(String(describing: software))")
+        }
+    }
 }

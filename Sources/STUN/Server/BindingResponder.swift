@@ -26,11 +26,23 @@ public struct BindingResponder: Sendable {
     public static let maximumPadding = 1400
 
     public var addresses: ResponderAddresses
-    public var software: String?
+    public var software: String? {
+        didSet { softwareAttribute = Self.encodedSoftware(software) }
+    }
+    /// SOFTWARE as it goes on the wire (type, length, value, padding), written by `writeSuccess` with one copy.
+    private(set) var softwareAttribute: [UInt8]
 
     public init(addresses: ResponderAddresses, software: String? = "Switchboard") {
         self.addresses = addresses
         self.software = software
+        softwareAttribute = Self.encodedSoftware(software)
+    }
+
+    private static func encodedSoftware(_ software: String?) -> [UInt8] {
+        guard let software else { return [] }
+        var bytes = ByteBuffer()
+        bytes.writeSTUNAttribute(.software(software), transactionID: TransactionID(high: 0, middle: 0, low: 0))
+        return Array(bytes.readableBytesView)
     }
 
     /// Handles one Binding request. Requests of other methods are reported as `.notBinding` so the caller can route
@@ -100,10 +112,14 @@ public struct BindingResponder: Sendable {
         let other = addresses.alternate == nil ? nil
             : addresses.address(of: ResponderSocket(alternateIP: !socket.alternateIP, alternatePort: !socket.alternatePort))
 
+        let id = request.transactionID
+        if !request.isClassic, request.paddingLength == nil {
+            writeSuccess(transactionID: id, mapped: source, origin: origin, other: other, into: &out)
+            return .respond(from: replySocket, to: destination)
+        }
         let start = out.writerIndex
         writeHeader(STUNMessageType(method: .binding, messageClass: .successResponse), cookie: request.cookie,
-                    transactionID: request.transactionID, into: &out)
-        let id = request.transactionID
+                    transactionID: id, into: &out)
         if request.isClassic {
             // RFC 3489 agents know MAPPED-ADDRESS, SOURCE-ADDRESS and CHANGED-ADDRESS, and XOR-MAPPED-ADDRESS
             // (a comprehension-required type to them) could make them reject the whole response.

@@ -16,18 +16,20 @@ public struct BoundListener: Sendable, Equatable, CustomStringConvertible {
 
 /// The STUN/TURN client sockets: UDP on every RFC 5780 address/port pair and TCP on the primary one.
 ///
-/// All of them live on one event loop, the TURN edge's, so that TURN state is touched from one thread only.
+/// The UDP sockets live on the TURN shards' `DatagramLoop`s (the RFC 5780 ones on the first), so TURN state is
+/// touched from one thread only; TCP connections live on SwiftNIO's loops and hop to the first shard's loop.
 actor STUNListeners {
     private let configuration: ServerConfiguration
     private let shards: [TURNShard]
-    private var group: EventLoop { shards[0].loop }
-    private var turn: NIOLoopBound<TURNEdge>? { shards[0].edge }
+    private let group: EventLoopGroup
     let counters: STUNCounters
     private var channels: [Channel] = []
+    private var sockets: [UncheckedSocket] = []
 
-    init(configuration: ServerConfiguration, shards: [TURNShard], counters: STUNCounters) {
+    init(configuration: ServerConfiguration, shards: [TURNShard], group: EventLoopGroup, counters: STUNCounters) {
         self.configuration = configuration
         self.shards = shards
+        self.group = group
         self.counters = counters
     }
 
@@ -54,67 +56,65 @@ actor STUNListeners {
         for channel in open {
             try? await channel.close()
         }
+        let udp = sockets
+        sockets = []
+        for socket in udp {
+            try? await socket.loop.submit { socket.loop.close(socket.socket) }
+        }
     }
 
     private func bindAll() async throws -> [BoundListener] {
         let c = configuration
         var listeners: [BoundListener] = []
-        var primaryAddress = TransportAddress(ip: c.listenIP, port: c.stunPort)
-        var bound: [ResponderSocket: (Channel, TransportAddress)] = [:]
+        let first = shards[0]
+        var bound: [ResponderSocket: (UncheckedSocket, STUNDatagramReceiver)] = [:]
 
         // The primary address is bound once per TURN core with SO_REUSEPORT: the kernel hashes each client's
         // 4-tuple to one socket, so its allocation, relay sockets and replies all stay on that core's loop.
         let reusePort = shards.count > 1
-        let primary = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.stunPort), on: shards[0].loop, reusePort: reusePort)
-        primaryAddress.port = primary.1.port
-        bound[.primary] = primary
-        var extraPrimaries: [(TURNShard, Channel)] = []
+        bound[.primary] = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.stunPort), socket: .primary,
+                                            shard: first, reusePort: reusePort)
+        let primaryAddress = bound[.primary]!.0.socket.address
+        var extraPrimaries: [(UncheckedSocket, STUNDatagramReceiver)] = []
         for shard in shards.dropFirst() {
-            let (channel, _) = try await bindUDP(primaryAddress, on: shard.loop, reusePort: true)
-            extraPrimaries.append((shard, channel))
+            extraPrimaries.append(try await bindUDP(primaryAddress, socket: .primary, shard: shard, reusePort: true))
         }
 
         var addresses = ResponderAddresses(primary: primaryAddress)
         if let alternateIP = c.alternateIP {
-            let samePIPortAlt = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.alternatePort ?? 0), on: group)
-            let alternatePort = samePIPortAlt.1.port
+            let samePIPortAlt = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.alternatePort ?? 0),
+                                                  socket: ResponderSocket(alternateIP: false, alternatePort: true),
+                                                  shard: first)
+            let alternatePort = samePIPortAlt.0.socket.address.port
             bound[ResponderSocket(alternateIP: false, alternatePort: true)] = samePIPortAlt
             bound[ResponderSocket(alternateIP: true, alternatePort: false)] =
-                try await bindUDP(TransportAddress(ip: alternateIP, port: primaryAddress.port), on: group)
+                try await bindUDP(TransportAddress(ip: alternateIP, port: primaryAddress.port),
+                                  socket: ResponderSocket(alternateIP: true, alternatePort: false), shard: first)
             bound[ResponderSocket(alternateIP: true, alternatePort: true)] =
-                try await bindUDP(TransportAddress(ip: alternateIP, port: alternatePort), on: group)
+                try await bindUDP(TransportAddress(ip: alternateIP, port: alternatePort),
+                                  socket: ResponderSocket(alternateIP: true, alternatePort: true), shard: first)
             addresses.alternate = TransportAddress(ip: alternateIP, port: alternatePort)
         }
         let responder = BindingResponder(addresses: addresses, software: c.software.isEmpty ? nil : c.software)
 
-        var routes = ResponderChannels()
-        for (socket, (channel, _)) in bound { routes.channels[socket.index] = channel }
-        var handlers: [(Channel, ResponderSocket, TransportAddress, NIOLoopBound<TURNEdge>, ResponderChannels)] = []
-        for socket in ResponderSocket.all {
-            guard let (channel, address) = bound[socket] else { continue }
-            handlers.append((channel, socket, address, shards[0].edge, routes))
-        }
-        for (shard, channel) in extraPrimaries {
+        var routes = ResponderSockets()
+        for (socket, (udp, _)) in bound { routes.sockets[socket.index] = udp.socket }
+        // Until a receiver has the responder (which needs every bound address) it drops what it reads; nobody knows
+        // the ports before the readiness line, so that loses nothing.
+        var installs: [(UncheckedSocket, STUNDatagramReceiver, ResponderSockets)] = bound.values.map { ($0.0, $0.1, routes) }
+        for (udp, receiver) in extraPrimaries {
             // Its own socket answers for the primary; RFC 5780 answers from other addresses go via core 0's sockets.
             var own = routes
-            own.channels[ResponderSocket.primary.index] = channel
-            handlers.append((channel, .primary, primaryAddress, shard.edge, own))
+            own.sockets[ResponderSocket.primary.index] = udp.socket
+            installs.append((udp, receiver, own))
         }
-        for (channel, socket, address, edge, frozenRoutes) in handlers {
-            let counters = self.counters
-            try await channel.eventLoop.submit {
-                let handler = STUNDatagramHandler(responder: responder, socket: socket, boundAddress: address,
-                                                  turn: edge.value, counters: counters)
-                handler.routes = frozenRoutes
-                try channel.pipeline.syncOperations.addHandler(handler)
-            }.get()
-        }
-        for (channel, _, _, _, _) in handlers {
-            try await channel.setOption(.autoRead, value: true).get()
+        for (udp, receiver, frozen) in installs {
+            let box = UncheckedReceiver(receiver: receiver)
+            try await udp.loop.submit { box.receiver.install(responder: responder, routes: frozen) }
         }
         for socket in ResponderSocket.all {
-            guard let (_, address) = bound[socket] else { continue }
-            listeners.append(BoundListener(name: "stun udp", address: address))
+            guard let (udp, _) = bound[socket] else { continue }
+            listeners.append(BoundListener(name: "stun udp", address: udp.socket.address))
         }
 
         let tcp = try await bindTCP(primaryAddress, responder: responder)
@@ -122,37 +122,26 @@ actor STUNListeners {
         return listeners
     }
 
-    private func remember(_ channel: Channel) {
-        channels.append(channel)
-    }
-
-    private func bindUDP(_ address: TransportAddress, on loop: EventLoop, reusePort: Bool = false) async throws -> (Channel, TransportAddress) {
-        var bootstrap = DatagramBootstrap(group: loop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_REUSEPORT)), value: reusePort ? 1 : 0)
+    private func bindUDP(_ address: TransportAddress, socket kind: ResponderSocket, shard: TURNShard,
+                         reusePort: Bool = false) async throws -> (UncheckedSocket, STUNDatagramReceiver) {
+        let counters = self.counters
+        let edge = shard.edge
+        let (socket, receiver) = try await shard.loop.submit {
+            let receiver = STUNDatagramReceiver(socket: kind, turn: edge.edgeOnLoop, counters: counters)
             // Bursts from many clients land on this one socket: the kernel default (≈208 KiB) dropped 0.04 % of
             // requests under load in Benchmarks/stun-binding; the kernel caps this at net.core.rmem_max.
-            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-            .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)
-            .channelOption(.autoRead, value: false)
-            .channelOption(.datagramVectorReadMessageCount, value: 32)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048 * 32))
-        if address.ip.isUnspecified {
-            bootstrap = bootstrap.channelOption(.receivePacketInfo, value: true)
+            let socket = try shard.loop.openSocket(at: address, reusePort: reusePort, bufferBytes: 4 << 20,
+                                                   packetInfo: address.ip.isUnspecified, receiver: receiver)
+            return (UncheckedSocket(socket: socket, loop: shard.loop), UncheckedReceiver(receiver: receiver))
         }
-        let channel = try await bootstrap.bind(to: address.socketAddress).get()
-        remember(channel)
-        guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
-            throw ConfigurationError(source: "listener", key: "stun-port", problem: "bound socket has no address")
-        }
-        return (channel, local)
+        sockets.append(socket)
+        return (socket, receiver.receiver)
     }
-
     private func bindTCP(_ address: TransportAddress, responder: BindingResponder) async throws -> TransportAddress {
         let counters = self.counters
         let maxConnections = configuration.maxTCPConnections
         let idle = TimeAmount.seconds(Int64(configuration.tcpIdleTimeoutSeconds))
-        let turn = self.turn
+        let turn = shards[0].edge
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
@@ -163,15 +152,25 @@ actor STUNListeners {
                         IdleStateHandler(readTimeout: idle),
                         ByteToMessageHandler(STUNStreamFramer()),
                         STUNStreamHandler(responder: responder, counters: counters, maxConnections: maxConnections,
-                                          turn: turn?.value),
+                                          turn: turn),
                     ])
                 }
             }
             .bind(to: address.socketAddress).get()
-        remember(channel)
+        channels.append(channel)
         guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
             throw ConfigurationError(source: "listener", key: "stun-port", problem: "bound socket has no address")
         }
         return local
     }
+}
+
+/// A socket and its loop, carried across to the actor; the socket itself is only used inside `loop.submit`.
+struct UncheckedSocket: @unchecked Sendable {
+    let socket: DatagramSocket
+    let loop: DatagramLoop
+}
+
+private struct UncheckedReceiver: @unchecked Sendable {
+    let receiver: STUNDatagramReceiver
 }

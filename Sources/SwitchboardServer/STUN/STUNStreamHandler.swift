@@ -11,11 +11,11 @@ final class STUNStreamHandler: ChannelInboundHandler {
     private let responder: BindingResponder
     private let counters: STUNCounters
     private let maxConnections: Int
-    private let turn: TURNEdge?
+    private let turn: TURNEdgeHandle?
     private var counted = false
     private var fiveTuple: FiveTuple?
 
-    init(responder: BindingResponder, counters: STUNCounters, maxConnections: Int, turn: TURNEdge?) {
+    init(responder: BindingResponder, counters: STUNCounters, maxConnections: Int, turn: TURNEdgeHandle?) {
         self.responder = responder
         self.counters = counters
         self.maxConnections = maxConnections
@@ -53,7 +53,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
         let bytes = unwrapInboundIn(data)
         let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) ?? 0
         if ChannelData.looksLikeChannelData(first) {
-            turn?.clientChannelData(bytes, from: fiveTuple, via: context.channel)
+            turn?.clientChannelData(bytes, from: fiveTuple)
             return
         }
         var out = context.channel.allocator.buffer(capacity: 256)
@@ -61,7 +61,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
         do {
             let message = try STUNMessage(decoding: bytes, options: .init(acceptClassic: true))
             if message.type.method != .binding, let turn {
-                turn.clientMessage(message, from: fiveTuple, via: context.channel)
+                turn.clientMessage(message, from: fiveTuple)
                 return
             }
             guard message.type.messageClass == .request, message.type.method == .binding else {
@@ -82,7 +82,6 @@ final class STUNStreamHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        turn?.flushPending()
         context.flush()
     }
 

@@ -1,33 +1,25 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
-import NIOPosix
 import STUN
 import TURN
 
 /// The sockets around the sans-I/O `TURNServerCore`: it feeds the core what the client listeners and relay
 /// sockets receive, and carries out the actions the core returns.
 ///
-/// Everything here lives on one event loop (the client listeners, their TCP connections and every relay socket are
-/// bound to it), so the core is used without locks or hops.
+/// Everything here lives on one `DatagramLoop` (its UDP listeners and every relay socket belong to it), so the core
+/// is used without locks or hops. TCP clients live on SwiftNIO's loops and reach it through `TURNEdgeHandle`.
 final class TURNEdge {
-    let loop: EventLoop
+    let loop: DatagramLoop
     let core: TURNServerCore
     private let logger: Logger
     private var actions: [TURNAction] = []
     /// The UDP listener each local server address was reached through (several with RFC 5780 or a wildcard bind).
-    private var udpListeners: [TransportAddress: Channel] = [:]
+    private var udpListeners: [TransportAddress: DatagramSocket] = [:]
     private var tcpConnections: [FiveTuple: Channel] = [:]
-    private var relays: [TransportAddress: Channel] = [:]
-    private var expiryTask: RepeatedTask?
-    /// Channels written to but not flushed yet: datagrams produced during one read burst leave in one `sendmmsg`.
-    private var unflushed: [Channel] = []
-    /// Peer datagrams of this read burst, framed for their UDP clients: relaying to a client allocates nothing.
-    private var toClients = DatagramBatch(capacity: 64 * 1024)
+    private var relays: [TransportAddress: DatagramSocket] = [:]
+    private var expiryTimer: Int?
 
-    init(loop: EventLoop, core: TURNServerCore, logger: Logger) {
+    init(loop: DatagramLoop, core: TURNServerCore, logger: Logger) {
         self.loop = loop
         self.core = core
         self.logger = logger
@@ -35,36 +27,31 @@ final class TURNEdge {
     }
 
     func start() {
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        expiryTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-            let edge = bound.value
-            edge.core.expire(into: &edge.actions)
-            edge.perform()
-            edge.flushPending()
+        expiryTimer = loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in
+            core.expire(into: &actions)
+            perform()
         }
     }
 
     /// Closes every relay socket (the listeners are closed by their owner).
-    func stop() -> EventLoopFuture<Void> {
-        loop.preconditionInEventLoop()
-        expiryTask?.cancel()
-        let closing = relays.values.map { $0.close() }
+    func stop() {
+        if let expiryTimer { loop.cancelTimer(expiryTimer) }
+        for relay in relays.values { loop.close(relay) }
         relays = [:]
-        return EventLoopFuture.andAllComplete(closing, on: loop)
     }
 
     var relayCount: Int { relays.count }
 
     // MARK: Input from clients
 
-    func clientMessage(_ message: STUNMessage, from fiveTuple: FiveTuple, via channel: Channel) {
-        remember(channel, for: fiveTuple)
+    func clientMessage(_ message: STUNMessage, from fiveTuple: FiveTuple, via listener: DatagramSocket?) {
+        remember(listener, for: fiveTuple)
         core.handleClientMessage(message, from: fiveTuple, into: &actions)
         perform()
     }
 
-    func clientChannelData(_ bytes: ByteBuffer, from fiveTuple: FiveTuple, via channel: Channel) {
-        remember(channel, for: fiveTuple)
+    func clientChannelData(_ bytes: ByteBuffer, from fiveTuple: FiveTuple, via listener: DatagramSocket?) {
+        remember(listener, for: fiveTuple)
         core.handleClientChannelData(bytes, from: fiveTuple, into: &actions)
         perform()
     }
@@ -77,12 +64,11 @@ final class TURNEdge {
         tcpConnections[fiveTuple] = nil
         core.clientTransportClosed(fiveTuple, into: &actions)
         perform()
-        flushPending()
     }
 
-    private func remember(_ channel: Channel, for fiveTuple: FiveTuple) {
-        if fiveTuple.transport == .udp, udpListeners[fiveTuple.server] == nil {
-            udpListeners[fiveTuple.server] = channel
+    private func remember(_ listener: DatagramSocket?, for fiveTuple: FiveTuple) {
+        if let listener, udpListeners[fiveTuple.server] == nil {
+            udpListeners[fiveTuple.server] = listener
         }
     }
 
@@ -93,9 +79,10 @@ final class TURNEdge {
         guard let fiveTuple = route.fiveTuple else { return }
         if fiveTuple.transport == .udp {
             guard let listener = udpListeners[fiveTuple.server] else { return }
-            let start = toClients.bytes.writerIndex
-            route.frame(bytes, from: peer, into: &toClients.bytes)
-            toClients.commit(from: start, to: fiveTuple.client.socketAddress, via: listener)
+            // Framed straight into the loop's outgoing buffer: relaying to a client allocates nothing.
+            let start = loop.outgoing.writerIndex
+            route.frame(bytes, from: peer, into: &loop.outgoing)
+            loop.commit(from: start, to: fiveTuple.client, via: listener)
         } else {
             var out = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + 36)
             route.frame(bytes, from: peer, into: &out)
@@ -106,111 +93,94 @@ final class TURNEdge {
     // MARK: Actions
 
     private func perform() {
-        guard !actions.isEmpty else { return }
-        var pending = actions
-        actions.removeAll(keepingCapacity: true)
-        for action in pending {
-            switch action {
-            case .toClient(let bytes, let fiveTuple):
-                if fiveTuple.transport == .udp {
-                    if let listener = udpListeners[fiveTuple.server] {
-                        listener.write(AddressedEnvelope(remoteAddress: fiveTuple.client.socketAddress, data: bytes), promise: nil)
-                        markUnflushed(listener)
+        // Opening a relay answers at once (`relayOpened`), which may add actions: run until none are left.
+        while !actions.isEmpty {
+            var pending = actions
+            actions.removeAll(keepingCapacity: true)
+            for action in pending {
+                switch action {
+                case .toClient(let bytes, let fiveTuple):
+                    if fiveTuple.transport == .udp {
+                        if let listener = udpListeners[fiveTuple.server] {
+                            loop.send(bytes, to: fiveTuple.client, via: listener)
+                        }
+                    } else {
+                        tcpConnections[fiveTuple]?.writeAndFlush(bytes, promise: nil)
                     }
-                } else {
-                    tcpConnections[fiveTuple]?.writeAndFlush(bytes, promise: nil)
+                case .toPeer(let bytes, let relay, let peer):
+                    if let socket = relays[relay] {
+                        loop.send(bytes, to: peer, via: socket)
+                    }
+                case .openRelay(let address, let dontFragment):
+                    openRelay(address, dontFragment: dontFragment)
+                case .closeRelay(let address):
+                    if let socket = relays.removeValue(forKey: address) { loop.close(socket) }
                 }
-            case .toPeer(let bytes, let relay, let peer):
-                if let channel = relays[relay] {
-                    channel.write(AddressedEnvelope(remoteAddress: peer.socketAddress, data: bytes), promise: nil)
-                    markUnflushed(channel)
-                }
-            case .openRelay(let address, let dontFragment):
-                openRelay(address, dontFragment: dontFragment)
-            case .closeRelay(let address):
-                relays.removeValue(forKey: address)?.close(promise: nil)
             }
+            pending.removeAll()
         }
-        pending.removeAll()
-    }
-
-    private func markUnflushed(_ channel: Channel) {
-        if !unflushed.contains(where: { $0 === channel }) { unflushed.append(channel) }
-    }
-
-    /// Flushes what the last read burst produced; every socket handler calls it from `channelReadComplete`.
-    func flushPending() {
-        if !toClients.isEmpty {
-            toClients.write { markUnflushed($0) }
-        }
-        guard !unflushed.isEmpty else { return }
-        for channel in unflushed { channel.flush() }
-        unflushed.removeAll(keepingCapacity: true)
-        toClients.reset()
     }
 
     private func openRelay(_ address: TransportAddress, dontFragment: Bool) {
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        var bootstrap = DatagramBootstrap(group: loop)
-            // Up to 8 datagrams per read syscall under load; 4 KiB each, beyond any WebRTC packet.
-            .channelOption(.datagramVectorReadMessageCount, value: 8)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096 * 8))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RelayDatagramHandler(edge: bound.value, relay: address))
-                }
-            }
-        #if canImport(Glibc)
-        if dontFragment, case .v4 = address.ip {
-            bootstrap = bootstrap.channelOption(
-                ChannelOptions.Types.SocketOption(level: SocketOptionLevel(IPPROTO_IP), name: SocketOptionName(IP_MTU_DISCOVER)),
-                value: SocketOptionValue(IP_PMTUDISC_DO))
-        }
-        #endif
-        bootstrap.bind(to: address.socketAddress).whenComplete { result in
-            let edge = bound.value
-            switch result {
-            case .success(let channel):
-                // The allocation may have gone while the bind was in flight.
-                guard edge.core.relayAddressesOwned(address) else {
-                    channel.close(promise: nil)
-                    return
-                }
-                edge.relays[address] = channel
-                edge.core.relayOpened(address, into: &edge.actions)
-            case .failure(let error):
-                edge.logger.debug("relay bind failed", metadata: ["relay": "\(address)", "error": "\(error)"])
-                edge.core.relayFailed(address, into: &edge.actions)
-            }
-            edge.perform()
-            edge.flushPending()
+        do {
+            let socket = try loop.openSocket(at: address, dontFragment: dontFragment,
+                                             receiver: RelayReceiver(edge: self, relay: address))
+            relays[address] = socket
+            core.relayOpened(address, into: &actions)
+        } catch {
+            logger.debug("relay bind failed", metadata: ["relay": "\(address)", "error": "\(error)"])
+            core.relayFailed(address, into: &actions)
         }
     }
 }
 
 /// Datagrams from peers on one relay socket.
-final class RelayDatagramHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-
-    private let edge: TURNEdge
-    private let relay: TransportAddress
+private final class RelayReceiver: DatagramReceiver {
+    unowned let edge: TURNEdge
+    let relay: TransportAddress
 
     init(edge: TURNEdge, relay: TransportAddress) {
         self.edge = edge
         self.relay = relay
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        guard let peer = TransportAddress(envelope.remoteAddress) else { return }
-        edge.peerDatagram(envelope.data, from: peer, relay: relay)
+    func received(_ bytes: ByteBuffer, from source: TransportAddress, local: IPAddress?, on socket: DatagramSocket) {
+        edge.peerDatagram(bytes, from: source, relay: relay)
+    }
+}
+
+/// The TURN edge as seen from SwiftNIO's threads (TCP clients): every call hops onto the edge's loop.
+struct TURNEdgeHandle: @unchecked Sendable {
+    // Only touched inside tasks run on `edge.loop`.
+    private let edge: TURNEdge
+
+    init(_ edge: TURNEdge) {
+        self.edge = edge
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        edge.flushPending()
+    var loop: DatagramLoop { edge.loop }
+
+    /// The edge itself, for code already running on its loop.
+    var edgeOnLoop: TURNEdge { edge }
+
+    func clientMessage(_ message: STUNMessage, from fiveTuple: FiveTuple) {
+        edge.loop.execute { [self] in edge.clientMessage(message, from: fiveTuple, via: nil) }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // ICMP errors from a peer must not close the relay.
+    func clientChannelData(_ bytes: ByteBuffer, from fiveTuple: FiveTuple) {
+        edge.loop.execute { [self] in edge.clientChannelData(bytes, from: fiveTuple, via: nil) }
+    }
+
+    func tcpConnectionOpened(_ fiveTuple: FiveTuple, channel: Channel) {
+        edge.loop.execute { [self] in edge.tcpConnectionOpened(fiveTuple, channel: channel) }
+    }
+
+    func tcpConnectionClosed(_ fiveTuple: FiveTuple) {
+        edge.loop.execute { [self] in edge.tcpConnectionClosed(fiveTuple) }
+    }
+
+    /// Runs `body` with the edge on its loop.
+    func submit<T: Sendable>(_ body: @escaping @Sendable (TURNEdge) throws -> T) async throws -> T {
+        try await edge.loop.submit { [self] in try body(edge) }
     }
 }
