@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -13,10 +14,22 @@
 #include <unistd.h>
 
 #define CONTROL_BYTES 64
+#define VECTORS_PER_MESSAGE 64
+
+// UDP GSO (UDP_SEGMENT): datagrams for one destination of one size leave as a single send that the kernel cuts
+// into datagrams as late as it can (on loopback, at the receiving socket), so the IP and device path runs once per
+// run rather than once per datagram. Segments are capped below a common path MTU: an oversized segment fails the
+// whole send (EINVAL), where a lone datagram would have been fragmented.
+#define MAX_GSO_SEGMENTS 64
+#define MAX_GSO_BYTES 60000
+#define MAX_GSO_SEGMENT_SIZE 1400
 
 struct sb_io {
     unsigned capacity;
+    unsigned vector_capacity;
+    int gso;
     struct mmsghdr *messages;
+    uint16_t *segment_sizes;
     struct iovec *vectors;
     struct sockaddr_storage *addresses;
     char *control;
@@ -26,11 +39,14 @@ sb_io *sb_io_create(unsigned capacity) {
     sb_io *io = calloc(1, sizeof(sb_io));
     if (!io) return NULL;
     io->capacity = capacity;
+    io->vector_capacity = capacity * VECTORS_PER_MESSAGE;
+    io->gso = 1;
     io->messages = calloc(capacity, sizeof(struct mmsghdr));
-    io->vectors = calloc(capacity, sizeof(struct iovec));
+    io->segment_sizes = calloc(capacity, sizeof(uint16_t));
+    io->vectors = calloc(io->vector_capacity, sizeof(struct iovec));
     io->addresses = calloc(capacity, sizeof(struct sockaddr_storage));
     io->control = calloc(capacity, CONTROL_BYTES);
-    if (!io->messages || !io->vectors || !io->addresses || !io->control) {
+    if (!io->messages || !io->segment_sizes || !io->vectors || !io->addresses || !io->control) {
         sb_io_destroy(io);
         return NULL;
     }
@@ -40,6 +56,7 @@ sb_io *sb_io_create(unsigned capacity) {
 void sb_io_destroy(sb_io *io) {
     if (!io) return;
     free(io->messages);
+    free(io->segment_sizes);
     free(io->vectors);
     free(io->addresses);
     free(io->control);
@@ -175,21 +192,68 @@ int sb_udp_receive(int fd, sb_io *io, uint8_t *buffer, uint32_t slot, unsigned c
     return received;
 }
 
-/// Sends `n` prepared messages on `fd`; returns how many of them could not be sent.
-static unsigned send_prepared(int fd, struct mmsghdr *messages, unsigned n) {
-    unsigned done = 0;
+static int same_destination(const sb_datagram *a, const sb_datagram *b) {
+    return a->family == b->family && a->port == b->port && a->address_low == b->address_low &&
+           a->address_high == b->address_high;
+}
+
+/// A message whose segments the kernel could not send as one: they go one by one.
+static unsigned send_each_segment(int fd, const struct msghdr *header) {
+    unsigned dropped = 0;
+    for (size_t k = 0; k < header->msg_iovlen; k++) {
+        struct msghdr single = *header;
+        single.msg_iov = &header->msg_iov[k];
+        single.msg_iovlen = 1;
+        single.msg_control = NULL;
+        single.msg_controllen = 0;
+        ssize_t sent;
+        do {
+            sent = sendmsg(fd, &single, MSG_DONTWAIT);
+        } while (sent < 0 && errno == EINTR);
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) dropped += 1;
+    }
+    return dropped;
+}
+
+/// Sends `n` prepared messages on `fd`; returns how many datagrams could not be sent.
+static unsigned send_prepared(sb_io *io, int fd, unsigned n) {
+    for (unsigned m = 0; m < n; m++) {
+        struct msghdr *header = &io->messages[m].msg_hdr;
+        if (header->msg_iovlen > 1) {
+            header->msg_control = io->control + (size_t)m * CONTROL_BYTES;
+            header->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+            struct cmsghdr *c = CMSG_FIRSTHDR(header);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            memcpy(CMSG_DATA(c), &io->segment_sizes[m], sizeof(uint16_t));
+        } else {
+            header->msg_control = NULL;
+            header->msg_controllen = 0;
+        }
+    }
+    unsigned done = 0, dropped = 0;
     while (done < n) {
-        int sent = sendmmsg(fd, messages + done, n - done, MSG_DONTWAIT);
-        if (sent < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return n - done;
-            // This datagram was refused (a peer's ICMP error, a route): skip it and carry on with the rest.
-            done += 1;
+        int sent = sendmmsg(fd, io->messages + done, n - done, MSG_DONTWAIT);
+        if (sent >= 0) {
+            done += (unsigned)sent;
             continue;
         }
-        done += (unsigned)sent;
+        if (errno == EINTR) continue;
+        struct msghdr *header = &io->messages[done].msg_hdr;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+            for (unsigned m = done; m < n; m++) dropped += io->messages[m].msg_hdr.msg_iovlen;
+            return dropped;
+        }
+        if (header->msg_iovlen > 1) {
+            // No segmentation offload on this path (EIO, EOPNOTSUPP): stop asking for it.
+            if (errno != EINVAL && errno != EMSGSIZE) io->gso = 0;
+            dropped += send_each_segment(fd, header);
+        }
+        // Otherwise the datagram was refused (a peer's ICMP error, a route): skip it and carry on with the rest.
+        done += 1;
     }
-    return 0;
+    return dropped;
 }
 
 unsigned sb_udp_send(sb_io *io, const uint8_t *buffer, sb_datagram *datagrams, unsigned count) {
@@ -197,28 +261,43 @@ unsigned sb_udp_send(sb_io *io, const uint8_t *buffer, sb_datagram *datagrams, u
     for (unsigned first = 0; first < count; first++) {
         int fd = datagrams[first].fd;
         if (fd < 0) continue;
-        unsigned n = 0;
+        unsigned messages = 0, vectors = 0;
+        const sb_datagram *opener = NULL;  // the datagram that opened the last message
         for (unsigned i = first; i < count; i++) {
             sb_datagram *d = &datagrams[i];
             if (d->fd != fd) continue;
             d->fd = -1;
-            if (n == io->capacity) {
-                dropped += send_prepared(fd, io->messages, n);
-                n = 0;
+            if (opener && io->gso && vectors < io->vector_capacity && d->length == opener->length &&
+                d->length <= MAX_GSO_SEGMENT_SIZE && same_destination(opener, d)) {
+                struct msghdr *last = &io->messages[messages - 1].msg_hdr;
+                if (last->msg_iovlen < MAX_GSO_SEGMENTS && (last->msg_iovlen + 1) * d->length <= MAX_GSO_BYTES) {
+                    // Joins the last message: its vectors are the most recent, so they stay contiguous.
+                    io->vectors[vectors].iov_base = (void *)(buffer + d->offset);
+                    io->vectors[vectors].iov_len = d->length;
+                    vectors += 1;
+                    last->msg_iovlen += 1;
+                    continue;
+                }
             }
-            io->vectors[n].iov_base = (void *)(buffer + d->offset);
-            io->vectors[n].iov_len = d->length;
-            struct msghdr *header = &io->messages[n].msg_hdr;
-            header->msg_namelen = make_sockaddr(d->family, d->address_high, d->address_low, d->port, &io->addresses[n]);
-            header->msg_name = &io->addresses[n];
-            header->msg_iov = &io->vectors[n];
+            if (messages == io->capacity || vectors == io->vector_capacity) {
+                dropped += send_prepared(io, fd, messages);
+                messages = 0;
+                vectors = 0;
+            }
+            io->vectors[vectors].iov_base = (void *)(buffer + d->offset);
+            io->vectors[vectors].iov_len = d->length;
+            struct msghdr *header = &io->messages[messages].msg_hdr;
+            header->msg_namelen = make_sockaddr(d->family, d->address_high, d->address_low, d->port, &io->addresses[messages]);
+            header->msg_name = &io->addresses[messages];
+            header->msg_iov = &io->vectors[vectors];
             header->msg_iovlen = 1;
-            header->msg_control = NULL;
-            header->msg_controllen = 0;
             header->msg_flags = 0;
-            n += 1;
+            io->segment_sizes[messages] = (uint16_t)d->length;
+            opener = d;
+            messages += 1;
+            vectors += 1;
         }
-        dropped += send_prepared(fd, io->messages, n);
+        dropped += send_prepared(io, fd, messages);
     }
     return dropped;
 }
