@@ -93,14 +93,14 @@ static socklen_t make_sockaddr(uint8_t family, uint64_t high, uint64_t low, uint
     return sizeof(*sin6);
 }
 
-int sb_udp_open(uint8_t family, uint64_t address_high, uint64_t address_low, uint16_t port, int reuse_port,
+int sb_udp_open(uint8_t family, uint64_t address_high, uint64_t address_low, uint16_t port, int shared, int reuse_port,
                 int buffer_bytes, int packet_info, int dont_fragment, uint16_t *bound_port) {
     int domain = family == 4 ? AF_INET : AF_INET6;
     int fd = socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) goto fail;
-    if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) goto fail;
+    if (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) goto fail;
+    if (shared && reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) goto fail;
     if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) goto fail;
     if (buffer_bytes > 0) {
         // Best effort: the kernel caps these at net.core.{r,w}mem_max.

@@ -63,4 +63,24 @@ final class DatagramLoopTests: XCTestCase {
         XCTAssertTrue(firstCollector.datagrams.allSatisfy { $0.0 == sockets.sender.address })
         XCTAssertEqual(loop.droppedSends, 0)
     }
+
+    /// A relay port drawn from a range that holds the listener's port must fail to bind (and the core try another),
+    /// not share the port and take the listener's datagrams.
+    func testARelaySocketCannotBindOnAListenersPort() async throws {
+        let loop = try DatagramLoop(name: "udp-test")
+        loop.start()
+        let receiver = Collector()
+        let refused = try await loop.submit {
+            let listener = try loop.openSocket(at: TransportAddress(ip: .v4(0x7F00_0001), port: 0), listener: true,
+                                               receiver: receiver)
+            do {
+                _ = try loop.openSocket(at: listener.address, receiver: receiver)
+                return false
+            } catch let error as DatagramSocketError {
+                return error.code == EADDRINUSE
+            }
+        }
+        await loop.stop()
+        XCTAssertTrue(refused)
+    }
 }

@@ -29,7 +29,9 @@ sb_io *sb_io_create(unsigned capacity);
 void sb_io_destroy(sb_io *io);
 
 /// A non-blocking UDP socket bound to the address; returns the descriptor or -errno. `bound_port` gets the port.
-int sb_udp_open(uint8_t family, uint64_t address_high, uint64_t address_low, uint16_t port, int reuse_port,
+/// `shared` sets SO_REUSEADDR (and SO_REUSEPORT with `reuse_port`): listeners only. A relay socket must never share
+/// its port, or a relay bound to a listener's port would take that listener's datagrams.
+int sb_udp_open(uint8_t family, uint64_t address_high, uint64_t address_low, uint16_t port, int shared, int reuse_port,
                 int buffer_bytes, int packet_info, int dont_fragment, uint16_t *bound_port);
 
 /// Reads up to `count` datagrams, datagram i into buffer + i * slot; returns how many (0 when none waits) or -errno.

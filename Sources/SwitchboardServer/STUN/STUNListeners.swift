@@ -130,7 +130,7 @@ actor STUNListeners {
             let receiver = STUNDatagramReceiver(socket: kind, turn: edge.edgeOnLoop, counters: counters)
             // Bursts from many clients land on this one socket: the kernel default (≈208 KiB) dropped 0.04 % of
             // requests under load in Benchmarks/stun-binding; the kernel caps this at net.core.rmem_max.
-            let socket = try shard.loop.openSocket(at: address, reusePort: reusePort, bufferBytes: 4 << 20,
+            let socket = try shard.loop.openSocket(at: address, listener: true, reusePort: reusePort, bufferBytes: 4 << 20,
                                                    packetInfo: address.ip.isUnspecified, receiver: receiver)
             return (UncheckedSocket(socket: socket, loop: shard.loop), UncheckedReceiver(receiver: receiver))
         }

@@ -192,13 +192,14 @@ final class DatagramLoop: @unchecked Sendable {
 
     // MARK: Sockets
 
-    /// A UDP socket bound to `address` and read by this loop; call on the loop.
-    func openSocket(at address: TransportAddress, reusePort: Bool = false, bufferBytes: Int = 0,
+    /// A UDP socket bound to `address` and read by this loop; call on the loop. A `listener` may share its address
+    /// (SO_REUSEADDR, and SO_REUSEPORT with `reusePort`); any other socket owns its port alone.
+    func openSocket(at address: TransportAddress, listener: Bool = false, reusePort: Bool = false, bufferBytes: Int = 0,
                     packetInfo: Bool = false, dontFragment: Bool = false,
                     receiver: DatagramReceiver) throws(DatagramSocketError) -> DatagramSocket {
         var port: UInt16 = 0
         let (family, high, low) = address.ip.datagramParts
-        let fd = sb_udp_open(family, high, low, address.port, reusePort ? 1 : 0, Int32(bufferBytes),
+        let fd = sb_udp_open(family, high, low, address.port, listener ? 1 : 0, reusePort ? 1 : 0, Int32(bufferBytes),
                              packetInfo ? 1 : 0, dontFragment ? 1 : 0, &port)
         guard fd >= 0 else { throw DatagramSocketError(operation: "bind \(address)", code: -fd) }
         let added = sb_epoll_add(epoll, fd)
