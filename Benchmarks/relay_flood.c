@@ -75,7 +75,7 @@ static int accept_answer(int c, const uint8_t *b, unsigned len, uint64_t t) {
 /* Peer side: echo every datagram to its source address (the relayed transport address). */
 static void echo(int pfd) {
   struct mmsghdr mm[NB]; struct iovec io[NB];
-  for (;;) {
+  {
     for (int i = 0; i < NB; i++) {
       io[i].iov_base = rbuf[i]; io[i].iov_len = BUFSZ; memset(&mm[i], 0, sizeof mm[i]);
       mm[i].msg_hdr.msg_iov = &io[i]; mm[i].msg_hdr.msg_iovlen = 1;
@@ -86,14 +86,15 @@ static void echo(int pfd) {
     for (int i = 0; i < got; i++) io[i].iov_len = mm[i].msg_len; /* same buffers and names, back out */
     int off = 0;
     while (off < got) { int n = sendmmsg(pfd, mm + off, got - off, 0); if (n <= 0) break; off += n; }
-    if (got < NB) return;
+    /* One batch per socket per poll round (poll is level-triggered): looping while batches came back full let a
+     * server that answers a whole window at once (UDP GSO) keep one socket busy and starve the others. */
   }
 }
 
 /* Client side: take answers, record latency, refill the freed slots in one sendmmsg. */
 static void receive(int c, int counting) {
   struct mmsghdr rm[NB], sm[NB]; struct iovec ri[NB], si[NB];
-  for (;;) {
+  {
     for (int i = 0; i < NB; i++) {
       ri[i].iov_base = rbuf[i]; ri[i].iov_len = BUFSZ; memset(&rm[i], 0, sizeof rm[i]);
       rm[i].msg_hdr.msg_iov = &ri[i]; rm[i].msg_hdr.msg_iovlen = 1;
@@ -112,7 +113,8 @@ static void receive(int c, int counting) {
     int off = 0;
     while (off < k) { int n = sendmmsg(cl[c].cfd, sm + off, k - off, 0); if (n <= 0) break; off += n; }
     sent += off;
-    if (got < NB) return;
+    /* One batch per socket per poll round (poll is level-triggered): looping while batches came back full let a
+     * server that answers a whole window at once (UDP GSO) keep one socket busy and starve the others. */
   }
 }
 

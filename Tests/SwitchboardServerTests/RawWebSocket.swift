@@ -48,9 +48,9 @@ final class RawWebSocket: Sendable {
     func sendBinary(_ bytes: [UInt8]) async throws { try await sendFrame(opcode: 0x2, payload: bytes) }
     func sendClose(_ code: UInt16) async throws { try await sendFrame(opcode: 0x8, payload: [UInt8(code >> 8), UInt8(code & 0xFF)]) }
 
-    func sendFrame(opcode: UInt8, payload: [UInt8]) async throws {
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) async throws {
         var buffer = ByteBuffer()
-        buffer.writeInteger(0x80 | opcode)
+        buffer.writeInteger((fin ? 0x80 : 0) | opcode)
         switch payload.count {
         case ..<126: buffer.writeInteger(UInt8(0x80 | payload.count))
         case ..<65536:

@@ -43,6 +43,27 @@ final class SignalingWebSocketTests: XCTestCase {
         try await server.stop()
     }
 
+    /// Frames sent before the welcome (read through the async stream while the session is attached), those after (handed
+    /// to the hub by the frame tap) and a fragmented message (which sends the tap back to the async stream) are all
+    /// handled in the order the client sent them.
+    func testFramesKeepTheirOrderAcrossTheSwitchToDirectDeliveryAndFragments() async throws {
+        let server = try await RunningServer.start()
+        let socket = try await RawWebSocket.connect(port: server.httpPort)
+        for id in 1...20 { try await socket.send(#"{"type":"ping","id":\#(id)}"#) }
+        try await Task.sleep(for: .milliseconds(100))
+        for id in 21...30 { try await socket.send(#"{"type":"ping","id":\#(id)}"#) }
+        let fragmented = Array(#"{"type":"ping","id":31}"#.utf8)
+        try await socket.sendFrame(opcode: 0x1, payload: Array(fragmented[..<10]), fin: false)
+        try await socket.sendFrame(opcode: 0x0, payload: Array(fragmented[10...]))
+        for id in 32...40 { try await socket.send(#"{"type":"ping","id":\#(id)}"#) }
+        var pongs: [Int] = []
+        while pongs.count < 40, let frame = try await socket.nextJSON() {
+            if frame["type"] as? String == "pong", let id = frame["id"] as? Int { pongs.append(id) }
+        }
+        XCTAssertEqual(pongs, Array(1...40))
+        try await server.stop()
+    }
+
     func testDroppedConnectionResumesWithMissedFramesAndNoPeerLeft() async throws {
         let server = try await RunningServer.start()
         let (alice, _) = try await connect(server)

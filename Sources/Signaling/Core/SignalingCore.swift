@@ -16,6 +16,8 @@ public final class SignalingCore {
     let iceServers: @Sendable (_ user: String, _ host: String) -> JSONValue
 
     var sessions: [String: Session] = [:]
+    /// Sessions waiting in their resume window, so `expire` looks at these rather than copying every session.
+    private var detached: Set<String> = []
     var sessionByResumeToken: [String: String] = [:]
     var rooms: [String: Room] = [:]
     /// Sessions to end once the current entry point finishes (a replay buffer overflowed during a fan-out).
@@ -76,6 +78,7 @@ public final class SignalingCore {
             return .failure(.replayGap)
         }
         session.link = .connected
+        detached.remove(id)
         session.host = host
         if let identity { session.identity = identity }
         sessions[id] = session
@@ -95,14 +98,15 @@ public final class SignalingCore {
         } else {
             session.link = .detached(deadline: now + limits.resumeWindow, queued: 0)
             sessions[id] = session
+            detached.insert(id)
         }
     }
 
     /// Ends sessions whose resume window is over.
     public func expire(now: Double, into actions: inout [Action]) {
-        let expired = sessions.values.compactMap { session -> String? in
-            if case .detached(let deadline, _) = session.link, deadline <= now { return session.id }
-            return nil
+        let expired = detached.filter { id in
+            if case .detached(let deadline, _)? = sessions[id]?.link { return deadline <= now }
+            return false
         }
         for id in expired { end(id, close: nil, peerLeftReason: "timeout", into: &actions) }
     }
@@ -244,6 +248,7 @@ public final class SignalingCore {
     /// Removes a session from everything; tells its rooms why. `close` is sent only when a connection is attached.
     private func end(_ id: String, close: SignalingCloseReason?, peerLeftReason: String, into actions: inout [Action]) {
         guard let session = sessions.removeValue(forKey: id) else { return }
+        detached.remove(id)
         sessionByResumeToken[session.resumeToken] = nil
         if let close, session.isConnected { actions.append(.close(session: id, close)) }
         for name in session.rooms {

@@ -1,10 +1,14 @@
 /// Writes JSON text for server frames. Hand-written rather than JSONEncoder because frames are built on every
 /// relayed signal and their field order should be stable (type first) for people reading logs and captures.
 struct JSONWriter {
-    private(set) var text = "{"
+    private(set) var text: String
     private var first = true
 
-    init() {}
+    init() {
+        text = "{"
+        // One signal frame's envelope and a typical SDP fit; growing the string mid-frame copied it.
+        text.reserveCapacity(512)
+    }
 
     private mutating func key(_ name: String) {
         if !first { text += "," }
@@ -82,6 +86,14 @@ struct JSONWriter {
     }
 
     static func appendString(_ string: String, to text: inout String) {
+        // Ids, rooms and types need no escaping: appended whole. Scalar by scalar, this was a tenth of the signaling
+        // loop's CPU at 50,000 frames/s.
+        if !needsEscaping(string) {
+            text += "\""
+            text += string
+            text += "\""
+            return
+        }
         text += "\""
         for scalar in string.unicodeScalars {
             switch scalar {
@@ -102,6 +114,12 @@ struct JSONWriter {
             }
         }
         text += "\""
+    }
+
+    /// Quotes, backslashes, control characters, and U+2028/U+2029 (lead byte 0xE2; others with that lead byte merely
+    /// take the slow path) must be escaped.
+    private static func needsEscaping(_ string: String) -> Bool {
+        string.utf8.contains { byte in byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0xE2 }
     }
 
     static func serialise(_ value: JSONValue) -> String {

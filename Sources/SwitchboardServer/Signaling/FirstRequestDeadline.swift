@@ -51,6 +51,8 @@ struct DeadlineGuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         let timeout = self.timeout
         return channel.eventLoop.makeCompletedFuture {
+            // Signaling frames are small and latency-bound: never hold one back for Nagle's algorithm.
+            try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
             try channel.pipeline.syncOperations.addHandler(FirstRequestDeadline(timeout: timeout), position: .first)
         }.flatMap {
             base.setup(channel: channel, logger: logger)

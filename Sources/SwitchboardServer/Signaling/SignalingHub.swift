@@ -182,8 +182,9 @@ actor SignalingHub {
     /// Ends sessions whose resume window is over and drops long-polling clients that stopped polling.
     func tick() {
         let now = now()
-        for (session, outlet) in outlets {
-            guard case .poll(let mailbox) = outlet, mailbox.waiter == nil, now - mailbox.lastSeen > Self.pollIdle else { continue }
+        // Only long-polling sessions can idle out: walking all 10,000 outlets held the loop for milliseconds.
+        for session in sessionByPollID.values {
+            guard case .poll(let mailbox)? = outlets[session], mailbox.waiter == nil, now - mailbox.lastSeen > Self.pollIdle else { continue }
             disconnected(session: session, connection: mailbox.connection, clean: false)
         }
         var actions: [SignalingCore.Action] = []

@@ -25,7 +25,7 @@ struct WebSocketEndpoint: Sendable {
 
     private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                      context: WebSocketRouterContext<SignalingRequestContext>) async throws {
-        let sniffer = await CloseFrameSniffer.install(on: context.requestContext.channel)
+        let tap = await WebSocketFrameTap.install(on: context.requestContext.channel)
         let query = context.request.uri.queryParameters
         let host = context.request.head.authority ?? ""
         var messages = inbound.messages(maxSize: limits.maxFrameBytes * 2).makeAsyncIterator()
@@ -55,11 +55,22 @@ struct WebSocketEndpoint: Sendable {
         // Frames the hub writes directly may queue up to 1 MiB before the client counts as too slow.
         try? await channel.setOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024)).get()
         let attached = await hub.attachWebSocket(identity: identity, resume: resume, host: host,
-                                                 writer: WebSocketFrameWriter(channel: channel, sniffer: sniffer),
+                                                 writer: WebSocketFrameWriter(channel: channel, tap: tap),
                                                  continuation: continuation)
         guard case .success(let (session, connection)) = attached else {
             continuation.finish()
             return try await close(outbound, attached.failureValue!)
+        }
+        // From here the tap hands whole text frames to the hub on the event loop, skipping the async stream; the
+        // marker tells the reader below when everything that went the old way has been handled.
+        var marker: String?
+        if let tap {
+            let hub = self.hub
+            let token = "switchboard-tap-" + RandomUser.make(bytes: 16)
+            marker = token
+            try? await channel.eventLoop.submit {
+                tap.beginDirect(marker: token) { text in hub.receiveOnLoop(text, session: session, connection: connection) }
+            }.get()
         }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -78,6 +89,8 @@ struct WebSocketEndpoint: Sendable {
             do {
                 while let message = try await messages.next() {
                     switch message {
+                    case .text(let text) where text == marker:
+                        if let tap { channel.eventLoop.execute { tap.release() } }
                     case .text(let text):
                         hub.receiveOnLoop(text, session: session, connection: connection)
                     case .binary:
@@ -93,10 +106,10 @@ struct WebSocketEndpoint: Sendable {
                 // WebSocket protocol violations (oversized message, bad framing): the library already closed.
                 outcome = .violation(.frameTooLarge)
             }
-            if case .dropped = outcome, sniffer?.sawViolation == true { outcome = .violation(.frameTooLarge) }
+            if case .dropped = outcome, tap?.sawViolation == true { outcome = .violation(.frameTooLarge) }
             switch outcome {
             case .dropped:
-                await hub.disconnected(session: session, connection: connection, clean: sniffer?.sawCleanClose ?? false)
+                await hub.disconnected(session: session, connection: connection, clean: tap?.sawCleanClose ?? false)
             case .violation(let reason):
                 await hub.terminate(session: session, connection: connection, reason: reason)
             }

@@ -5,22 +5,22 @@ import NIOWebSocket
 ///
 /// `channel.write` starts at the tail of the pipeline and walks every outbound handler Hummingbird installed; a
 /// profile of 10,000 sessions put that walk (mostly retain/release) at several per cent of the signaling loop. From
-/// the close-frame sniffer's context a frame passes only the frame encoder. Without a sniffer (its install failed)
+/// the frame tap's context a frame passes only the frame encoder. Without a tap (its install failed)
 /// frames take the channel's way. Used only on the channel's event loop, which is the hub's.
 final class WebSocketFrameWriter: @unchecked Sendable {
     let channel: any Channel
-    private let sniffer: CloseFrameSniffer?
+    private let tap: WebSocketFrameTap?
 
-    init(channel: any Channel, sniffer: CloseFrameSniffer?) {
+    init(channel: any Channel, tap: WebSocketFrameTap?) {
         self.channel = channel
-        self.sniffer = sniffer
+        self.tap = tap
     }
 
     var isWritable: Bool { channel.isWritable }
 
     func writeText(_ text: String) {
         let frame = WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text))
-        if let context = sniffer?.context {
+        if let context = tap?.context {
             context.write(NIOAny(frame), promise: nil)
         } else {
             channel.write(frame, promise: nil)
@@ -28,7 +28,7 @@ final class WebSocketFrameWriter: @unchecked Sendable {
     }
 
     func flush() {
-        if let context = sniffer?.context {
+        if let context = tap?.context {
             context.flush()
         } else {
             channel.flush()
