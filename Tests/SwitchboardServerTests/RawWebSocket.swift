@@ -12,8 +12,14 @@ final class RawWebSocket: Sendable {
     }
 
     let channel: Channel
+    /// Kept here, not looked up in the pipeline: once the server closes, the pipeline drops its handlers, and the
+    /// frames that arrived just before the close would be lost with it.
+    private let collector: NIOLoopBound<ByteCollector>
 
-    private init(channel: Channel) { self.channel = channel }
+    private init(channel: Channel, collector: NIOLoopBound<ByteCollector>) {
+        self.channel = channel
+        self.collector = collector
+    }
 
     /// Connects and performs the upgrade; throws unless the server answers 101.
     static func connect(port: Int, path: String = "/v1/ws") async throws -> RawWebSocket {
@@ -41,7 +47,10 @@ final class RawWebSocket: Sendable {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ByteCollector()) }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        return RawWebSocket(channel: channel)
+        let collector = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ByteCollector.self), eventLoop: channel.eventLoop)
+        }.get()
+        return RawWebSocket(channel: channel, collector: collector)
     }
 
     func send(_ text: String) async throws { try await sendFrame(opcode: 0x1, payload: Array(text.utf8)) }
@@ -127,11 +136,9 @@ final class RawWebSocket: Sendable {
 
     private func next(timeout: TimeAmount, _ parse: @escaping @Sendable (inout ByteBuffer) -> Parsed?) async throws -> Parsed? {
         let channel = self.channel
+        let collector = self.collector
         return try await channel.eventLoop.flatSubmit {
-            guard let collector = try? channel.pipeline.syncOperations.handler(type: ByteCollector.self) else {
-                return channel.eventLoop.makeSucceededFuture(nil)
-            }
-            return collector.next(timeout: timeout, on: channel.eventLoop, parse: parse)
+            collector.value.next(timeout: timeout, on: channel.eventLoop, parse: parse)
         }.get()
     }
 }
