@@ -35,12 +35,23 @@ struct sb_io {
     char *control;
 };
 
+/// Kernels before 4.18 ignore a UDP_SEGMENT control message without an error and send the whole run as one
+/// datagram; the socket option came with the same patch, so asking for it tells whether segmentation exists.
+static int kernel_segments_udp(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    int size = MAX_GSO_SEGMENT_SIZE;
+    int supported = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, sizeof(size)) == 0;
+    close(fd);
+    return supported;
+}
+
 sb_io *sb_io_create(unsigned capacity) {
     sb_io *io = calloc(1, sizeof(sb_io));
     if (!io) return NULL;
     io->capacity = capacity;
     io->vector_capacity = capacity * VECTORS_PER_MESSAGE;
-    io->gso = 1;
+    io->gso = kernel_segments_udp();
     io->messages = calloc(capacity, sizeof(struct mmsghdr));
     io->segment_sizes = calloc(capacity, sizeof(uint16_t));
     io->vectors = calloc(io->vector_capacity, sizeof(struct iovec));
@@ -210,7 +221,7 @@ static unsigned send_each_segment(int fd, const struct msghdr *header) {
         do {
             sent = sendmsg(fd, &single, MSG_DONTWAIT);
         } while (sent < 0 && errno == EINTR);
-        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) dropped += 1;
+        if (sent < 0) dropped += 1;
     }
     return dropped;
 }
@@ -249,8 +260,10 @@ static unsigned send_prepared(sb_io *io, int fd, unsigned n) {
             // No segmentation offload on this path (EIO, EOPNOTSUPP): stop asking for it.
             if (errno != EINVAL && errno != EMSGSIZE) io->gso = 0;
             dropped += send_each_segment(fd, header);
+        } else {
+            // Refused (a peer's ICMP error, no route, too big for a don't-fragment socket): count it and go on.
+            dropped += 1;
         }
-        // Otherwise the datagram was refused (a peer's ICMP error, a route): skip it and carry on with the rest.
         done += 1;
     }
     return dropped;
@@ -267,7 +280,8 @@ unsigned sb_udp_send(sb_io *io, const uint8_t *buffer, sb_datagram *datagrams, u
             sb_datagram *d = &datagrams[i];
             if (d->fd != fd) continue;
             d->fd = -1;
-            if (opener && io->gso && vectors < io->vector_capacity && d->length == opener->length &&
+            // Empty datagrams never join: a segment size of 0 means "no segmentation" and the run would leave as one.
+            if (opener && io->gso && vectors < io->vector_capacity && d->length == opener->length && d->length > 0 &&
                 d->length <= MAX_GSO_SEGMENT_SIZE && same_destination(opener, d)) {
                 struct msghdr *last = &io->messages[messages - 1].msg_hdr;
                 if (last->msg_iovlen < MAX_GSO_SEGMENTS && (last->msg_iovlen + 1) * d->length <= MAX_GSO_BYTES) {

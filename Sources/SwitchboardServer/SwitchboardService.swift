@@ -53,9 +53,10 @@ public final class SwitchboardService: Service, Sendable {
             let core = TURNServerCore(configuration: turnConfiguration, credentials: credentials, policy: policy,
                                       clock: clock, nonceSecret: nonceSecret, ledger: ledger)
             let edge = TURNEdge(loop: loop, core: core, logger: logger)
-            loop.start()
             return TURNShard(loop: loop, edge: TURNEdgeHandle(edge))
         }
+        // Started only once all exist: a loop that failed to open must not leave the others' threads running.
+        for shard in shards { shard.loop.start() }
     }
 
     /// `--turn-threads` loops, at most one per core, fewer when the relay range is too small to split.
@@ -106,6 +107,7 @@ public final class SwitchboardService: Service, Sendable {
             listeners = try await stun.start()
         } catch {
             logger.error("cannot start STUN/TURN listeners", metadata: ["error": "\(error)"])
+            await stopShards()
             throw error
         }
         for shard in shards {

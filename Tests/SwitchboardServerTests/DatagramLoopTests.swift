@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import STUN
 @testable import SwitchboardServer
@@ -82,5 +83,67 @@ final class DatagramLoopTests: XCTestCase {
         }
         await loop.stop()
         XCTAssertTrue(refused)
+    }
+
+    /// Empty datagrams never form a segmented run (a segment size of 0 would send the run as one datagram).
+    func testARunOfEmptyDatagramsArrivesAsThatManyDatagrams() async throws {
+        let loop = try DatagramLoop(name: "udp-test")
+        loop.start()
+        let collector = Collector(), ignored = Collector()
+        let any = TransportAddress(ip: .v4(0x7F00_0001), port: 0)
+        let sockets = try await loop.submit {
+            Sockets(sender: try loop.openSocket(at: any, receiver: ignored),
+                    first: try loop.openSocket(at: any, receiver: collector),
+                    second: try loop.openSocket(at: any, receiver: ignored))
+        }
+        try await loop.submit {
+            for _ in 0..<5 { loop.send(ByteBuffer(), to: sockets.first.address, via: sockets.sender) }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, try await loop.submit({ collector.datagrams.count }) < 5 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await loop.stop()
+        XCTAssertEqual(collector.datagrams.map(\.1), [[UInt8]](repeating: [], count: 5))
+    }
+
+    /// What is committed for a closed socket is discarded: its descriptor number may already be another socket's.
+    func testSendsOnAClosedSocketAreDiscarded() async throws {
+        let loop = try DatagramLoop(name: "udp-test")
+        loop.start()
+        let collector = Collector(), ignored = Collector()
+        let any = TransportAddress(ip: .v4(0x7F00_0001), port: 0)
+        let (pendingAfterClose, delivered) = try await loop.submit {
+            let closed = try loop.openSocket(at: any, receiver: ignored)
+            let target = try loop.openSocket(at: any, receiver: collector)
+            loop.close(closed)
+            // The kernel hands the freed descriptor number to the next socket opened.
+            let reused = try loop.openSocket(at: any, receiver: ignored)
+            loop.send(ByteBuffer(bytes: [1, 2, 3]), to: target.address, via: closed)
+            let written = loop.outgoing.readableBytes
+            loop.flush()
+            return (written, reused.fd == closed.fd)
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        await loop.stop()
+        XCTAssertEqual(pendingAfterClose, 0)
+        XCTAssertTrue(collector.datagrams.isEmpty, "sent through \(delivered ? "the reused descriptor" : "a dead one")")
+    }
+
+    /// Once stopped, a loop runs nothing more: `submit` throws, `execute` drops its task, a second `stop` returns,
+    /// and a socket cannot be opened on it.
+    func testAStoppedLoopRefusesWork() async throws {
+        let loop = try DatagramLoop(name: "udp-test")
+        loop.start()
+        await loop.stop()
+        await loop.stop()
+        do {
+            _ = try await loop.submit { 1 }
+            XCTFail("submit after stop must throw")
+        } catch is DatagramLoopStopped {}
+        let ran = NIOLockedValueBox(false)
+        loop.execute { ran.withLockedValue { $0 = true } }
+        XCTAssertFalse(loop.executeSheddable { ran.withLockedValue { $0 = true } })
+        XCTAssertFalse(ran.withLockedValue { $0 })
     }
 }

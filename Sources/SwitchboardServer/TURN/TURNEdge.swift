@@ -33,11 +33,28 @@ final class TURNEdge {
         }
     }
 
-    /// Closes every relay socket (the listeners are closed by their owner).
+    /// Closes every relay socket and TCP client (the listeners are closed by their owner). A TCP client left open
+    /// would keep calling into a loop that has stopped.
     func stop() {
         if let expiryTimer { loop.cancelTimer(expiryTimer) }
         for relay in relays.values { loop.close(relay) }
         relays = [:]
+        for channel in tcpConnections.values { channel.close(promise: nil) }
+        tcpConnections = [:]
+        udpListeners = [:]
+    }
+
+    /// Datagrams for TCP clients dropped because their connection was not draining (UDP semantics: a relay does
+    /// not queue media without bound for a slow client).
+    private(set) var droppedTCPFrames = 0
+
+    private func writeToTCPClient(_ bytes: ByteBuffer, _ fiveTuple: FiveTuple) {
+        guard let channel = tcpConnections[fiveTuple] else { return }
+        guard channel.isWritable else {
+            droppedTCPFrames &+= 1
+            return
+        }
+        channel.writeAndFlush(bytes, promise: nil)
     }
 
     var relayCount: Int { relays.count }
@@ -86,7 +103,7 @@ final class TURNEdge {
         } else {
             var out = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + 36)
             route.frame(bytes, from: peer, into: &out)
-            tcpConnections[fiveTuple]?.writeAndFlush(out, promise: nil)
+            writeToTCPClient(out, fiveTuple)
         }
     }
 
@@ -105,7 +122,7 @@ final class TURNEdge {
                             loop.send(bytes, to: fiveTuple.client, via: listener)
                         }
                     } else {
-                        tcpConnections[fiveTuple]?.writeAndFlush(bytes, promise: nil)
+                        writeToTCPClient(bytes, fiveTuple)
                     }
                 case .toPeer(let bytes, let relay, let peer):
                     if let socket = relays[relay] {
@@ -167,8 +184,9 @@ struct TURNEdgeHandle: @unchecked Sendable {
         edge.loop.execute { [self] in edge.clientMessage(message, from: fiveTuple, via: nil) }
     }
 
+    /// Shed when the loop is overloaded: a TCP client streaming faster than the loop drains must not grow the queue.
     func clientChannelData(_ bytes: ByteBuffer, from fiveTuple: FiveTuple) {
-        edge.loop.execute { [self] in edge.clientChannelData(bytes, from: fiveTuple, via: nil) }
+        edge.loop.executeSheddable { [self] in edge.clientChannelData(bytes, from: fiveTuple, via: nil) }
     }
 
     func tcpConnectionOpened(_ fiveTuple: FiveTuple, channel: Channel) {

@@ -49,6 +49,14 @@ final class DatagramLoop: @unchecked Sendable {
         var finished = false
     }
 
+    /// Tasks other threads may queue that can be shed (TCP clients' ChannelData, which is UDP-like anyway): past
+    /// this many waiting, a client sending faster than the loop drains is dropped from rather than buffered.
+    static let sheddableTaskLimit = 16_384
+    /// Datagrams read but not handed on: truncated (over `slot` bytes) or from an address family we do not speak.
+    private(set) var droppedReads = 0
+    /// Sheddable tasks dropped because the queue was full.
+    private let shedTasks = NIOLockedValueBox(0)
+
     private struct RepeatingTimer {
         var id: Int
         var due: UInt64
@@ -67,12 +75,18 @@ final class DatagramLoop: @unchecked Sendable {
         }
         self.epoll = epoll
         self.wake = wake
-        io = sb_io_create(64)
+        guard let io = sb_io_create(64) else {
+            _ = sb_close(wake)
+            _ = sb_close(epoll)
+            throw DatagramSocketError(operation: "allocate I/O vectors", code: ENOMEM)
+        }
+        self.io = io
         incoming = ByteBufferAllocator().buffer(capacity: Self.slot * Self.readBatch)
         received = .allocate(capacity: Self.readBatch)
         outgoing = ByteBufferAllocator().buffer(capacity: 256 * 1024)
         pending = .allocate(capacity: Self.maxOutgoing)
-        _ = sb_epoll_add(epoll, wake)
+        let added = sb_epoll_add(epoll, wake)
+        guard added == 0 else { throw DatagramSocketError(operation: "epoll_ctl eventfd", code: -added) }
     }
 
     deinit {
@@ -96,30 +110,48 @@ final class DatagramLoop: @unchecked Sendable {
         pthread_detach(thread)
     }
 
-    /// Stops the loop, closing every socket still open, and returns once its thread is done.
+    /// Stops the loop, closing every socket still open, and returns once its thread is done (at once if it was).
     func stop() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            execute {
-                if self.exited { return continuation.resume() }
+            let queued = enqueue {
+                if self.exited || self.onExit != nil { return continuation.resume() }
                 self.stopping = true
                 self.onExit = continuation
             }
+            if !queued { continuation.resume() }
         }
     }
 
-    /// Runs `task` on the loop's thread; after the loop has stopped, on the caller's (nothing else runs then).
+    /// Runs `task` on the loop's thread. After the loop has stopped the task is dropped: its sockets are closed,
+    /// and running it on the caller's thread would race with every other caller (TCP clients on NIO's loops).
     func execute(_ task: @escaping @Sendable () -> Void) {
-        let (signal, runNow) = queue.withLockedValue { queue -> (Bool, Bool) in
-            if queue.finished { return (false, true) }
+        _ = enqueue(task)
+    }
+
+    /// `execute` for work that may be shed under overload; false when it was (or the loop has stopped).
+    @discardableResult
+    func executeSheddable(_ task: @escaping @Sendable () -> Void) -> Bool {
+        let accepted = enqueue(task, limit: Self.sheddableTaskLimit)
+        if !accepted { shedTasks.withLockedValue { $0 &+= 1 } }
+        return accepted
+    }
+
+    var shedTaskCount: Int { shedTasks.withLockedValue { $0 } }
+
+    private func enqueue(_ task: @escaping @Sendable () -> Void, limit: Int = .max) -> Bool {
+        let (accepted, signal) = queue.withLockedValue { queue -> (Bool, Bool) in
+            if queue.finished || queue.tasks.count >= limit { return (false, false) }
             queue.tasks.append(task)
-            return (queue.tasks.count == 1, false)
+            return (true, queue.tasks.count == 1)
         }
-        if runNow { task() } else if signal { sb_eventfd_signal(wake) }
+        if signal { sb_eventfd_signal(wake) }
+        return accepted
     }
 
     func submit<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            execute { continuation.resume(with: Result { try body() }) }
+            let queued = enqueue { continuation.resume(with: Result { try body() }) }
+            if !queued { continuation.resume(throwing: DatagramLoopStopped(name: name)) }
         }
     }
 
@@ -148,6 +180,7 @@ final class DatagramLoop: @unchecked Sendable {
             defer { queue.tasks = [] }
             return queue.tasks
         }
+        // Queued before the stop was seen: they run here, on the loop's thread, with every socket closed.
         for task in late { task() }
         onExit?.resume()
     }
@@ -184,9 +217,12 @@ final class DatagramLoop: @unchecked Sendable {
     private func runDueTimers() {
         guard !timers.isEmpty else { return }
         let now = sb_monotonic_ns()
-        for index in timers.indices where timers[index].due <= now {
+        // By id, not index: a body may cancel or add timers.
+        for id in timers.lazy.filter({ $0.due <= now }).map(\.id) {
+            guard let index = timers.firstIndex(where: { $0.id == id }) else { continue }
             timers[index].due = now + timers[index].interval
-            timers[index].body()
+            let body = timers[index].body
+            body()
         }
     }
 
@@ -197,6 +233,8 @@ final class DatagramLoop: @unchecked Sendable {
     func openSocket(at address: TransportAddress, listener: Bool = false, reusePort: Bool = false, bufferBytes: Int = 0,
                     packetInfo: Bool = false, dontFragment: Bool = false,
                     receiver: DatagramReceiver) throws(DatagramSocketError) -> DatagramSocket {
+        // Work queued before a stop runs after the sockets were closed; nothing would close a socket opened then.
+        guard !exited else { throw DatagramSocketError(operation: "bind \(address)", code: ESHUTDOWN) }
         var port: UInt16 = 0
         let (family, high, low) = address.ip.datagramParts
         let fd = sb_udp_open(family, high, low, address.port, listener ? 1 : 0, reusePort ? 1 : 0, Int32(bufferBytes),
@@ -236,7 +274,10 @@ final class DatagramLoop: @unchecked Sendable {
             incoming.moveWriterIndex(to: Int(count) * Self.slot)
             for index in 0..<Int(count) {
                 let datagram = received[index]
-                guard let source = datagram.source else { continue }
+                guard let source = datagram.source else {
+                    droppedReads &+= 1
+                    continue
+                }
                 let bytes = incoming.getSlice(at: Int(datagram.offset), length: Int(datagram.length))!
                 socket.receiver?.received(bytes, from: source, local: datagram.localIP, on: socket)
                 guard socket.isOpen else { return }
@@ -249,6 +290,8 @@ final class DatagramLoop: @unchecked Sendable {
 
     /// The bytes written to `outgoing` since `start` are one datagram for `destination`, sent from `socket`.
     func commit(from start: Int, to destination: TransportAddress, via socket: DatagramSocket) {
+        // A closed socket's descriptor may already belong to another socket (or a TCP connection) of the process.
+        guard socket.isOpen else { return discard(from: start) }
         var datagram = sb_datagram()
         datagram.offset = UInt32(start)
         datagram.length = UInt32(outgoing.writerIndex - start)
@@ -305,6 +348,12 @@ protocol DatagramReceiver: AnyObject {
     /// `bytes` is a slice of the loop's read buffer: keeping it past the call makes the next read take new storage.
     /// `local` is the destination IP when the socket asked for packet info (a wildcard bind).
     func received(_ bytes: ByteBuffer, from source: TransportAddress, local: IPAddress?, on socket: DatagramSocket)
+}
+
+/// Work handed to a loop after it stopped.
+struct DatagramLoopStopped: Error, CustomStringConvertible {
+    var name: String
+    var description: String { "\(name) has stopped" }
 }
 
 struct DatagramSocketError: Error, CustomStringConvertible {
