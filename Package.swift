@@ -89,7 +89,8 @@ let package = Package(
         // Signaling load generator for Benchmarks/signaling-load (a NIO client, so it is not the bottleneck).
         .executableTarget(
             name: "SignalingLoad",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Atomics", package: "swift-atomics")],
             path: "Benchmarks/SignalingLoad"
         ),
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", .product(name: "NIOCore", package: "swift-nio")]),
