@@ -209,7 +209,9 @@ final class DatagramLoop: @unchecked Sendable {
     }
 
     private func timeoutMilliseconds() -> Int32 {
-        guard let due = timers.map(\.due).min() else { return -1 }
+        // Once per round: a plain loop, since `map` would allocate an array every time.
+        guard var due = timers.first?.due else { return -1 }
+        for timer in timers where timer.due < due { due = timer.due }
         let now = sb_monotonic_ns()
         return due <= now ? 0 : Int32(clamping: (due - now + 999_999) / 1_000_000)
     }
