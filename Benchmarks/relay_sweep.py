@@ -3,7 +3,7 @@
 
 Offered load is closed-loop: 4 allocations each keep WINDOW ChannelData packets in flight (1 to 64), 100-byte
 payloads, 3 s per point, servers alternating per point. Writes Benchmarks/results/relay-sweep-DATE.json and
-docs/benchmarks-relay.png.
+docs/benchmarks-relay.png. Plotting needs matplotlib (PyPI); `--plot-only FILE` redraws a saved run.
 """
 import argparse, datetime, json, os, sys
 
@@ -19,7 +19,13 @@ def main():
     p.add_argument("--windows", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8, 16, 32, 64])
     p.add_argument("--seconds", type=float, default=3)
     p.add_argument("--payload", type=int, default=100)
+    p.add_argument("--plot-only", metavar="JSON", help="redraw the plot from a results file, without measuring")
     args = p.parse_args()
+    if args.plot_only:
+        with open(args.plot_only) as f:
+            points = json.load(f)
+        day = os.path.basename(args.plot_only).removeprefix("relay-sweep-").removesuffix(".json")
+        return plot(points, day)
     B.raise_fd_limit()
     B.require_coturn()
     B.build_switchboard()
@@ -49,8 +55,15 @@ def main():
     day = datetime.date.today()
     with open(os.path.join(ROOT, "Benchmarks", "results", f"relay-sweep-{day}.json"), "w") as f:
         json.dump(points, f, indent=1)
+    plot(points, day)
 
-    import matplotlib
+
+def plot(points, day):
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit("matplotlib is missing (python3 -m pip install matplotlib); the points are saved, redraw them with "
+                 "--plot-only Benchmarks/results/relay-sweep-DAY.json")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)

@@ -44,14 +44,13 @@ extension STUNMessage {
                               macLength: Int? = nil) -> [UInt8] {
         let attributeLength = 4 + (macLength ?? (algorithm == .sha1 ? 20 : 32))
         let adjustedLength = UInt16(truncatingIfNeeded: offset + attributeLength - STUNMessage.headerLength)
-        let symmetricKey = SymmetricKey(data: key.bytes)
         return message.withUnsafeReadableBytes { bytes -> [UInt8] in
             func mac<H: HashFunction>(_: H.Type) -> [UInt8] {
-                var hmac = HMAC<H>(key: symmetricKey)
-                hmac.update(data: UnsafeRawBufferPointer(rebasing: bytes[0..<2]))
-                withUnsafeBytes(of: adjustedLength.bigEndian) { hmac.update(data: $0) }
-                hmac.update(data: UnsafeRawBufferPointer(rebasing: bytes[4..<offset]))
-                return Array(hmac.finalize())
+                var hmac = HMACKey<H>(key.bytes).start()
+                hmac.update(UnsafeRawBufferPointer(rebasing: bytes[0..<2]))
+                withUnsafeBytes(of: adjustedLength.bigEndian) { hmac.update($0) }
+                hmac.update(UnsafeRawBufferPointer(rebasing: bytes[4..<offset]))
+                return hmac.finalize()
             }
             return algorithm == .sha1 ? mac(Insecure.SHA1.self) : mac(SHA256.self)
         }

@@ -17,11 +17,13 @@ public struct NonceIssuer: Sendable {
         case invalid
     }
 
-    private let key: SymmetricKey
+    /// Keyed once: every challenge and every authenticated request computes a MAC under this fixed key.
+    private let key: HMACKey<SHA256>
     public var lifetime: UInt32
 
     public init(secret: [UInt8]? = nil, lifetime: UInt32 = 3600) {
-        key = secret.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
+        var random = SystemRandomNumberGenerator()
+        key = HMACKey(secret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
         self.lifetime = lifetime
     }
 
@@ -45,11 +47,32 @@ public struct NonceIssuer: Sendable {
         nonce.hasPrefix(cookie + features)
     }
 
+    /// 16 hex digits of HMAC-SHA256 over the expiry, `|`, and the client's address in binary (family, address, port).
     private func mac(expiry: String, client: TransportAddress) -> String {
-        let code = HMAC<SHA256>.authenticationCode(for: Array("\(expiry)|\(client)".utf8), using: key)
-        return code.prefix(8).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 0x10 ? "0" + hex : hex
-        }.joined()
+        var computation = key.start()
+        var expiryText = expiry
+        expiryText.withUTF8 { computation.update(UnsafeRawBufferPointer($0)) }
+        // Bytes, not a tuple: a tuple's padding is uninitialised and would change the MAC from call to call.
+        var address: [UInt8] = [UInt8(ascii: "|")]
+        address.reserveCapacity(21)
+        switch client.ip {
+        case .v4(let value):
+            address.append(4)
+            withUnsafeBytes(of: value.bigEndian) { address.append(contentsOf: $0) }
+        case .v6(let high, let low):
+            address.append(6)
+            withUnsafeBytes(of: high.bigEndian) { address.append(contentsOf: $0) }
+            withUnsafeBytes(of: low.bigEndian) { address.append(contentsOf: $0) }
+        }
+        withUnsafeBytes(of: client.port.bigEndian) { address.append(contentsOf: $0) }
+        address.withUnsafeBytes { computation.update($0) }
+        let code = computation.finalize()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8](repeating: 0, count: 16)
+        for index in 0..<8 {
+            hex[2 * index] = digits[Int(code[index] >> 4)]
+            hex[2 * index + 1] = digits[Int(code[index] & 0x0F)]
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 }
