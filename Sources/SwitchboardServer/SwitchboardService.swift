@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -96,6 +97,8 @@ public final class SwitchboardService: Service, Sendable {
         }
         return counts
     }
+
+    private static let nextHubLoop = NIOLockedValueBox(0)
 
     /// How many TURN cores (event loops) serve clients.
     public var turnThreadCount: Int { shards.count }
@@ -205,10 +208,14 @@ public final class SwitchboardService: Service, Sendable {
         }
         let directory = ICEServerDirectory(secret: authSecrets[0], port: stunPort, fixedHost: fixedHost)
         let limits = SignalingLimits()
+        let group = SignalingHTTPServer.group(threads: max(1, configuration.signalingThreads))
+        let loops = Array(group.makeIterator())
+        // The hub on the least used loop of a shared group (tests run many servers in one process).
+        let hubLoop = loops[Self.nextHubLoop.withLockedValue { next in defer { next += 1 }; return next } % loops.count]
         let hub = SignalingHub(limits: limits, iceServers: { user, host in directory.iceServers(user: user, requestHost: host) },
-                               loop: SignalingHTTPServer.group.next(), logger: logger)
+                               loop: hubLoop, connectionLoops: loops, logger: logger)
         await hubBox.set(hub)
-        return SignalingHTTPServer(hub: hub, verifier: verifier, directory: directory, limits: limits, logger: logger,
+        return SignalingHTTPServer(hub: hub, group: group, verifier: verifier, directory: directory, limits: limits, logger: logger,
                                    firstRequestTimeout: configuration.httpFirstRequestTimeout)
     }
 }

@@ -34,6 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TURN allocations per user (default 100).") var userQuota: String?
     @Option(help: "Relayed bytes/s per allocation, 0 for no limit (default 0).") var maxBps: String?
     @Option(help: "Event loops serving STUN/TURN over UDP, one SO_REUSEPORT socket each (default 1).") var turnThreads: String?
+    @Option(help: "Event loops for signaling connections; the hub runs on one of them (default: one per core).") var signalingThreads: String?
     @Option(help: "HS256 secret for signaling tokens (at least 32 bytes).") var jwtSecret: String?
     @Option(help: "ES256 public key file for signaling tokens.") var jwtPublicKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
@@ -45,7 +46,7 @@ struct Serve: AsyncParsableCommand {
             ("listen-ip", listenIP), ("stun-port", stunPort), ("tls-port", tlsPort), ("http-port", httpPort),
             ("admin-port", adminPort), ("alternate-ip", alternateIP), ("alternate-port", alternatePort),
             ("relay-ip", relayIP), ("external-ip", externalIP), ("relay-ports", relayPorts), ("realm", realm),
-            ("total-quota", totalQuota), ("user-quota", userQuota), ("max-bps", maxBps), ("turn-threads", turnThreads), ("jwt-secret", jwtSecret), ("jwt-public-key", jwtPublicKey), ("log-level", logLevel), ("log-format", logFormat),
+            ("total-quota", totalQuota), ("user-quota", userQuota), ("max-bps", maxBps), ("turn-threads", turnThreads), ("signaling-threads", signalingThreads), ("jwt-secret", jwtSecret), ("jwt-public-key", jwtPublicKey), ("log-level", logLevel), ("log-format", logFormat),
         ]
         for (key, value) in single { if let value { values[key] = [value] } }
         let repeated: [(String, [String])] = [("user", user), ("auth-secret", authSecret), ("allow-peer", allowPeer), ("deny-peer", denyPeer)]

@@ -13,7 +13,7 @@ public enum ConfigurationSources {
         "listen-ip", "stun-port", "tls-port", "http-port", "admin-port", "alternate-ip", "alternate-port",
         "relay-ip", "external-ip", "relay-ports", "realm", "user", "auth-secret", "allow-peer", "deny-peer",
         "jwt-secret", "jwt-public-key", "log-level", "log-format", "software", "max-tcp-connections",
-        "tcp-idle-timeout", "total-quota", "user-quota", "max-bps", "max-allocate-lifetime", "turn-threads",
+        "tcp-idle-timeout", "total-quota", "user-quota", "max-bps", "max-allocate-lifetime", "turn-threads", "signaling-threads",
     ]
 
     public static func load(file: String?, environment: [String: String], flags: [String: [String]]) throws -> ServerConfiguration {
@@ -146,6 +146,7 @@ public enum ConfigurationSources {
         if let v = try positive("total-quota") { c.totalQuota = v }
         if let v = try positive("user-quota") { c.userQuota = v }
         if let v = try positive("turn-threads") { c.turnThreads = v }
+        if let v = try positive("signaling-threads") { c.signalingThreads = v }
         if let text = try one("max-bps") {
             guard let value = Int(text), value >= 0 else { throw fail("max-bps", "'\(text)' is not a byte rate (0 for none)") }
             c.maxBps = value

@@ -1,3 +1,4 @@
+import NIOCore
 import STUN
 
 /// Everything `switchboard serve` can be told, with the embedded defaults of the command-line contract.
@@ -39,6 +40,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// the 2-core benchmark machine, where the load generator takes the other core, 2 loops cost 17 % more CPU per
     /// relayed round trip (Benchmarks/README.md); more loops pay off only with cores to spare.
     public var turnThreads: Int = 1
+    /// Event loops for signaling connections, one per core by default; the hub's core runs on one of them.
+    public var signalingThreads: Int = System.coreCount
     /// Seconds an HTTP connection may stay silent after it is accepted before it is closed (not a flag; tests lower it).
     public var httpFirstRequestTimeout: Double = 10
 

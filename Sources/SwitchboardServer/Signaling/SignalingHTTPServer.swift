@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -10,11 +11,21 @@ import Signaling
 
 /// The HTTP side of `serve`: WebSocket signaling, long polling, the ICE server API, health and the demo page.
 struct SignalingHTTPServer: Sendable {
-    /// Signaling runs on one event loop of its own: connections, their tasks and the hub share a thread, and
-    /// STUN/TURN keep theirs.
-    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// Signaling runs on event loops of its own (STUN/TURN keep theirs): connections and their tasks on every loop
+    /// of the group, the hub on the first. One group per thread count, kept for the life of the process.
+    static func group(threads: Int) -> MultiThreadedEventLoopGroup {
+        groups.withLockedValue { groups in
+            if let group = groups[threads] { return group }
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+            groups[threads] = group
+            return group
+        }
+    }
+
+    private static let groups = NIOLockedValueBox<[Int: MultiThreadedEventLoopGroup]>([:])
 
     let hub: SignalingHub
+    let group: MultiThreadedEventLoopGroup
     let verifier: SignalingTokenVerifier
     let directory: ICEServerDirectory
     let limits: SignalingLimits
@@ -40,8 +51,7 @@ struct SignalingHTTPServer: Sendable {
         LongPollRoutes(hub: hub, verifier: verifier).add(to: router)
         WebAssets().add(to: router)
 
-        let endpoint = WebSocketEndpoint(hub: hub, verifier: verifier, limits: limits,
-                                         executor: EventLoopTaskExecutor(loop: hub.loop))
+        let endpoint = WebSocketEndpoint(hub: hub, verifier: verifier, limits: limits)
         let wsRouter = Router(context: SignalingRequestContext.self)
         wsRouter.ws("/v1/ws") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
             try await endpoint.handle(inbound: inbound, outbound: outbound, context: context)
@@ -69,7 +79,7 @@ struct SignalingHTTPServer: Sendable {
             },
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },
-            eventLoopGroupProvider: .shared(Self.group),
+            eventLoopGroupProvider: .shared(group),
             logger: frameworkLogger)
 
         try await withThrowingTaskGroup(of: Void.self) { group in

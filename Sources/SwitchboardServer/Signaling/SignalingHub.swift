@@ -16,8 +16,13 @@ actor SignalingHub {
     /// Why a long-polling session ended, so its next poll gets 410 with the reason (bounded).
     private var endedPolls = RecentlyEnded()
     private var nextConnection: UInt64 = 1
-    /// WebSocket channels written to during the current batch of actions.
+    /// WebSocket channels on the hub's loop written to during the current batch of actions.
     private var unflushed: [WebSocketFrameWriter] = []
+    /// Frames for connections on other loops, per loop, and which of those have frames waiting.
+    private let outboundHandoffs: [ObjectIdentifier: OutboundHandoff]
+    private var pendingHandoffs: [OutboundHandoff] = []
+    /// While a batch of frames from another loop is handled, flushing waits until its end.
+    private var inBatch = false
     private var nextTicket: UInt64 = 1
     let limits: SignalingLimits
     /// Closes queued for a WebSocket connection's task (frames are written straight onto the channel).
@@ -25,16 +30,23 @@ actor SignalingHub {
     static let pollHold: Double = 25
     static let pollIdle: Double = 30
 
-    /// The hub runs on this event loop, the one every signaling connection lives on.
+    /// The hub runs on this event loop; connections live on it and on the other `connectionLoops`.
     nonisolated let loop: any EventLoop
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+    /// How frames read on each other connection loop reach the hub.
+    private nonisolated let inboundHandoffs: [ObjectIdentifier: InboundHandoff]
 
     init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String) -> JSONValue, loop: any EventLoop,
-         logger: Logger) {
+         connectionLoops: [any EventLoop] = [], logger: Logger) {
         self.loop = loop
         self.core = SignalingCore(limits: limits, iceServers: iceServers)
         self.limits = limits
         self.logger = logger
+        let others = connectionLoops.filter { $0 !== loop }
+        outboundHandoffs = Dictionary(uniqueKeysWithValues: others.map { (ObjectIdentifier($0), OutboundHandoff(loop: $0)) })
+        let inbound = others.map { InboundHandoff(loop: $0) }
+        inboundHandoffs = Dictionary(uniqueKeysWithValues: inbound.map { (ObjectIdentifier($0.loop), $0) })
+        for handoff in inbound { handoff.hub = self }
     }
 
     var sessionCount: Int { core.sessionCount }
@@ -74,14 +86,24 @@ actor SignalingHub {
         return result
     }
 
-    /// `receive` without an actor hop, for callers already running on the hub's event loop (the WebSocket readers,
-    /// whose tasks prefer that loop); from anywhere else it is queued on the loop, in order.
-    nonisolated func receiveOnLoop(_ text: String, session: String, connection: UInt64) {
+    /// `receive` without an actor hop, for the WebSocket readers, which call it on their connection's event loop:
+    /// on the hub's loop at once, from another connection loop through that loop's hand-off (in order, batched).
+    nonisolated func receiveOnLoop(_ text: String, session: String, connection: UInt64, from connectionLoop: any EventLoop) {
         if loop.inEventLoop {
             assumeIsolated { $0.receive(text, session: session, connection: connection) }
+        } else if let handoff = inboundHandoffs[ObjectIdentifier(connectionLoop)], connectionLoop.inEventLoop {
+            handoff.add(text, session: session, connection: connection)
         } else {
             loop.execute { self.assumeIsolated { $0.receive(text, session: session, connection: connection) } }
         }
+    }
+
+    /// Frames handed over from another connection loop; written frames are flushed once, at the end.
+    func receive(_ batch: [InboundHandoff.Frame]) {
+        inBatch = true
+        for frame in batch { receive(frame.text, session: frame.session, connection: frame.connection) }
+        inBatch = false
+        flushWebSockets()
     }
 
     /// A text frame from a connection; ignored when the connection no longer owns the session.
@@ -223,7 +245,7 @@ actor SignalingHub {
     }
 
     private func perform(_ actions: [SignalingCore.Action]) {
-        defer { flushWebSockets() }
+        defer { if !inBatch { flushWebSockets() } }
         for action in actions {
             switch action {
             case .send(let session, let text):
@@ -235,8 +257,7 @@ actor SignalingHub {
                         endTooSlow(session)
                         continue
                     }
-                    writer.writeText(text)
-                    if !unflushed.contains(where: { $0 === writer }) { unflushed.append(writer) }
+                    write(text, to: writer)
                 case .poll(var mailbox)?:
                     if let waiter = mailbox.waiter {
                         mailbox.waiter = nil
@@ -254,8 +275,10 @@ actor SignalingHub {
                 }
             case .close(let session, let reason):
                 switch outlets.removeValue(forKey: session) {
-                case .webSocket(_, let writer, let continuation)?:
-                    writer.flush()
+                case .webSocket(_, _, let continuation)?:
+                    // Everything written so far goes out before the connection's task writes the close frame: the
+                    // hand-offs are queued on the connections' loops ahead of that task's wake-up.
+                    flushWebSockets()
                     continuation.yield(.close(reason))
                     continuation.finish()
                 case .poll(let mailbox)?:
@@ -281,10 +304,37 @@ extension SignalingHub {
         perform(actions)
     }
 
+    fileprivate func write(_ text: String, to writer: WebSocketFrameWriter) {
+        if writer.channel.eventLoop === loop {
+            writer.writeText(text)
+            if !writer.flushPending {
+                writer.flushPending = true
+                unflushed.append(writer)
+            }
+        } else if let handoff = outboundHandoffs[ObjectIdentifier(writer.channel.eventLoop)] {
+            if handoff.isEmpty { pendingHandoffs.append(handoff) }
+            handoff.add(text, for: writer)
+        } else {
+            // A loop the hub was not told about (not expected): one task per frame, still in order.
+            writer.channel.eventLoop.execute {
+                writer.writeText(text)
+                writer.flush()
+            }
+        }
+    }
+
     fileprivate func flushWebSockets() {
-        guard !unflushed.isEmpty else { return }
-        for writer in unflushed { writer.flush() }
-        unflushed.removeAll(keepingCapacity: true)
+        if !unflushed.isEmpty {
+            for writer in unflushed {
+                writer.flushPending = false
+                writer.flush()
+            }
+            unflushed.removeAll(keepingCapacity: true)
+        }
+        if !pendingHandoffs.isEmpty {
+            for handoff in pendingHandoffs { handoff.flush() }
+            pendingHandoffs.removeAll(keepingCapacity: true)
+        }
     }
 }
 

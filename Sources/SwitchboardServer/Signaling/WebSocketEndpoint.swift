@@ -13,12 +13,12 @@ struct WebSocketEndpoint: Sendable {
     let hub: SignalingHub
     let verifier: SignalingTokenVerifier
     let limits: SignalingLimits
-    let executor: EventLoopTaskExecutor
     static let authWait: Duration = .seconds(10)
 
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                 context: WebSocketRouterContext<SignalingRequestContext>) async throws {
-        try await withTaskExecutorPreference(executor) {
+        // The connection's task runs on the connection's own event loop, next to its socket.
+        try await withTaskExecutorPreference(EventLoopTaskExecutor(loop: context.requestContext.channel.eventLoop)) {
             try await run(inbound: inbound, outbound: outbound, context: context)
         }
     }
@@ -69,7 +69,9 @@ struct WebSocketEndpoint: Sendable {
             let token = "switchboard-tap-" + RandomUser.make(bytes: 16)
             marker = token
             try? await channel.eventLoop.submit {
-                tap.beginDirect(marker: token) { text in hub.receiveOnLoop(text, session: session, connection: connection) }
+                tap.beginDirect(marker: token) { text in
+                    hub.receiveOnLoop(text, session: session, connection: connection, from: channel.eventLoop)
+                }
             }.get()
         }
 
@@ -92,7 +94,7 @@ struct WebSocketEndpoint: Sendable {
                     case .text(let text) where text == marker:
                         if let tap { channel.eventLoop.execute { tap.release() } }
                     case .text(let text):
-                        hub.receiveOnLoop(text, session: session, connection: connection)
+                        hub.receiveOnLoop(text, session: session, connection: connection, from: channel.eventLoop)
                     case .binary:
                         outcome = .violation(.binaryFrame)
                     }

@@ -6,10 +6,13 @@ import NIOWebSocket
 /// `channel.write` starts at the tail of the pipeline and walks every outbound handler Hummingbird installed; a
 /// profile of 10,000 sessions put that walk (mostly retain/release) at several per cent of the signaling loop. From
 /// the frame tap's context a frame passes only the frame encoder. Without a tap (its install failed)
-/// frames take the channel's way. Used only on the channel's event loop, which is the hub's.
+/// frames take the channel's way. Used only on the channel's event loop; the hub reaches connections on other loops
+/// through an `OutboundHandoff`.
 final class WebSocketFrameWriter: @unchecked Sendable {
     let channel: any Channel
     private let tap: WebSocketFrameTap?
+    /// Set while the writer is listed for a flush at the end of the current batch (so it is listed once).
+    var flushPending = false
 
     init(channel: any Channel, tap: WebSocketFrameTap?) {
         self.channel = channel
