@@ -146,4 +146,32 @@ final class DatagramLoopTests: XCTestCase {
         XCTAssertFalse(loop.executeSheddable { ran.withLockedValue { $0 = true } })
         XCTAssertFalse(ran.withLockedValue { $0 })
     }
+
+    /// Datagrams far above a path MTU, up to the largest UDP payload, arrive whole (a TURN client may send them).
+    func testLargeDatagramsArriveWhole() async throws {
+        let loop = try DatagramLoop(name: "udp-test")
+        loop.start()
+        let collector = Collector(), ignored = Collector()
+        let any = TransportAddress(ip: .v4(0x7F00_0001), port: 0)
+        let sockets = try await loop.submit {
+            Sockets(sender: try loop.openSocket(at: any, receiver: ignored),
+                    first: try loop.openSocket(at: any, receiver: collector),
+                    second: try loop.openSocket(at: any, receiver: ignored))
+        }
+        let sizes = [9_000, 40_000, 65_507]
+        try await loop.submit {
+            for size in sizes {
+                loop.send(ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0) }), to: sockets.first.address,
+                          via: sockets.sender)
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, try await loop.submit({ collector.datagrams.count }) < sizes.count {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await loop.stop()
+        XCTAssertEqual(collector.datagrams.map(\.1.count), sizes)
+        XCTAssertEqual(collector.datagrams.last?.1, (0..<65_507).map { UInt8(truncatingIfNeeded: $0) })
+        XCTAssertEqual(loop.droppedReads, 0)
+    }
 }

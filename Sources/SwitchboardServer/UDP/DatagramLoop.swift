@@ -28,7 +28,10 @@ final class DatagramLoop: @unchecked Sendable {
     private var exited = false
     private var onExit: CheckedContinuation<Void, Never>?
 
-    private static let slot = 4096
+    /// Room for the largest UDP payload (65,507 bytes over IPv4): a TURN client may send Send indications or
+    /// ChannelData far above a path MTU, and a truncated datagram would be lost. Only the pages a datagram lands on
+    /// are touched, so the 2 MiB read buffer costs little resident memory.
+    private static let slot = 65_536
     private static let readBatch = 32
     /// Batches per socket per wake-up before other sockets get their turn (epoll is level-triggered).
     private static let readBudget = 4
