@@ -210,7 +210,7 @@ public final class SwitchboardService: Service, Sendable {
         let limits = SignalingLimits()
         let group = SignalingHTTPServer.group(threads: max(1, configuration.signalingThreads))
         let loops = Array(group.makeIterator())
-        // The hub on the least used loop of a shared group (tests run many servers in one process).
+        // Hubs take the group's loops in turn: tests run many servers in one process, sharing the group.
         let hubLoop = loops[Self.nextHubLoop.withLockedValue { next in defer { next += 1 }; return next } % loops.count]
         let hub = SignalingHub(limits: limits, iceServers: { user, host in directory.iceServers(user: user, requestHost: host) },
                                loop: hubLoop, connectionLoops: loops, logger: logger)

@@ -23,6 +23,28 @@ final class DatagramLoopTests: XCTestCase {
         var second: DatagramSocket
     }
 
+    /// A started loop with a sender and two sockets to send to; what `first` receives goes to `collector`.
+    private func startedLoop(collectingFirstInto collector: Collector) async throws -> (DatagramLoop, Sockets) {
+        let loop = try DatagramLoop(name: "udp-test")
+        loop.start()
+        let ignored = Collector()
+        let any = TransportAddress(ip: .v4(0x7F00_0001), port: 0)
+        let sockets = try await loop.submit {
+            Sockets(sender: try loop.openSocket(at: any, receiver: ignored),
+                    first: try loop.openSocket(at: any, receiver: collector),
+                    second: try loop.openSocket(at: any, receiver: ignored))
+        }
+        return (loop, sockets)
+    }
+
+    /// Waits up to 5 s for `collector` to hold `count` datagrams.
+    private func wait(until collector: Collector, holds count: Int, on loop: DatagramLoop) async throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, try await loop.submit({ collector.datagrams.count }) < count {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     func testDatagramsOfOneRoundArriveWholeOnceAndInOrder() async throws {
         let loop = try DatagramLoop(name: "udp-test")
         loop.start()
@@ -87,22 +109,12 @@ final class DatagramLoopTests: XCTestCase {
 
     /// Empty datagrams never form a segmented run (a segment size of 0 would send the run as one datagram).
     func testARunOfEmptyDatagramsArrivesAsThatManyDatagrams() async throws {
-        let loop = try DatagramLoop(name: "udp-test")
-        loop.start()
-        let collector = Collector(), ignored = Collector()
-        let any = TransportAddress(ip: .v4(0x7F00_0001), port: 0)
-        let sockets = try await loop.submit {
-            Sockets(sender: try loop.openSocket(at: any, receiver: ignored),
-                    first: try loop.openSocket(at: any, receiver: collector),
-                    second: try loop.openSocket(at: any, receiver: ignored))
-        }
+        let collector = Collector()
+        let (loop, sockets) = try await startedLoop(collectingFirstInto: collector)
         try await loop.submit {
             for _ in 0..<5 { loop.send(ByteBuffer(), to: sockets.first.address, via: sockets.sender) }
         }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline, try await loop.submit({ collector.datagrams.count }) < 5 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await wait(until: collector, holds: 5, on: loop)
         await loop.stop()
         XCTAssertEqual(collector.datagrams.map(\.1), [[UInt8]](repeating: [], count: 5))
     }
@@ -149,15 +161,8 @@ final class DatagramLoopTests: XCTestCase {
 
     /// Datagrams far above a path MTU, up to the largest UDP payload, arrive whole (a TURN client may send them).
     func testLargeDatagramsArriveWhole() async throws {
-        let loop = try DatagramLoop(name: "udp-test")
-        loop.start()
-        let collector = Collector(), ignored = Collector()
-        let any = TransportAddress(ip: .v4(0x7F00_0001), port: 0)
-        let sockets = try await loop.submit {
-            Sockets(sender: try loop.openSocket(at: any, receiver: ignored),
-                    first: try loop.openSocket(at: any, receiver: collector),
-                    second: try loop.openSocket(at: any, receiver: ignored))
-        }
+        let collector = Collector()
+        let (loop, sockets) = try await startedLoop(collectingFirstInto: collector)
         let sizes = [9_000, 40_000, 65_507]
         try await loop.submit {
             for size in sizes {
@@ -165,10 +170,7 @@ final class DatagramLoopTests: XCTestCase {
                           via: sockets.sender)
             }
         }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline, try await loop.submit({ collector.datagrams.count }) < sizes.count {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await wait(until: collector, holds: sizes.count, on: loop)
         await loop.stop()
         XCTAssertEqual(collector.datagrams.map(\.1.count), sizes)
         XCTAssertEqual(collector.datagrams.last?.1, (0..<65_507).map { UInt8(truncatingIfNeeded: $0) })

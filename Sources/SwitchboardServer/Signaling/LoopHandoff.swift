@@ -59,18 +59,9 @@ final class OutboundHandoff: @unchecked Sendable {
         let batch = frames
         frames = []
         loop.execute {
-            var written: [WebSocketFrameWriter] = []
-            for (writer, text) in batch {
-                writer.writeText(text)
-                if !writer.flushPending {
-                    writer.flushPending = true
-                    written.append(writer)
-                }
-            }
-            for writer in written {
-                writer.flushPending = false
-                writer.flush()
-            }
+            var written = UnflushedWriters()
+            for (writer, text) in batch { written.write(text, to: writer) }
+            written.flush()
         }
     }
 }

@@ -12,7 +12,7 @@ import Signaling
 /// The HTTP side of `serve`: WebSocket signaling, long polling, the ICE server API, health and the demo page.
 struct SignalingHTTPServer: Sendable {
     /// Signaling runs on event loops of its own (STUN/TURN keep theirs): connections and their tasks on every loop
-    /// of the group, the hub on the first. One group per thread count, kept for the life of the process.
+    /// of the group, the hub on one of them. One group per thread count, kept for the life of the process.
     static func group(threads: Int) -> MultiThreadedEventLoopGroup {
         groups.withLockedValue { groups in
             if let group = groups[threads] { return group }

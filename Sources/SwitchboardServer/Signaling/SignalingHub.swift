@@ -17,7 +17,7 @@ actor SignalingHub {
     private var endedPolls = RecentlyEnded()
     private var nextConnection: UInt64 = 1
     /// WebSocket channels on the hub's loop written to during the current batch of actions.
-    private var unflushed: [WebSocketFrameWriter] = []
+    private var unflushed = UnflushedWriters()
     /// Frames for connections on other loops, per loop, and which of those have frames waiting.
     private let outboundHandoffs: [ObjectIdentifier: OutboundHandoff]
     private var pendingHandoffs: [OutboundHandoff] = []
@@ -306,11 +306,7 @@ extension SignalingHub {
 
     fileprivate func write(_ text: String, to writer: WebSocketFrameWriter) {
         if writer.channel.eventLoop === loop {
-            writer.writeText(text)
-            if !writer.flushPending {
-                writer.flushPending = true
-                unflushed.append(writer)
-            }
+            unflushed.write(text, to: writer)
         } else if let handoff = outboundHandoffs[ObjectIdentifier(writer.channel.eventLoop)] {
             if handoff.isEmpty { pendingHandoffs.append(handoff) }
             handoff.add(text, for: writer)
@@ -324,13 +320,7 @@ extension SignalingHub {
     }
 
     fileprivate func flushWebSockets() {
-        if !unflushed.isEmpty {
-            for writer in unflushed {
-                writer.flushPending = false
-                writer.flush()
-            }
-            unflushed.removeAll(keepingCapacity: true)
-        }
+        unflushed.flush()
         if !pendingHandoffs.isEmpty {
             for handoff in pendingHandoffs { handoff.flush() }
             pendingHandoffs.removeAll(keepingCapacity: true)

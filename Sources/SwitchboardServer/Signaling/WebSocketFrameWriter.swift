@@ -11,8 +11,8 @@ import NIOWebSocket
 final class WebSocketFrameWriter: @unchecked Sendable {
     let channel: any Channel
     private let tap: WebSocketFrameTap?
-    /// Set while the writer is listed for a flush at the end of the current batch (so it is listed once).
-    var flushPending = false
+    /// Set while an `UnflushedWriters` lists this writer (so it is listed once).
+    fileprivate var flushPending = false
 
     init(channel: any Channel, tap: WebSocketFrameTap?) {
         self.channel = channel
@@ -36,5 +36,28 @@ final class WebSocketFrameWriter: @unchecked Sendable {
         } else {
             channel.flush()
         }
+    }
+}
+
+/// Writers written to since their last flush, each listed once, so a batch of frames ends with one flush per
+/// connection. Used on one event loop: the hub's for its own connections, another loop's inside an `OutboundHandoff`.
+struct UnflushedWriters {
+    private var writers: [WebSocketFrameWriter] = []
+
+    mutating func write(_ text: String, to writer: WebSocketFrameWriter) {
+        writer.writeText(text)
+        if !writer.flushPending {
+            writer.flushPending = true
+            writers.append(writer)
+        }
+    }
+
+    mutating func flush() {
+        guard !writers.isEmpty else { return }
+        for writer in writers {
+            writer.flushPending = false
+            writer.flush()
+        }
+        writers.removeAll(keepingCapacity: true)
     }
 }
