@@ -250,7 +250,7 @@ for index in 0..<sessionCount {
     sessions.append(session)
     sessionsPerLoop[index % threads].append(session)
     let channel = ClientBootstrap(group: loops[index % threads])
-        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(session) } }
         .connect(host: "127.0.0.1", port: port)
     if index % 200 == 199 {

@@ -23,6 +23,8 @@ public final class SwitchboardService: Service, Sendable {
     /// One TURN core per event loop; a client's 5-tuple always lands on the same one (SO_REUSEPORT hashing).
     private let shards: [TURNShard]
     private let hubBox = HubBox()
+    private let httpLimiter: ConnectionLimiter
+    private let tcpLimiter: ConnectionLimiter
 
     public init(configuration: ServerConfiguration, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 clock: any TURNClock = SystemTURNClock(), logger: Logger,
@@ -32,6 +34,9 @@ public final class SwitchboardService: Service, Sendable {
         self.logger = logger
         self.onReady = onReady
         self.clock = clock
+        httpLimiter = ConnectionLimiter(maxTotal: configuration.httpMaxConnections, maxPerAddress: configuration.maxConnectionsPerIP)
+        tcpLimiter = ConnectionLimiter(maxTotal: configuration.maxTCPConnections, maxPerAddress: configuration.maxConnectionsPerIP)
+        DescriptorLimit.raise(needed: configuration.descriptorsNeeded, logger: logger)
         var secrets = configuration.authSecrets
         if secrets.isEmpty {
             secrets = [generatedAuthSecret()]
@@ -42,7 +47,8 @@ public final class SwitchboardService: Service, Sendable {
         let credentials = configuration.credentialStore(secrets: secrets)
         let policy = try configuration.peerPolicy()
         let base = configuration.turnConfiguration
-        let ledger = AllocationLedger(maxTotal: base.maxAllocations, maxPerUser: base.maxAllocationsPerUser)
+        let ledger = AllocationLedger(maxTotal: base.maxAllocations,
+                                      maxPerUser: Self.perUserAllocations(configuration: configuration, base: base))
         // Every core must accept every core's nonces (a client's NAT binding may move it to another loop).
         var random = SystemRandomNumberGenerator()
         let nonceSecret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -58,6 +64,14 @@ public final class SwitchboardService: Service, Sendable {
         }
         // Started only once all exist: a loop that failed to open must not leave the others' threads running.
         for shard in shards { shard.loop.start() }
+    }
+
+    /// The user quota, held to `--user-relay-share` of the relay range: each allocation takes at least one port,
+    /// so without this one credential holder could take the whole range and leave everyone else 508.
+    static func perUserAllocations(configuration: ServerConfiguration, base: TURNConfiguration) -> Int {
+        let rangeSize = Int(configuration.relayPorts.upperBound) - Int(configuration.relayPorts.lowerBound) + 1
+        let share = max(1, rangeSize * configuration.userRelayShare / 100)
+        return min(base.maxAllocationsPerUser, share)
     }
 
     /// `--turn-threads` loops, at most one per core, fewer when the relay range is too small to split.
@@ -104,7 +118,8 @@ public final class SwitchboardService: Service, Sendable {
     public var turnThreadCount: Int { shards.count }
 
     public func run() async throws {
-        let stun = STUNListeners(configuration: configuration, shards: shards, group: group, counters: counters)
+        let stun = STUNListeners(configuration: configuration, shards: shards, group: group, counters: counters,
+                                 connections: tcpLimiter)
         let listeners: [BoundListener]
         do {
             listeners = try await stun.start()
@@ -126,8 +141,12 @@ public final class SwitchboardService: Service, Sendable {
             throw error
         }
         let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
-        let httpTask = Task {
-            try await http.run(host: configuration.listenIP.description, port: Int(configuration.httpPort)) { port in
+        let (stopHTTP, stopContinuation) = AsyncStream.makeStream(of: Void.self)
+        // Detached, so that the framework does not see our graceful shutdown at once: the hub must end every
+        // session (1001, 410) before the framework closes the connections under it.
+        let (host, port) = (configuration.listenIP.description, Int(configuration.httpPort))
+        let httpTask = Task.detached {
+            try await http.run(host: host, port: port, stop: stopHTTP) { port in
                 boundContinuation.yield(port)
                 boundContinuation.finish()
             }
@@ -136,6 +155,7 @@ public final class SwitchboardService: Service, Sendable {
         guard let httpPort = await boundIterator.next() else {
             await stun.closeAll()
             await stopShards()
+            stopContinuation.finish()
             try await httpTask.value
             throw ServiceStartError.httpDidNotStart
         }
@@ -146,6 +166,7 @@ public final class SwitchboardService: Service, Sendable {
         onReady(all)
         try? await gracefulShutdown()
         logger.info("shutting down")
+        stopContinuation.finish()
         // HTTP connections get a moment to finish; a client that never sent a request must not hold up the exit.
         let (finished, finish) = AsyncStream.makeStream(of: Void.self)
         Task {
@@ -153,7 +174,7 @@ public final class SwitchboardService: Service, Sendable {
             finish.finish()
         }
         let deadline = Task {
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(4))
             httpTask.cancel()
             try await Task.sleep(for: .seconds(2))
             finish.finish()
@@ -175,6 +196,14 @@ public final class SwitchboardService: Service, Sendable {
     public func signalingSessionCount() async -> Int {
         await hubBox.hub?.sessionCount ?? 0
     }
+
+    /// Long-polling ids that still lead to a session (tests: it returns to 0 once sessions end).
+    public func signalingPollIndexCount() async -> Int {
+        await hubBox.hub?.pollIndexCount ?? 0
+    }
+
+    /// Open HTTP connections as the connection limiter counts them, and the addresses they come from.
+    public var httpConnections: (open: Int, addresses: Int) { (httpLimiter.open, httpLimiter.addresses) }
 
     private func makeSignalingServer(stunPort: UInt16) async throws -> SignalingHTTPServer {
         var publicKey: String?
@@ -198,25 +227,33 @@ public final class SwitchboardService: Service, Sendable {
                 any room and receive TURN credentials. Configure a key before exposing this server.
                 """)
         }
-        var fixedHost: String?
-        // URLs need brackets around IPv6 literals.
-        func urlHost(_ ip: IPAddress) -> String { ip.family == .ipv6 ? "[\(ip)]" : "\(ip)" }
-        if let external = configuration.externalIP {
-            fixedHost = urlHost(external)
-        } else if configuration.listenIP != .v4(0), configuration.listenIP != .v6(high: 0, low: 0) {
-            fixedHost = urlHost(configuration.listenIP)
+        var hosts = configuration.publicHosts
+        if hosts.isEmpty, let external = configuration.externalIP {
+            hosts = [PublicHost.urlHost(external)]
+        } else if hosts.isEmpty, !configuration.listenIP.isUnspecified {
+            hosts = [PublicHost.urlHost(configuration.listenIP)]
         }
-        let directory = ICEServerDirectory(secret: authSecrets[0], port: stunPort, fixedHost: fixedHost)
+        if hosts.isEmpty {
+            logger.warning("""
+                no --public-host and a wildcard listen address: iceServers URLs name the local address each client \
+                reached, which is wrong behind NAT or a load balancer. Set --public-host to the relay's public name.
+                """)
+        }
+        let directory = ICEServerDirectory(secret: authSecrets[0], port: stunPort, hosts: hosts)
         let limits = SignalingLimits()
         let group = SignalingHTTPServer.group(threads: max(1, configuration.signalingThreads))
         let loops = Array(group.makeIterator())
         // Hubs take the group's loops in turn: tests run many servers in one process, sharing the group.
         let hubLoop = loops[Self.nextHubLoop.withLockedValue { next in defer { next += 1 }; return next } % loops.count]
-        let hub = SignalingHub(limits: limits, iceServers: { user, host in directory.iceServers(user: user, requestHost: host) },
+        let hub = SignalingHub(limits: limits, iceServers: { user, host in directory.iceServers(user: user, reachedHost: host) },
                                loop: hubLoop, connectionLoops: loops, logger: logger)
         await hubBox.set(hub)
+        if configuration.allowedOrigins.isEmpty {
+            logger.notice("no --allowed-origin: pages from any origin may use signaling and the HTTP API")
+        }
         return SignalingHTTPServer(hub: hub, group: group, verifier: verifier, directory: directory, limits: limits, logger: logger,
-                                   firstRequestTimeout: configuration.httpFirstRequestTimeout)
+                                   requestLimits: configuration.httpLimits, connections: httpLimiter,
+                                   origins: OriginPolicy(allowed: configuration.allowedOrigins))
     }
 }
 

@@ -35,6 +35,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Relayed bytes/s per allocation, 0 for no limit (default 0).") var maxBps: String?
     @Option(help: "Event loops serving STUN/TURN over UDP, one SO_REUSEPORT socket each (default 1).") var turnThreads: String?
     @Option(help: "Event loops for signaling connections; the hub runs on one of them (default: one per core).") var signalingThreads: String?
+    @Option(help: "Share of the relay port range one user may hold, in percent (default 10).") var userRelayShare: String?
+    @Option(help: "Host name or address for iceServers URLs (repeatable; default: the address the client reached).") var publicHost: [String] = []
+    @Option(help: "Origin allowed to use signaling and the HTTP API, e.g. https://app.example.com (repeatable; default: any).") var allowedOrigin: [String] = []
+    @Option(help: "Seconds for an HTTP request to arrive whole (default 10).") var httpRequestTimeout: String?
+    @Option(help: "Bytes of an HTTP request head (default 32768).") var httpMaxHeaderBytes: String?
+    @Option(help: "Header fields in an HTTP request (default 100).") var httpMaxHeaders: String?
+    @Option(help: "Open HTTP connections in total (default 20000).") var httpMaxConnections: String?
+    @Option(help: "Open connections per address (IPv6: per /64) on the HTTP and on the STUN/TURN TCP listener (default 1000).") var maxConnectionsPerIP: String?
+    @Option(help: "STUN/TURN over TCP connections in total (default 10000).") var maxTCPConnections: String?
     @Option(help: "HS256 secret for signaling tokens (at least 32 bytes).") var jwtSecret: String?
     @Option(help: "ES256 public key file for signaling tokens.") var jwtPublicKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
@@ -47,9 +56,14 @@ struct Serve: AsyncParsableCommand {
             ("admin-port", adminPort), ("alternate-ip", alternateIP), ("alternate-port", alternatePort),
             ("relay-ip", relayIP), ("external-ip", externalIP), ("relay-ports", relayPorts), ("realm", realm),
             ("total-quota", totalQuota), ("user-quota", userQuota), ("max-bps", maxBps), ("turn-threads", turnThreads), ("signaling-threads", signalingThreads), ("jwt-secret", jwtSecret), ("jwt-public-key", jwtPublicKey), ("log-level", logLevel), ("log-format", logFormat),
+            ("user-relay-share", userRelayShare), ("http-request-timeout", httpRequestTimeout),
+            ("http-max-header-bytes", httpMaxHeaderBytes), ("http-max-headers", httpMaxHeaders),
+            ("http-max-connections", httpMaxConnections), ("max-connections-per-ip", maxConnectionsPerIP),
+            ("max-tcp-connections", maxTCPConnections),
         ]
         for (key, value) in single { if let value { values[key] = [value] } }
-        let repeated: [(String, [String])] = [("user", user), ("auth-secret", authSecret), ("allow-peer", allowPeer), ("deny-peer", denyPeer)]
+        let repeated: [(String, [String])] = [("user", user), ("auth-secret", authSecret), ("allow-peer", allowPeer), ("deny-peer", denyPeer),
+                                               ("public-host", publicHost), ("allowed-origin", allowedOrigin)]
         for (key, list) in repeated where !list.isEmpty { values[key] = list }
         return values
     }

@@ -141,7 +141,7 @@ final class SignalingWebSocketTests: XCTestCase {
         // Beyond the WebSocket layer's own bound the connection is closed with 1009 while the client is still
         // writing, so the kernel may reset it before the close frame is read: either outcome ends only this session.
         let answer = try await dave.next()
-        if let answer { XCTAssertEqual(answer, .close(code: 1009, reason: "")) }
+        if let answer { XCTAssertEqual(answer, .close(code: 1009, reason: "frame too large")) }
         try await Task.sleep(for: .milliseconds(200))
         expectEqual(await server.service.signalingSessionCount(), 0)
         try await server.stop()
@@ -195,7 +195,7 @@ final class SignalingWebSocketTests: XCTestCase {
     }
 
     func testSilentConnectionsAreClosedAfterTheFirstRequestDeadline() async throws {
-        let server = try await RunningServer.start { $0.httpFirstRequestTimeout = 0.5 }
+        let server = try await RunningServer.start { $0.httpLimits.requestTimeout = 0.5 }
         let silent = try await RawWebSocket.openTCP(port: server.httpPort)
         let (talking, _) = try await connect(server)
         try await Task.sleep(for: .seconds(1.5))

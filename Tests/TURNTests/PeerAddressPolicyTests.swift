@@ -25,9 +25,14 @@ final class PeerAddressPolicyTests: XCTestCase {
         ("240.0.0.0/4", ["240.0.0.1", "255.255.255.255"], []),
         ("::/128", ["::"], ["2001:4860:4860::8888"]),
         ("::1/128", ["::1"], []),
-        ("64:ff9b:1::/48", ["64:ff9b:1::1", "64:ff9b:1:ffff::1"], ["64:ff9b:2::1"]),
-        ("100::/64", ["100::1", "100::ffff:ffff:ffff:ffff"], ["100:0:0:1::1"]),
-        ("2001:2::/48", ["2001:2::1", "2001:2:0:ffff::1"], ["2001:3::1"]),
+        ("64:ff9b:1::/48", ["64:ff9b:1::1", "64:ff9b:1:ffff::1"], ["64:ff9b::8.8.8.8"]),
+        ("::/8", ["::2:0:0:1", "ff:ffff::1"], ["200::1"]),
+        ("100::/64", ["100::1", "100::ffff:ffff:ffff:ffff"], ["100:0:0:2::1"]),
+        ("100:0:0:1::/64", ["100:0:0:1::1", "100:0:0:1:ffff::1"], ["100:0:0:2::1"]),
+        // Teredo (2001::/32, here server 65.54.227.120 and client 192.0.2.45 obfuscated), benchmarking, ORCHIDv2.
+        ("2001::/23", ["2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:2::1", "2001:20::1", "2001:1ff:ffff::1"],
+         ["2001:200::1"]),
+        ("5f00::/16", ["5f00::1", "5f00:ffff::1"], ["5f01::1"]),
         ("2001:db8::/32", ["2001:db8::1", "2001:db8:ffff::1"], ["2001:db9::1", "2001:db7::1"]),
         ("3fff::/20", ["3fff::1", "3fff:fff::1"], ["3fff:1000::1"]),
         ("fc00::/7", ["fc00::1", "fd12:3456::1", "fdff:ffff::1"], ["fbff::1"]),
@@ -50,6 +55,16 @@ final class PeerAddressPolicyTests: XCTestCase {
 
     func testTheDefaultListHoldsExactlyTheDocumentedRanges() {
         XCTAssertEqual(Set(PeerAddressPolicy.defaultDenied), Set(defaultRanges.map { CIDR($0.block)! }))
+    }
+
+    /// Every IPv6 form that embeds an IPv4 address is judged by that address, or denied whole.
+    func testIPv6FormsEmbeddingIPv4AreJudgedByTheirIPv4() {
+        let denied = ["::ffff:127.0.0.1", "::ffff:0:127.0.0.1", "::ffff:0:10.0.0.1", "::127.0.0.1", "64:ff9b::127.0.0.1",
+                      "64:ff9b::169.254.169.254", "64:ff9b:1::8.8.8.8", "2002:7f00:1::1", "2002:a9fe:a9fe::1",
+                      "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:0:7f00:1::1"]
+        for address in denied { XCTAssertFalse(open.permits(ip(address)), "\(address) was permitted") }
+        let permitted = ["::ffff:8.8.8.8", "::ffff:0:8.8.8.8", "64:ff9b::8.8.8.8", "2002:808:808::1"]
+        for address in permitted { XCTAssertTrue(open.permits(ip(address)), "\(address) was denied") }
     }
 
     func testPublicAddressesArePermitted() {

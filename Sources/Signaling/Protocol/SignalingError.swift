@@ -38,6 +38,13 @@ public struct SignalingCloseReason: Error, Sendable, Equatable, CustomStringConv
     public static let normal = SignalingCloseReason(code: 1000, reason: "normal")
     public static let binaryFrame = SignalingCloseReason(code: 1003, reason: "binary frames are not supported")
     public static let frameTooLarge = SignalingCloseReason(code: 1009, reason: "frame too large")
+    public static let invalidText = SignalingCloseReason(code: 1007, reason: "text frame is not valid UTF-8")
+    public static let goingAway = SignalingCloseReason(code: 1001, reason: "server shutting down")
+
+    /// RFC 6455 framing broken by the client (unmasked frame, fragments out of order, reserved bits).
+    public static func protocolError(_ detail: String) -> SignalingCloseReason {
+        SignalingCloseReason(code: 1002, reason: "protocol error: \(detail)")
+    }
     public static let authRequired = SignalingCloseReason(code: 4000, reason: "bad-request: the first frame must be auth")
     public static let unauthorized = SignalingCloseReason(code: 4001, reason: "unauthorized")
     public static let tokenExpired = SignalingCloseReason(code: 4002, reason: "token-expired")

@@ -8,12 +8,14 @@ import TOMLKit
 /// the TOML file may use either `stun-port` or `stun_port`, and the environment `SWITCHBOARD_STUN_PORT`.
 /// Repeatable keys (`user`, `auth-secret`, `allow-peer`, `deny-peer`) take lists; a later layer replaces a list.
 public enum ConfigurationSources {
-    public static let repeatableKeys: Set<String> = ["user", "auth-secret", "allow-peer", "deny-peer"]
+    public static let repeatableKeys: Set<String> = ["user", "auth-secret", "allow-peer", "deny-peer", "public-host", "allowed-origin"]
     public static let knownKeys: Set<String> = [
         "listen-ip", "stun-port", "tls-port", "http-port", "admin-port", "alternate-ip", "alternate-port",
         "relay-ip", "external-ip", "relay-ports", "realm", "user", "auth-secret", "allow-peer", "deny-peer",
         "jwt-secret", "jwt-public-key", "log-level", "log-format", "software", "max-tcp-connections",
         "tcp-idle-timeout", "total-quota", "user-quota", "max-bps", "max-allocate-lifetime", "turn-threads", "signaling-threads",
+        "http-request-timeout", "http-max-header-bytes", "http-max-headers", "http-max-connections", "max-connections-per-ip",
+        "public-host", "allowed-origin", "user-relay-share",
     ]
 
     public static func load(file: String?, environment: [String: String], flags: [String: [String]]) throws -> ServerConfiguration {
@@ -152,6 +154,39 @@ public enum ConfigurationSources {
             c.maxBps = value
         }
         if let v = try positive("max-allocate-lifetime") { c.maxAllocateLifetime = max(600, v) }
+        if let text = try one("http-request-timeout") {
+            guard let value = Double(text), value > 0, value <= 3600 else {
+                throw fail("http-request-timeout", "'\(text)' is not a number of seconds between 0 and 3600")
+            }
+            c.httpLimits.requestTimeout = value
+        }
+        if let v = try positive("http-max-header-bytes") {
+            guard v >= 1024 else { throw fail("http-max-header-bytes", "must be at least 1024") }
+            c.httpLimits.maxHeaderBytes = v
+        }
+        if let v = try positive("http-max-headers") { c.httpLimits.maxHeaderCount = v }
+        if let v = try positive("http-max-connections") { c.httpMaxConnections = v }
+        if let v = try positive("max-connections-per-ip") { c.maxConnectionsPerIP = v }
+        if let list = values["public-host"] {
+            c.publicHosts = try list.map { text in
+                guard let host = PublicHost.normalised(text) else {
+                    throw fail("public-host", "'\(text)' is not a host name or IP address")
+                }
+                return host
+            }
+        }
+        if let list = values["allowed-origin"] {
+            c.allowedOrigins = try list.map { text in
+                guard let origin = OriginPolicy.normalised(text) else {
+                    throw fail("allowed-origin", "'\(text)' is not an origin such as https://app.example.com")
+                }
+                return origin
+            }
+        }
+        if let v = try positive("user-relay-share") {
+            guard v <= 100 else { throw fail("user-relay-share", "'\(v)' is not a percentage from 1 to 100") }
+            c.userRelayShare = v
+        }
 
         if let alternate = c.alternateIP, alternate.family != c.listenIP.family || alternate.isUnspecified {
             throw fail("alternate-ip", "must be a concrete address of the same family as listen-ip")

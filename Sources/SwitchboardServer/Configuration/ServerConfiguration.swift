@@ -42,8 +42,19 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var turnThreads: Int = 1
     /// Event loops for signaling connections, one per core by default; the hub's core runs on one of them.
     public var signalingThreads: Int = System.coreCount
-    /// Seconds an HTTP connection may stay silent after it is accepted before it is closed (not a flag; tests lower it).
-    public var httpFirstRequestTimeout: Double = 10
+    /// What an HTTP request may hold before it is answered (deadline, header bytes and fields, body bytes).
+    public var httpLimits = HTTPRequestLimits()
+    /// Open HTTP connections in total; more are answered 503 and closed.
+    public var httpMaxConnections: Int = 20_000
+    /// Open connections from one address (an IPv6 /64) on the HTTP listener, and again on the STUN/TURN TCP one.
+    public var maxConnectionsPerIP: Int = 1_000
+    /// Host names or addresses put in `iceServers` URLs (the first one; all are listed). Empty: the listener's own
+    /// address, or with a wildcard listener the address each client reached.
+    public var publicHosts: [String] = []
+    /// Origins (`https://app.example.com`) whose pages may use signaling and the HTTP API; empty: any origin.
+    public var allowedOrigins: [String] = []
+    /// The largest share of the relay port range, in percent, that one user's allocations may hold.
+    public var userRelayShare: Int = 10
 
     public init() {}
 

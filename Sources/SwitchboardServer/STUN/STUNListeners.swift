@@ -23,11 +23,14 @@ actor STUNListeners {
     private let shards: [TURNShard]
     private let group: EventLoopGroup
     let counters: STUNCounters
+    private let connections: ConnectionLimiter
     private var channels: [Channel] = []
     private var sockets: [UncheckedSocket] = []
 
-    init(configuration: ServerConfiguration, shards: [TURNShard], group: EventLoopGroup, counters: STUNCounters) {
+    init(configuration: ServerConfiguration, shards: [TURNShard], group: EventLoopGroup, counters: STUNCounters,
+         connections: ConnectionLimiter) {
         self.configuration = configuration
+        self.connections = connections
         self.shards = shards
         self.group = group
         self.counters = counters
@@ -139,20 +142,19 @@ actor STUNListeners {
     }
     private func bindTCP(_ address: TransportAddress, responder: BindingResponder) async throws -> TransportAddress {
         let counters = self.counters
-        let maxConnections = configuration.maxTCPConnections
+        let connections = self.connections
         let idle = TimeAmount.seconds(Int64(configuration.tcpIdleTimeoutSeconds))
         let turn = shards[0].edge
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: idle),
                         ByteToMessageHandler(STUNStreamFramer()),
-                        STUNStreamHandler(responder: responder, counters: counters, maxConnections: maxConnections,
-                                          turn: turn),
+                        STUNStreamHandler(responder: responder, counters: counters, connections: connections, turn: turn),
                     ])
                 }
             }

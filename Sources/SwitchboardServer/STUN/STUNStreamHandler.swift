@@ -10,26 +10,27 @@ final class STUNStreamHandler: ChannelInboundHandler {
 
     private let responder: BindingResponder
     private let counters: STUNCounters
-    private let maxConnections: Int
+    private let connections: ConnectionLimiter
     private let turn: TURNEdgeHandle?
-    private var counted = false
+    private var ticket: ConnectionLimiter.Ticket?
     private var fiveTuple: FiveTuple?
 
-    init(responder: BindingResponder, counters: STUNCounters, maxConnections: Int, turn: TURNEdgeHandle?) {
+    init(responder: BindingResponder, counters: STUNCounters, connections: ConnectionLimiter, turn: TURNEdgeHandle?) {
         self.responder = responder
         self.counters = counters
-        self.maxConnections = maxConnections
+        self.connections = connections
         self.turn = turn
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let open = counters.tcpConnections.wrappingIncrementThenLoad(ordering: .relaxed)
-        counted = true
-        guard open <= maxConnections else {
+        // STUN over TCP has no way to say "too many": over either bound the connection is closed at once.
+        guard case .success(let ticket) = connections.admit(context.remoteAddress) else {
             counters.tcpRefused.wrappingIncrement(ordering: .relaxed)
             context.close(promise: nil)
             return
         }
+        self.ticket = ticket
+        counters.tcpConnections.wrappingIncrement(ordering: .relaxed)
         if let remote = context.remoteAddress.flatMap(TransportAddress.init),
            let local = context.localAddress.flatMap(TransportAddress.init) {
             let fiveTuple = FiveTuple(client: remote, server: local, transport: .tcp)
@@ -40,9 +41,10 @@ final class STUNStreamHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if counted {
+        if let ticket {
+            connections.release(ticket)
             counters.tcpConnections.wrappingDecrement(ordering: .relaxed)
-            counted = false
+            self.ticket = nil
         }
         if let fiveTuple { turn?.tcpConnectionClosed(fiveTuple) }
         context.fireChannelInactive()

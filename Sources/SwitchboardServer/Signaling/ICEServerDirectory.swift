@@ -1,51 +1,63 @@
 import Foundation
+import NIOCore
 import Signaling
 import STUN
 import TURN
 
 /// Builds the `iceServers` handed out on join and by `GET /v1/ice-servers`: our STUN URL and TURN URLs (UDP and
 /// TCP) with TURN REST credentials for the user, valid for `ttl` seconds.
+///
+/// The host in the URLs is never taken from the request (a Host header is the client's to write): it is the
+/// configured `--public-host` list, else `--external-ip` or a concrete listen address, else the local address the
+/// client's connection reached.
 struct ICEServerDirectory: Sendable {
     let secret: String
     let port: UInt16
-    /// Advertised host when configured (`--external-ip`, or a concrete listen IP); otherwise the Host header's.
-    let fixedHost: String?
+    /// URL hosts (IPv6 in brackets); empty means the address each connection reached.
+    let hosts: [String]
     let ttl: Int = 86_400
 
-    func iceServers(user: String, requestHost: String) -> JSONValue {
-        let host = fixedHost ?? Self.sanitise(requestHost) ?? "127.0.0.1"
+    func iceServers(user: String, reachedHost: String) -> JSONValue {
+        let hosts = hosts.isEmpty ? [reachedHost] : hosts
         let credential = RESTCredential.generate(secret: secret, user: user, ttl: ttl,
                                                   unixTime: Int64(Date().timeIntervalSince1970))
         return .array([
-            .object(["urls": .string("stun:\(host):\(port)")]),
+            .object(["urls": .array(hosts.map { .string("stun:\($0):\(port)") })]),
             .object([
-                "urls": .array([.string("turn:\(host):\(port)?transport=udp"), .string("turn:\(host):\(port)?transport=tcp")]),
+                "urls": .array(hosts.flatMap { host in
+                    [JSONValue.string("turn:\(host):\(port)?transport=udp"), .string("turn:\(host):\(port)?transport=tcp")]
+                }),
                 "username": .string(credential.username),
                 "credential": .string(credential.password),
             ]),
         ])
     }
 
-    /// The host part of a Host header, if it is a plain host name or IP literal; anything else is not echoed back.
-    static func sanitise(_ authority: String) -> String? {
-        var host = Substring(authority)
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            host = host[...close]
-        } else if let colon = host.lastIndex(of: ":") {
-            host = host[..<colon]
-        }
-        guard (1...253).contains(host.utf8.count) else { return nil }
-        let allowed = host.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: ":"),
-                 UInt8(ascii: "["), UInt8(ascii: "]"):
-                true
-            default:
-                false
-            }
-        }
-        return allowed ? String(host) : nil
+    /// The local address a connection reached, as a URL host: what a wildcard listener advertises.
+    static func reachedHost(_ local: SocketAddress?) -> String {
+        guard let ip = local.flatMap(TransportAddress.init)?.ip else { return "127.0.0.1" }
+        return PublicHost.urlHost(ip)
     }
+}
+
+/// Host names and addresses an operator may give as `--public-host`.
+public enum PublicHost {
+    /// The URL form of `text` (IPv6 in brackets), or nil when it is neither an IP address nor a DNS name.
+    public static func normalised(_ text: String) -> String? {
+        var bare = Substring(text)
+        if bare.hasPrefix("["), bare.hasSuffix("]") { bare = bare.dropFirst().dropLast() }
+        if let ip = IPAddress(String(bare)) { return urlHost(ip) }
+        let labels = bare.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...253).contains(bare.utf8.count), !labels.isEmpty else { return nil }
+        for label in labels {
+            guard (1...63).contains(label.utf8.count), label.first != "-", label.last != "-",
+                  label.utf8.allSatisfy({ byte in
+                      (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                          || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-")
+                  }) else { return nil }
+        }
+        return bare.lowercased()
+    }
+
+    static func urlHost(_ ip: IPAddress) -> String { ip.family == .ipv6 ? "[\(ip)]" : "\(ip)" }
 }

@@ -30,13 +30,17 @@ struct SignalingHTTPServer: Sendable {
     let directory: ICEServerDirectory
     let limits: SignalingLimits
     let logger: Logger
-    let firstRequestTimeout: Double
+    let requestLimits: HTTPRequestLimits
+    let connections: ConnectionLimiter
+    let origins: OriginPolicy
 
-    /// Runs until graceful shutdown; `onBound` gets the port once listening.
-    func run(host: String, port: Int, onBound: @escaping @Sendable (Int) -> Void) async throws {
+    /// Runs until `stop` finishes; `onBound` gets the port once listening. On `stop` the hub ends every session
+    /// first (WebSocket 1001, waiting polls 410), then the listener closes and open connections drain.
+    func run(host: String, port: Int, stop: AsyncStream<Void>, onBound: @escaping @Sendable (Int) -> Void) async throws {
         let router = Router(context: SignalingRequestContext.self)
+        router.add(middleware: OriginMiddleware(policy: origins))
         router.get("/healthz") { _, _ in try JSONResponse.make(.ok, ["status": .string("ok")]) }
-        router.get("/v1/ice-servers") { request, _ in
+        router.get("/v1/ice-servers") { request, context in
             let identity: Identity?
             switch await verifier.check(HTTPRequestToken.find(request)) {
             case .success(let value): identity = value
@@ -44,7 +48,7 @@ struct SignalingHTTPServer: Sendable {
             }
             let user = identity?.user ?? RandomUser.make()
             return try JSONResponse.make(.ok, [
-                "iceServers": directory.iceServers(user: user, requestHost: request.head.authority ?? ""),
+                "iceServers": directory.iceServers(user: user, reachedHost: ICEServerDirectory.reachedHost(context.channel.localAddress)),
                 "ttl": .number(Double(directory.ttl)),
             ])
         }
@@ -53,7 +57,11 @@ struct SignalingHTTPServer: Sendable {
 
         let endpoint = WebSocketEndpoint(hub: hub, verifier: verifier, limits: limits)
         let wsRouter = Router(context: SignalingRequestContext.self)
-        wsRouter.ws("/v1/ws") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
+        let origins = self.origins
+        // A refused upgrade goes on to the HTTP router, whose origin middleware answers 403.
+        wsRouter.ws("/v1/ws") { request, _ in
+            origins.permits(origin: request.headers[.origin], host: request.head.authority) ? .upgrade([:]) : .dontUpgrade
+        } onUpgrade: { inbound, outbound, context in
             try await endpoint.handle(inbound: inbound, outbound: outbound, context: context)
         }
 
@@ -65,7 +73,7 @@ struct SignalingHTTPServer: Sendable {
         let app = Application(
             router: router,
             server: HTTPServerBuilder { responder in
-                DeadlineGuardedChannel(
+                GuardedHTTPChannel(
                     base: HTTP1WebSocketUpgradeChannel(
                         responder: responder,
                         webSocketResponder: wsResponder,
@@ -75,13 +83,15 @@ struct SignalingHTTPServer: Sendable {
                             ws: .init(maxFrameSize: limits.maxFrameBytes * 2,
                                       autoPing: .enabled(timePeriod: .seconds(Int64(limits.heartbeat))),
                                       closeTimeout: .seconds(5)))),
-                    timeout: .milliseconds(Int64(firstRequestTimeout * 1000)))
+                    limits: requestLimits, connections: connections)
             },
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },
             eventLoopGroupProvider: .shared(group),
             logger: frameworkLogger)
 
+        // Our own group, without signal handlers: `stop` decides when the framework starts to wind down.
+        let services = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: frameworkLogger))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Resume windows and idle long-polling clients are checked once a second.
@@ -90,7 +100,14 @@ struct SignalingHTTPServer: Sendable {
                     await hub.tick()
                 }
             }
-            try await app.run()
+            group.addTask {
+                for await _ in stop {}
+                await hub.shutdown()
+                // The close frames and 410s are written by the connections' own tasks: give them a moment.
+                try? await Task.sleep(for: .milliseconds(250))
+                await services.triggerGracefulShutdown()
+            }
+            try await services.run()
             await hub.shutdown()
             group.cancelAll()
         }

@@ -24,6 +24,8 @@ actor SignalingHub {
     /// While a batch of frames from another loop is handled, flushing waits until its end.
     private var inBatch = false
     private var nextTicket: UInt64 = 1
+    /// Set by `shutdown`: nothing new attaches while the server winds down.
+    private var shuttingDown = false
     let limits: SignalingLimits
     /// Closes queued for a WebSocket connection's task (frames are written straight onto the channel).
     static let writerQueueLimit = 16
@@ -50,6 +52,8 @@ actor SignalingHub {
     }
 
     var sessionCount: Int { core.sessionCount }
+    /// Poll ids that still lead to a session: each ended, resumed or idle long-polling session leaves none behind.
+    var pollIndexCount: Int { sessionByPollID.count }
     var roomCount: Int { core.roomCount }
 
     private func now() -> Double { Date().timeIntervalSince1970 }
@@ -73,6 +77,7 @@ actor SignalingHub {
     /// Connects or resumes in the core; the outlet is installed before the core's first frames are delivered.
     private func startSession(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
                               outlet: (String) -> Outlet) -> Result<String, SignalingCloseReason> {
+        guard !shuttingDown else { return .failure(.goingAway) }
         var actions: [SignalingCore.Action] = []
         let result: Result<String, SignalingCloseReason>
         if let resume {
@@ -118,7 +123,14 @@ actor SignalingHub {
     func disconnected(session: String, connection: UInt64, clean: Bool) {
         guard let outlet = outlets[session], outlet.connection == connection else { return }
         outlets[session] = nil
-        if case .webSocket(_, _, let continuation) = outlet { continuation.finish() }
+        switch outlet {
+        case .webSocket(_, _, let continuation):
+            continuation.finish()
+        case .poll(let mailbox):
+            // The poll id dies with its connection: a resume gets a new one, and the old one must not reach the
+            // session again (it travels in URLs, so others may have seen it).
+            forget(mailbox, clean ? nil : .idleTimeout)
+        }
         var actions: [SignalingCore.Action] = []
         core.disconnected(session, clean: clean, now: now(), into: &actions)
         perform(actions)
@@ -146,9 +158,9 @@ actor SignalingHub {
 
     /// Holds until frames are ready or `pollHold` seconds pass. A second poll replaces the first, which gets `[]`.
     func poll(_ pollID: String) async -> PollResult {
-        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session] else {
+        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session], mailbox.pollID == pollID else {
             if let reason = endedPolls.take(pollID) { return .gone(reason) }
-            return .unknown
+            return shuttingDown ? .gone(.goingAway) : .unknown
         }
         mailbox.lastSeen = now()
         if !mailbox.pending.isEmpty {
@@ -171,7 +183,7 @@ actor SignalingHub {
     }
 
     private func pollTimedOut(_ pollID: String, ticket: UInt64) {
-        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session],
+        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session], mailbox.pollID == pollID,
               let waiter = mailbox.waiter, waiter.ticket == ticket else { return }
         mailbox.waiter = nil
         mailbox.lastSeen = now()
@@ -181,10 +193,11 @@ actor SignalingHub {
 
     /// Client frames posted by a long-polling client.
     func pollSend(_ pollID: String, frames: [String]) -> PollResult {
-        guard let session = sessionByPollID[pollID], let outlet = outlets[session] else {
+        guard let session = sessionByPollID[pollID], case .poll(let mailbox)? = outlets[session], mailbox.pollID == pollID else {
             if let reason = endedPolls.reason(for: pollID) { return .gone(reason) }
-            return .unknown
+            return shuttingDown ? .gone(.goingAway) : .unknown
         }
+        let outlet = Outlet.poll(mailbox)
         for text in frames {
             guard outlets[session]?.connection == outlet.connection else { break }
             receive(text, session: session, connection: outlet.connection)
@@ -194,8 +207,15 @@ actor SignalingHub {
 
     /// `DELETE /v1/poll/{P}`: the client leaves for good.
     func pollClose(_ pollID: String) -> Bool {
-        guard let session = sessionByPollID[pollID], let outlet = outlets[session] else { return false }
-        disconnected(session: session, connection: outlet.connection, clean: true)
+        guard let session = sessionByPollID[pollID], case .poll(let mailbox)? = outlets[session], mailbox.pollID == pollID else {
+            return false
+        }
+        mailbox.waiter?.continuation.resume(returning: .gone(.normal))
+        if case .poll(var waiting)? = outlets[session] {
+            waiting.waiter = nil
+            outlets[session] = .poll(waiting)
+        }
+        disconnected(session: session, connection: mailbox.connection, clean: true)
         return true
     }
 
@@ -214,18 +234,30 @@ actor SignalingHub {
         perform(actions)
     }
 
-    /// Ends every session (server shutdown): WebSocket clients get 1001.
+    /// Ends every session (server shutdown): WebSocket clients get close 1001, long polls 410 with 1001, now or
+    /// at their next poll.
     func shutdown() {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        flushWebSockets()
         for (_, outlet) in outlets {
             switch outlet {
             case .webSocket(_, _, let continuation):
-                continuation.yield(.close(SignalingCloseReason(code: 1001, reason: "server shutting down")))
+                continuation.yield(.close(.goingAway))
                 continuation.finish()
             case .poll(let mailbox):
-                mailbox.waiter?.continuation.resume(returning: .gone(SignalingCloseReason(code: 1001, reason: "server shutting down")))
+                endedPolls.remember(mailbox.pollID, .goingAway)
+                mailbox.waiter?.continuation.resume(returning: .gone(.goingAway))
             }
         }
         outlets = [:]
+        sessionByPollID = [:]
+    }
+
+    /// A long-polling session's id stops working; its next poll learns `reason` (410), or gets 404 without one.
+    private func forget(_ mailbox: PollMailbox, _ reason: SignalingCloseReason?) {
+        sessionByPollID[mailbox.pollID] = nil
+        if let reason { endedPolls.remember(mailbox.pollID, reason) }
     }
 
     // MARK: Actions
@@ -238,8 +270,7 @@ actor SignalingHub {
             continuation.yield(.close(.replaced))
             continuation.finish()
         case .poll(let mailbox):
-            sessionByPollID[mailbox.pollID] = nil
-            endedPolls.remember(mailbox.pollID, .replaced)
+            forget(mailbox, .replaced)
             mailbox.waiter?.continuation.resume(returning: .gone(.replaced))
         }
     }

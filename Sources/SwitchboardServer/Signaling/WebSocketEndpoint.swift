@@ -25,9 +25,9 @@ struct WebSocketEndpoint: Sendable {
 
     private func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
                      context: WebSocketRouterContext<SignalingRequestContext>) async throws {
-        let tap = await WebSocketFrameTap.install(on: context.requestContext.channel)
+        let tap = await WebSocketFrameTap.install(on: context.requestContext.channel, maxMessageBytes: limits.maxFrameBytes * 2)
         let query = context.request.uri.queryParameters
-        let host = context.request.head.authority ?? ""
+        let host = ICEServerDirectory.reachedHost(context.requestContext.channel.localAddress)
         var messages = inbound.messages(maxSize: limits.maxFrameBytes * 2).makeAsyncIterator()
 
         // Authentication: the URL's token, or an `auth` frame first when a token is required and the URL has none.
@@ -105,10 +105,10 @@ struct WebSocketEndpoint: Sendable {
             } catch is ChannelError {
                 // The connection is gone: resumable.
             } catch {
-                // WebSocket protocol violations (oversized message, bad framing): the library already closed.
-                outcome = .violation(.frameTooLarge)
+                // WebSocket protocol violations: the tap (or the library) already sent the close frame.
+                outcome = .violation(tap?.violation ?? .protocolError("invalid message"))
             }
-            if case .dropped = outcome, tap?.sawViolation == true { outcome = .violation(.frameTooLarge) }
+            if case .dropped = outcome, let violation = tap?.violation { outcome = .violation(violation) }
             switch outcome {
             case .dropped:
                 await hub.disconnected(session: session, connection: connection, clean: tap?.sawCleanClose ?? false)

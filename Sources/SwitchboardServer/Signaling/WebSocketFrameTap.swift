@@ -1,6 +1,7 @@
 import Atomics
 import NIOCore
 import NIOWebSocket
+import Signaling
 
 /// Sits right after the WebSocket frame decoder of a signaling connection and does three jobs there:
 ///
@@ -18,6 +19,7 @@ import NIOWebSocket
 final class WebSocketFrameTap: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
 
     private enum Route {
         /// Frames go up to the route's reader (authentication, and the fallback).
@@ -32,8 +34,10 @@ final class WebSocketFrameTap: ChannelInboundHandler, RemovableChannelHandler, @
 
     /// 0 until a close frame arrives, then its code (1005 when it carried none).
     let code = ManagedAtomic<Int>(0)
-    /// Set when the frame decoder rejected the stream (an oversized frame, bad framing): the session is over.
-    let violation = ManagedAtomic<Bool>(false)
+    /// 0, or the close code of the protocol violation that ended the connection (the decoder's or ours).
+    let violationCode = ManagedAtomic<Int>(0)
+    private var conformance: WebSocketConformance
+    private var closing = false
     private(set) var context: ChannelHandlerContext?
     private var route = Route.passing
 
@@ -46,14 +50,22 @@ final class WebSocketFrameTap: ChannelInboundHandler, RemovableChannelHandler, @
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         let frame = unwrapInboundIn(data)
+        if let violation = conformance.check(frame) { return fail(violation, context: context) }
         switch frame.opcode {
         case .connectionClose:
             var payload = frame.unmaskedData
             code.store(payload.readInteger(as: UInt16.self).map(Int.init) ?? 1005, ordering: .relaxed)
-        case .text where frame.fin && frame.reservedBits.isEmpty:
+        case .text where frame.fin:
+            if case .direct(let deliver) = route {
+                guard let text = Self.text(of: frame) else { return fail(.invalidText, context: context) }
+                return deliver(text)
+            }
+            // Held or passed up: checked now all the same, so the error comes at the frame that caused it.
+            guard Self.text(of: frame) != nil else { return fail(.invalidText, context: context) }
             switch route {
-            case .passing:
+            case .passing, .direct:
                 break
             case .holding(let marker, let deliver, var held) where held.count < Self.holdLimit:
                 route = .passing  // drops the enum's reference to the array, so the append does not copy it
@@ -62,8 +74,6 @@ final class WebSocketFrameTap: ChannelInboundHandler, RemovableChannelHandler, @
                 return
             case .holding:
                 passEverythingUp(context: context)
-            case .direct(let deliver):
-                return deliver(Self.text(of: frame))
             }
         case .text, .binary, .continuation:
             // A fragmented or binary message: the async reader takes it, and everything after it.
@@ -74,6 +84,18 @@ final class WebSocketFrameTap: ChannelInboundHandler, RemovableChannelHandler, @
         context.fireChannelRead(data)
     }
 
+    /// Ends the connection for a protocol violation: our close frame with its code, then the socket. The route's
+    /// reader sees the connection end and asks `closeReason` why.
+    private func fail(_ reason: SignalingCloseReason, context: ChannelHandlerContext) {
+        closing = true
+        violationCode.store(Int(reason.code), ordering: .relaxed)
+        var payload = context.channel.allocator.buffer(capacity: 2 + reason.reason.utf8.count)
+        payload.writeInteger(reason.code)
+        payload.writeString(reason.reason)
+        let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+        context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+    }
+
     /// Falls back to the async reader for good; held frames go up first, so the order stays the client's.
     private func passEverythingUp(context: ChannelHandlerContext) {
         if case .holding(_, _, let held) = route {
@@ -82,8 +104,17 @@ final class WebSocketFrameTap: ChannelInboundHandler, RemovableChannelHandler, @
         route = .passing
     }
 
+    init(maxMessageBytes: Int) {
+        conformance = WebSocketConformance(maxMessageBytes: maxMessageBytes)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOWebSocketError { violation.store(true, ordering: .relaxed) }
+        if let error = error as? NIOWebSocketError, !closing {
+            switch error {
+            case .invalidFrameLength: return fail(.frameTooLarge, context: context)
+            default: return fail(.protocolError("invalid frame"), context: context)
+            }
+        }
         context.fireErrorCaught(error)
     }
 
@@ -99,24 +130,34 @@ final class WebSocketFrameTap: ChannelInboundHandler, RemovableChannelHandler, @
     func release() {
         guard case .holding(_, let deliver, let held) = route else { return }
         route = .direct(deliver)
-        for frame in held { deliver(Self.text(of: frame)) }
+        for frame in held { deliver(Self.text(of: frame) ?? "") }
     }
 
-    var sawViolation: Bool { violation.load(ordering: .relaxed) }
+    /// Why the connection was ended for a protocol violation, if it was.
+    var violation: SignalingCloseReason? {
+        let code = violationCode.load(ordering: .relaxed)
+        switch code {
+        case 0: return nil
+        case 1009: return .frameTooLarge
+        case 1007: return .invalidText
+        default: return .protocolError("protocol error")
+        }
+    }
 
     var sawCleanClose: Bool {
         let value = code.load(ordering: .relaxed)
         return value == 1000 || value == 1001
     }
 
-    private static func text(of frame: WebSocketFrame) -> String {
+    /// The frame's text, nil when it is not UTF-8.
+    private static func text(of frame: WebSocketFrame) -> String? {
         let data = frame.unmaskedData
-        return String(decoding: data.readableBytesView, as: UTF8.self)
+        return String(validating: data.readableBytesView, as: UTF8.self)
     }
 
     /// Inserts the tap right after the frame decoder.
-    static func install(on channel: any Channel) async -> WebSocketFrameTap? {
-        let tap = WebSocketFrameTap()
+    static func install(on channel: any Channel, maxMessageBytes: Int) async -> WebSocketFrameTap? {
+        let tap = WebSocketFrameTap(maxMessageBytes: maxMessageBytes)
         let installed: Void? = try? await channel.eventLoop.submit {
             let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
             try channel.pipeline.syncOperations.addHandler(tap, position: .after(decoder.handler))

@@ -48,19 +48,22 @@ extension TURNServerCore {
         }
         if additionalFamily == .ipv4 { return fail(400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6") }
 
+        // Quotas count the person, not the credential: a REST username (`EXPIRY:USER`) changes with every
+        // credential a web app hands out, so it is counted under USER.
+        let quotaUser = QuotaUser.of(auth.username)
         if let ledger {
-            switch ledger.reserve(auth.username) {
+            switch ledger.reserve(quotaUser) {
             case .granted: break
             case .userQuotaReached: return fail(486)
             case .totalQuotaReached: return fail(508, "Server allocation limit reached")
             }
         } else {
-            if allocationsPerUser[auth.username, default: 0] >= configuration.maxAllocationsPerUser { return fail(486) }
+            if allocationsPerUser[quotaUser, default: 0] >= configuration.maxAllocationsPerUser { return fail(486) }
             if allocations.count >= configuration.maxAllocations { return fail(508, "Server allocation limit reached") }
         }
         // A refusal from here on gives the shared quota back.
         func refuse(_ code: UInt16, _ reason: String? = nil) {
-            ledger?.release(auth.username)
+            ledger?.release(quotaUser)
             fail(code, reason)
         }
 
@@ -104,7 +107,7 @@ extension TURNServerCore {
             toPeerBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now),
             toClientBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now))
         allocations[fiveTuple] = allocation
-        allocationsPerUser[auth.username, default: 0] += 1
+        allocationsPerUser[quotaUser, default: 0] += 1
         for relay in relays {
             relayOwners[relay] = fiveTuple
             actions.append(.openRelay(relay, dontFragment: dontFragment))

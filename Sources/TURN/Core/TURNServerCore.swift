@@ -157,10 +157,11 @@ public final class TURNServerCore {
             ports.release(relay)
             actions.append(.closeRelay(relay))
         }
-        if let count = allocationsPerUser[allocation.username] {
-            allocationsPerUser[allocation.username] = count > 1 ? count - 1 : nil
+        let quotaUser = QuotaUser.of(allocation.username)
+        if let count = allocationsPerUser[quotaUser] {
+            allocationsPerUser[quotaUser] = count > 1 ? count - 1 : nil
         }
-        ledger?.release(allocation.username)
+        ledger?.release(quotaUser)
     }
 }
 

@@ -10,10 +10,12 @@ import STUN
 /// 3. a block of ``defaultDenied`` denies;
 /// 4. anything else is permitted.
 ///
-/// IPv6 addresses that carry an IPv4 address — IPv4-mapped `::ffff:0:0/96`, NAT64 `64:ff9b::/96`, the deprecated
-/// IPv4-compatible `::/96` (other than `::` and `::1`) and 6to4 `2002::/16` — are judged by the IPv4 address inside
-/// them, so `::ffff:127.0.0.1` cannot slip past the list while `::ffff:8.8.8.8` and a NAT64 path to a public host
-/// still work. Operator blocks match either form: allowing `127.0.0.0/8` also allows `::ffff:127.0.0.1`, and
+/// IPv6 addresses that carry an IPv4 address — IPv4-mapped `::ffff:0:0/96`, IPv4-translated `::ffff:0:0:0/96`
+/// (RFC 2765), NAT64 `64:ff9b::/96`, the deprecated IPv4-compatible `::/96` (other than `::` and `::1`) and 6to4
+/// `2002::/16` — are judged by the IPv4 address inside them, so `::ffff:127.0.0.1` cannot slip past the list while
+/// `::ffff:8.8.8.8` and a NAT64 path to a public host still work. The forms whose IPv4 address cannot be read
+/// with certainty are denied whole: local-use NAT64 `64:ff9b:1::/48` (the site picks the prefix length) and Teredo
+/// `2001::/32` (inside the IETF block `2001::/23`; it carries a server and an obfuscated client address). Operator blocks match either form: allowing `127.0.0.0/8` also allows `::ffff:127.0.0.1`, and
 /// denying `64:ff9b::/96` shuts NAT64 off entirely.
 public struct PeerAddressPolicy: Sendable {
     /// Operator blocks that win over the default deny list.
@@ -50,11 +52,14 @@ public struct PeerAddressPolicy: Sendable {
         // IPv6
         "::/128",           // unspecified
         "::1/128",          // loopback
+        "::/8",             // reserved by the IETF (the embedded IPv4 forms in it are judged by their IPv4)
         "64:ff9b:1::/48",   // local-use NAT64
         "100::/64",         // discard-only
-        "2001:2::/48",      // benchmarking
+        "100:0:0:1::/64",   // dummy prefix (RFC 9780)
+        "2001::/23",        // IETF protocol assignments: Teredo 2001::/32, benchmarking 2001:2::/48, ORCHID
         "2001:db8::/32",    // documentation
         "3fff::/20",        // documentation
+        "5f00::/16",        // segment routing SIDs (RFC 9602)
         "fc00::/7",         // unique local
         "fe80::/10",        // link-local
         "fec0::/10",        // site-local (deprecated)
@@ -128,6 +133,8 @@ public struct PeerAddressPolicy: Sendable {
         case 0:
             switch low >> 32 {
             case 0x0000_FFFF:  // ::ffff:a.b.c.d, IPv4-mapped
+                return .v4(UInt32(truncatingIfNeeded: low))
+            case 0xFFFF_0000:  // ::ffff:0:a.b.c.d, IPv4-translated
                 return .v4(UInt32(truncatingIfNeeded: low))
             case 0 where low > 1:  // ::a.b.c.d, IPv4-compatible; `::` and `::1` are IPv6's own
                 return .v4(UInt32(truncatingIfNeeded: low))
