@@ -10,6 +10,7 @@ import asyncio, json, resource, socket, subprocess, sys, time, urllib.request
 import websockets
 
 COUNT = int(__import__("os").environ.get("HALF_OPEN_COUNT", "10000"))
+FLOOD = 2000
 
 
 def raise_limit():
@@ -37,7 +38,7 @@ async def signal_roundtrip(port):
 def main():
     raise_limit()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < COUNT + 500:
+    if soft < COUNT + FLOOD + 500:
         sys.exit(f"FAIL: the descriptor limit ({soft}, hard {hard}) is too low to hold {COUNT} connections")
     server = subprocess.Popen([sys.argv[1], "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
                                "--log-level", "error"], stdout=subprocess.PIPE, text=True, preexec_fn=raise_limit)
@@ -49,13 +50,26 @@ def main():
                 sys.exit("FAIL: server exited before its readiness lines")
             if line.startswith("http "):
                 port = int(line.split(":")[-1])
-        sockets = []
-        for _ in range(COUNT):
+        def open_from(source):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((source, 0))
             s.setblocking(False)
             s.connect_ex(("127.0.0.1", port))
-            sockets.append(s)
-        time.sleep(1)
+            return s
+        sockets = [open_from(f"127.0.1.{1 + i % 20}") for i in range(COUNT)]
+        flood = [open_from("127.0.0.2") for _ in range(FLOOD)]
+        time.sleep(2)
+        refused = 0
+        for s in flood:
+            try:
+                if s.recv(64).startswith(b"HTTP/1.1 429"):
+                    refused += 1
+            except BlockingIOError:
+                pass
+        print(f"{FLOOD} connections from one address: {refused} answered 429 (bound 1000 per address)")
+        if refused < FLOOD - 1000:
+            sys.exit("FAIL: the per-address connection bound did not hold")
+        sockets += flood
         latency = asyncio.run(signal_roundtrip(port))
         health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status
         print(f"{COUNT} half-open connections held; signal delivered in {latency * 1000:.1f} ms; /healthz {health}")

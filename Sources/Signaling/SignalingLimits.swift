@@ -15,6 +15,8 @@ public struct SignalingLimits: Sendable, Equatable {
     public var resumeWindow: Double = 30
     /// Seconds between WebSocket pings (announced in `welcome`).
     public var heartbeat: Int = 15
+    /// Seconds a long-polling client may go without a poll outstanding before it counts as dropped.
+    public var pollIdle: Double = 30
 
     public init() {}
 }

@@ -240,7 +240,7 @@ public final class SwitchboardService: Service, Sendable {
                 """)
         }
         let directory = ICEServerDirectory(secret: authSecrets[0], port: stunPort, hosts: hosts)
-        let limits = SignalingLimits()
+        let limits = configuration.signalingLimits
         let group = SignalingHTTPServer.group(threads: max(1, configuration.signalingThreads))
         let loops = Array(group.makeIterator())
         // Hubs take the group's loops in turn: tests run many servers in one process, sharing the group.

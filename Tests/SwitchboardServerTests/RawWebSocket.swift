@@ -22,11 +22,11 @@ final class RawWebSocket: Sendable {
     }
 
     /// Connects and performs the upgrade; throws unless the server answers 101.
-    static func connect(port: Int, path: String = "/v1/ws") async throws -> RawWebSocket {
+    static func connect(port: Int, path: String = "/v1/ws", headers: String = "") async throws -> RawWebSocket {
         let socket = try await openTCP(port: port)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n" + headers + "\r\n"
         try await socket.channel.writeAndFlush(ByteBuffer(string: request))
         let parsed = try await socket.next(timeout: .seconds(3)) { buffer -> Parsed? in
             let view = buffer.readableBytesView
@@ -57,22 +57,49 @@ final class RawWebSocket: Sendable {
     func sendBinary(_ bytes: [UInt8]) async throws { try await sendFrame(opcode: 0x2, payload: bytes) }
     func sendClose(_ code: UInt16) async throws { try await sendFrame(opcode: 0x8, payload: [UInt8(code >> 8), UInt8(code & 0xFF)]) }
 
-    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) async throws {
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true) async throws {
         var buffer = ByteBuffer()
         buffer.writeInteger((fin ? 0x80 : 0) | opcode)
+        let maskBit: UInt8 = masked ? 0x80 : 0
         switch payload.count {
-        case ..<126: buffer.writeInteger(UInt8(0x80 | payload.count))
+        case ..<126: buffer.writeInteger(UInt8(maskBit | UInt8(payload.count)))
         case ..<65536:
-            buffer.writeInteger(UInt8(0x80 | 126))
+            buffer.writeInteger(UInt8(maskBit | 126))
             buffer.writeInteger(UInt16(payload.count))
         default:
-            buffer.writeInteger(UInt8(0x80 | 127))
+            buffer.writeInteger(UInt8(maskBit | 127))
             buffer.writeInteger(UInt64(payload.count))
         }
-        let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
-        buffer.writeBytes(mask)
-        buffer.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        if masked {
+            let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
+            buffer.writeBytes(mask)
+            buffer.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        } else {
+            buffer.writeBytes(payload)
+        }
         try await channel.writeAndFlush(buffer)
+    }
+
+    /// Writes `bytes` as they are (hostile HTTP).
+    func sendRaw(_ bytes: String) async throws { try await channel.writeAndFlush(ByteBuffer(string: bytes)) }
+
+    /// One HTTP response (status line, headers, a Content-Length body), or nil on timeout or close before one.
+    func nextHTTPResponse(timeout: TimeAmount = .seconds(5)) async throws -> (status: Int, head: String, body: String)? {
+        let parsed = try await next(timeout: timeout) { buffer -> Parsed? in
+            let view = buffer.readableBytesView
+            guard let end = view.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+            let head = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
+            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            guard view.count >= end.upperBound - view.startIndex + length else { return nil }
+            buffer.moveReaderIndex(forwardBy: end.upperBound - view.startIndex)
+            let body = buffer.readString(length: length) ?? ""
+            return .head(head + "\r\n\r\n" + body)
+        }
+        guard case .head(let text)? = parsed else { return nil }
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        let status = Int(parts[0].split(separator: " ")[1]) ?? 0
+        return (status, parts[0], parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
 
     /// The next data or close frame (pings are answered and skipped), or nil on timeout or connection end.

@@ -1,4 +1,5 @@
 import NIOCore
+import Signaling
 import STUN
 
 /// Everything `switchboard serve` can be told, with the embedded defaults of the command-line contract.
@@ -53,6 +54,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var publicHosts: [String] = []
     /// Origins (`https://app.example.com`) whose pages may use signaling and the HTTP API; empty: any origin.
     public var allowedOrigins: [String] = []
+    /// Bounds of the signaling core (not flags: the defaults are the protocol's documented ones; tests lower them).
+    public var signalingLimits = SignalingLimits()
     /// The largest share of the relay port range, in percent, that one user's allocations may hold.
     public var userRelayShare: Int = 10
 

@@ -7,12 +7,13 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let limits: HTTPRequestLimits
     let connections: ConnectionLimiter
+    let origins: OriginPolicy
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         channel.eventLoop.makeCompletedFuture {
             // Signaling frames are small and latency-bound: never hold one back for Nagle's algorithm.
             try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
-            try channel.pipeline.syncOperations.addHandler(HTTPRequestGuard(limits: limits, connections: connections),
+            try channel.pipeline.syncOperations.addHandler(HTTPRequestGuard(limits: limits, connections: connections, origins: origins),
                                                            position: .first)
         }.flatMap {
             base.setup(channel: channel, logger: logger)

@@ -7,6 +7,7 @@ import NIOCore
 ///   one gets 400, one over the size or field-count limit 431, a body over its limit 413.
 /// - A request (head and body) must arrive within `requestTimeout` of the connection's accept, or of a later
 ///   request's first byte; a slow or silent client gets 408, or is simply closed if it never sent anything.
+/// - A WebSocket upgrade from an origin the `OriginPolicy` does not allow gets 403.
 /// - After a WebSocket upgrade head, the bytes are frames and go on unread.
 ///
 /// Hummingbird's own parser errors leave the connection open and unanswered, and its idle timeout only starts
@@ -26,14 +27,16 @@ final class HTTPRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     private let limits: HTTPRequestLimits
     private let connections: ConnectionLimiter
+    private let origins: OriginPolicy
     private var ticket: ConnectionLimiter.Ticket?
     private var state = State.head(HTTPHeadScanner(), pending: nil)
     private var deadline: Scheduled<Void>?
     private var requests = 0
 
-    init(limits: HTTPRequestLimits, connections: ConnectionLimiter) {
+    init(limits: HTTPRequestLimits, connections: ConnectionLimiter, origins: OriginPolicy) {
         self.limits = limits
         self.connections = connections
+        self.origins = origins
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -90,6 +93,11 @@ final class HTTPRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
                 case .failure(let refusal):
                     return refuse(refusal, context: context)
                 case .success(let parsed):
+                    // The framework can only answer a refused upgrade with a bare 400; the origin check for
+                    // WebSocket happens here so the browser gets 403 and a reason.
+                    if parsed.upgradesToWebSocket, !origins.permits(origin: parsed.origin, host: parsed.host) {
+                        return refuse(.forbiddenOrigin, context: context)
+                    }
                     requests += 1
                     context.fireChannelRead(wrapInboundOut(head))
                     if parsed.upgradesToWebSocket {

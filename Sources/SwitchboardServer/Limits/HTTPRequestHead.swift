@@ -11,6 +11,8 @@ struct HTTPRequestHead: Sendable, Equatable {
     var body: Body
     /// A WebSocket upgrade: after the head, the connection's bytes are frames, not requests.
     var upgradesToWebSocket: Bool
+    var host: String?
+    var origin: String?
 
     /// Parses a complete head (as found by `end(in:)`).
     static func parse(_ bytes: some Collection<UInt8>, limits: HTTPRequestLimits) -> Result<HTTPRequestHead, HTTPRefusal> {
@@ -53,6 +55,8 @@ struct HTTPRequestHead: Sendable, Equatable {
         var contentLength: Int?
         var transferEncoding: [String] = []
         var hosts = 0
+        var host: String?
+        var origin: String?
         var upgrade = false
         var connectionUpgrade = false
         for line in fields {
@@ -88,6 +92,9 @@ struct HTTPRequestHead: Sendable, Equatable {
                 transferEncoding += value.lowercased().split(separator: ",").map { $0.trimmingSpaces }
             case "host":
                 hosts += 1
+                host = value
+            case "origin":
+                origin = value
             case "upgrade":
                 upgrade = upgrade || value.lowercased().split(separator: ",").contains { $0.trimmingSpaces == "websocket" }
             case "connection":
@@ -117,7 +124,7 @@ struct HTTPRequestHead: Sendable, Equatable {
             body = .none
         }
         let webSocket = method == "GET" && upgrade && connectionUpgrade
-        return .success(HTTPRequestHead(method: method, body: body, upgradesToWebSocket: webSocket))
+        return .success(HTTPRequestHead(method: method, body: body, upgradesToWebSocket: webSocket, host: host, origin: origin))
     }
 
     /// tchar (RFC 9110 §5.6.2).

@@ -30,6 +30,8 @@ struct HTTPRefusal: Error, Sendable, Equatable {
 
     static let bodyTooLarge = HTTPRefusal(status: 413, phrase: "Content Too Large", code: "too-large",
                                           message: "request body too large")
+    static let forbiddenOrigin = HTTPRefusal(status: 403, phrase: "Forbidden", code: "forbidden-origin",
+                                             message: "this origin may not use the API")
     static let timeout = HTTPRefusal(status: 408, phrase: "Request Timeout", code: "request-timeout",
                                      message: "the request did not arrive in time")
     static let tooManyFromAddress = HTTPRefusal(status: 429, phrase: "Too Many Requests", code: "too-many-connections",

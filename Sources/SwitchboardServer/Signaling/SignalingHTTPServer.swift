@@ -58,7 +58,7 @@ struct SignalingHTTPServer: Sendable {
         let endpoint = WebSocketEndpoint(hub: hub, verifier: verifier, limits: limits)
         let wsRouter = Router(context: SignalingRequestContext.self)
         let origins = self.origins
-        // A refused upgrade goes on to the HTTP router, whose origin middleware answers 403.
+        // The request guard has answered 403 to a disallowed origin already; this is the second line.
         wsRouter.ws("/v1/ws") { request, _ in
             origins.permits(origin: request.headers[.origin], host: request.head.authority) ? .upgrade([:]) : .dontUpgrade
         } onUpgrade: { inbound, outbound, context in
@@ -83,7 +83,7 @@ struct SignalingHTTPServer: Sendable {
                             ws: .init(maxFrameSize: limits.maxFrameBytes * 2,
                                       autoPing: .enabled(timePeriod: .seconds(Int64(limits.heartbeat))),
                                       closeTimeout: .seconds(5)))),
-                    limits: requestLimits, connections: connections)
+                    limits: requestLimits, connections: connections, origins: origins)
             },
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },

@@ -30,7 +30,6 @@ actor SignalingHub {
     /// Closes queued for a WebSocket connection's task (frames are written straight onto the channel).
     static let writerQueueLimit = 16
     static let pollHold: Double = 25
-    static let pollIdle: Double = 30
 
     /// The hub runs on this event loop; connections live on it and on the other `connectionLoops`.
     nonisolated let loop: any EventLoop
@@ -226,7 +225,7 @@ actor SignalingHub {
         let now = now()
         // Only long-polling sessions can idle out: walking all 10,000 outlets held the loop for milliseconds.
         for session in sessionByPollID.values {
-            guard case .poll(let mailbox)? = outlets[session], mailbox.waiter == nil, now - mailbox.lastSeen > Self.pollIdle else { continue }
+            guard case .poll(let mailbox)? = outlets[session], mailbox.waiter == nil, now - mailbox.lastSeen > limits.pollIdle else { continue }
             disconnected(session: session, connection: mailbox.connection, clean: false)
         }
         var actions: [SignalingCore.Action] = []

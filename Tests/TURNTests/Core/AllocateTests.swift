@@ -107,6 +107,23 @@ final class AllocateTests: XCTestCase {
         XCTAssertEqual(harness.core.allocationCount, 4)
     }
 
+    /// A web app hands out a fresh REST credential (`EXPIRY:USER`) on every request: the quota counts USER.
+    func testRESTCredentialsOfOneUserShareTheUserQuota() {
+        let harness = TURNHarness { $0.maxAllocationsPerUser = 2 }
+        func client(_ port: Int, user: String, ttl: Int) -> TURNTestClient {
+            let credential = RESTCredential.generate(secret: "rest-secret", user: user, ttl: ttl, unixTime: harness.clock.unixSeconds())
+            return harness.client("127.0.0.1:\(port)", username: credential.username, password: credential.password)
+        }
+        XCTAssertSuccess(client(1, user: "carol", ttl: 600).allocate())
+        XCTAssertSuccess(client(2, user: "carol", ttl: 601).allocate())
+        XCTAssertError(client(3, user: "carol", ttl: 602).allocate(), 486)
+        XCTAssertSuccess(client(4, user: "dave", ttl: 600).allocate())
+        XCTAssertEqual(QuotaUser.of("1800000600:carol"), "carol")
+        XCTAssertEqual(QuotaUser.of("1800000600"), "1800000600")
+        XCTAssertEqual(QuotaUser.of("alice"), "alice")
+        XCTAssertEqual(QuotaUser.of("x1:alice"), "x1:alice")
+    }
+
     func testQuotaFreesUpWhenAnAllocationIsDeleted() {
         let harness = TURNHarness { $0.maxAllocationsPerUser = 1 }
         let first = harness.client("127.0.0.1:1")
