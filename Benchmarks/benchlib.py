@@ -108,7 +108,9 @@ class Server:
                    "--relay-ports", f"{RELAY_MIN}-{RELAY_MAX}", "--log-level", "warning"]
             # `serve` has no --user-quota/--total-quota flags (refused as unknown options); the settings exist as
             # configuration keys, so they go in through the environment layer. Default user quota is 100.
-            env = dict(os.environ, SWITCHBOARD_USER_QUOTA="20000", SWITCHBOARD_TOTAL_QUOTA="20000")
+            # One benchmark user holds every allocation, so its share of the relay range may be all of it.
+            env = dict(os.environ, SWITCHBOARD_USER_QUOTA="20000", SWITCHBOARD_TOTAL_QUOTA="20000",
+                       SWITCHBOARD_USER_RELAY_SHARE="100")
             # Readiness lines go to stdout, log lines to stderr: keep them apart so stdout parses cleanly.
             err = open(self.log_path + ".stderr", "w")
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir,

@@ -44,10 +44,13 @@ final class HTTPRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
         case .success(let ticket):
             self.ticket = ticket
             armDeadline(context: context)
-        case .failure(.totalReached):
-            refuse(.serverFull, context: context)
-        case .failure(.perAddressReached):
-            refuse(.tooManyFromAddress, context: context)
+        case .failure(let reason):
+            // Answered once the channel has finished its registration: a write from inside the channel's
+            // initializer can be lost, and the client would see a bare close.
+            state = .refused
+            let refusal: HTTPRefusal = reason == .totalReached ? .serverFull : .tooManyFromAddress
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.execute { Self.answer(refusal, context: loopBound.value) }
         }
     }
 
@@ -188,6 +191,10 @@ final class HTTPRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
         if case .refused = state { return }
         state = .refused
         cancelDeadline()
+        Self.answer(refusal, context: context)
+    }
+
+    private static func answer(_ refusal: HTTPRefusal, context: ChannelHandlerContext) {
         let response = context.channel.allocator.buffer(string: refusal.responseBytes)
         context.writeAndFlush(NIOAny(response)).whenComplete { _ in context.close(promise: nil) }
     }

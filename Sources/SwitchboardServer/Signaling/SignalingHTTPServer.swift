@@ -85,7 +85,9 @@ struct SignalingHTTPServer: Sendable {
                                       closeTimeout: .seconds(5)))),
                     limits: requestLimits, connections: connections, origins: origins)
             },
-            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            // A reconnect storm (every client of a restarted node at once) must queue, not have its SYNs dropped and
+            // retried seconds later; the kernel caps this at net.core.somaxconn.
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 4096),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },
             eventLoopGroupProvider: .shared(group),
             logger: frameworkLogger)
