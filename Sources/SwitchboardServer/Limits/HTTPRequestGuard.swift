@@ -144,6 +144,10 @@ final class HTTPRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .refused = state, let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
         // A client that half-closes before sending anything will never send a request.
         if requests == 0, case .head(let scanner, _) = state, scanner.scanned == 0,
            let event = event as? ChannelEvent, event == .inputClosed {
@@ -194,8 +198,19 @@ final class HTTPRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
         Self.answer(refusal, context: context)
     }
 
+    /// Writes the refusal, then closes in two steps: our side at once, the socket after a short linger in which
+    /// the client's remaining bytes are read and dropped. Closing while a client is still sending (an 80 KB head)
+    /// makes the kernel reset the connection, and the client would lose the answer.
     private static func answer(_ refusal: HTTPRefusal, context: ChannelHandlerContext) {
         let response = context.channel.allocator.buffer(string: refusal.responseBytes)
-        context.writeAndFlush(NIOAny(response)).whenComplete { _ in context.close(promise: nil) }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(response)).whenComplete { result in
+            let context = loopBound.value
+            guard case .success = result else { return context.close(promise: nil) }
+            context.close(mode: .output, promise: nil)
+            context.eventLoop.scheduleTask(in: lingerTime) { loopBound.value.close(promise: nil) }
+        }
     }
+
+    static let lingerTime = TimeAmount.seconds(2)
 }
