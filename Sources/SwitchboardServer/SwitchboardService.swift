@@ -146,9 +146,15 @@ public final class SwitchboardService: Service, Sendable {
         // session (1001, 410) before the framework closes the connections under it.
         let (host, port) = (configuration.listenIP.description, Int(configuration.httpPort))
         let httpTask = Task.detached {
-            try await http.run(host: host, port: port, stop: stopHTTP) { port in
-                boundContinuation.yield(port)
+            do {
+                try await http.run(host: host, port: port, stop: stopHTTP) { port in
+                    boundContinuation.yield(port)
+                    boundContinuation.finish()
+                }
+            } catch {
+                // A bind that failed must end the wait for the port below, or `serve` hangs with no word.
                 boundContinuation.finish()
+                throw error
             }
         }
         var boundIterator = bound.makeAsyncIterator()
@@ -156,8 +162,15 @@ public final class SwitchboardService: Service, Sendable {
             await stun.closeAll()
             await stopShards()
             stopContinuation.finish()
-            try await httpTask.value
-            throw ServiceStartError.httpDidNotStart
+            let address = TransportAddress(ip: configuration.listenIP, port: configuration.httpPort).description
+            do {
+                try await httpTask.value
+            } catch {
+                let failure = ListenerStartError(listener: "http", address: address, error: error)
+                logger.error("cannot start listener", metadata: ["error": "\(failure)"])
+                throw failure
+            }
+            throw ListenerStartError(listener: "http", address: address, error: ServiceStartError.httpDidNotStart)
         }
         let all = listeners + [BoundListener(name: "http", address: TransportAddress(ip: configuration.listenIP, port: UInt16(httpPort)))]
         for listener in all {

@@ -129,14 +129,14 @@ actor STUNListeners {
                          reusePort: Bool = false) async throws -> (UncheckedSocket, STUNDatagramReceiver) {
         let counters = self.counters
         let edge = shard.edge
-        let (socket, receiver) = try await shard.loop.submit {
+        let (socket, receiver) = try await ListenerStartError.naming("stun udp", address) { try await shard.loop.submit {
             let receiver = STUNDatagramReceiver(socket: kind, turn: edge.edgeOnLoop, counters: counters)
             // Bursts from many clients land on this one socket: the kernel default (≈208 KiB) dropped 0.04 % of
             // requests under load in Benchmarks/stun-binding; the kernel caps this at net.core.rmem_max.
             let socket = try shard.loop.openSocket(at: address, listener: true, reusePort: reusePort, bufferBytes: 4 << 20,
                                                    packetInfo: address.ip.isUnspecified, receiver: receiver)
             return (UncheckedSocket(socket: socket, loop: shard.loop), UncheckedReceiver(receiver: receiver))
-        }
+        } }
         sockets.append(socket)
         return (socket, receiver.receiver)
     }
@@ -145,7 +145,7 @@ actor STUNListeners {
         let connections = self.connections
         let idle = TimeAmount.seconds(Int64(configuration.tcpIdleTimeoutSeconds))
         let turn = shards[0].edge
-        let channel = try await ServerBootstrap(group: group)
+        let channel = try await ListenerStartError.naming("stun tcp", address) { try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 4096)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -158,7 +158,7 @@ actor STUNListeners {
                     ])
                 }
             }
-            .bind(to: address.socketAddress).get()
+            .bind(to: address.socketAddress).get() }
         channels.append(channel)
         guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
             throw ConfigurationError(source: "listener", key: "stun-port", problem: "bound socket has no address")

@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+
+/// A listener that could not be opened at start: which one, where, and why, in the words an operator acts on
+/// (`http 127.0.0.1:8080: address already in use`).
+public struct ListenerStartError: Error, CustomStringConvertible {
+    public var listener: String
+    public var address: String
+    public var cause: String
+
+    public var description: String { "\(listener) \(address): \(cause)" }
+
+    init(listener: String, address: String, error: any Error) {
+        self.listener = listener
+        self.address = address
+        self.cause = Self.cause(of: error)
+    }
+
+    /// The errno behind NIO's and our own socket errors, as `strerror` words in lower case.
+    static func cause(of error: any Error) -> String {
+        let code: Int32?
+        switch error {
+        case let error as IOError: code = error.errnoCode
+        case let error as DatagramSocketError: code = error.code
+        default: code = nil
+        }
+        guard let code else { return "\(error)" }
+        return String(cString: strerror(code)).lowercased()
+    }
+}
+
+extension ListenerStartError {
+    /// Runs `body`, which opens `listener` at `address`; a failure comes out as a `ListenerStartError`.
+    static func naming<T>(_ listener: String, _ address: CustomStringConvertible, isolation: isolated (any Actor)? = #isolation,
+                          _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ListenerStartError {
+            throw error
+        } catch {
+            throw ListenerStartError(listener: listener, address: address.description, error: error)
+        }
+    }
+}
