@@ -57,6 +57,23 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(error(["stun-port": ["1"]])?.source, nil)
     }
 
+    func testHardeningSettingsParseAndRefuseBadValues() throws {
+        let c = try ConfigurationSources.load(file: nil, environment: ["SWITCHBOARD_ALLOWED_ORIGIN": "https://a.example,http://localhost:8080"],
+                                              flags: ["public-host": ["Turn.Example.com", "2001:db8::1"], "http-request-timeout": ["2.5"],
+                                                      "max-connections-per-ip": ["50"], "user-relay-share": ["25"]])
+        XCTAssertEqual(c.publicHosts, ["turn.example.com", "[2001:db8::1]"])
+        XCTAssertEqual(c.allowedOrigins, ["https://a.example", "http://localhost:8080"])
+        XCTAssertEqual(c.httpLimits.requestTimeout, 2.5)
+        XCTAssertEqual(c.maxConnectionsPerIP, 50)
+        XCTAssertEqual(c.userRelayShare, 25)
+        for (key, value) in [("public-host", "a:b:c"), ("allowed-origin", "evil.example"), ("http-request-timeout", "-1"),
+                             ("user-relay-share", "101"), ("http-max-header-bytes", "10")] {
+            XCTAssertThrowsError(try ConfigurationSources.load(file: nil, environment: [:], flags: [key: [value]])) { error in
+                XCTAssertEqual((error as? ConfigurationError)?.key, key)
+            }
+        }
+    }
+
     func testUnknownFileKeyIsAnError() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-\(UUID()).toml")
         try "stun-prot = 1\n".write(to: file, atomically: true, encoding: .utf8)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import STUN
 import SwitchboardClient
@@ -54,5 +57,49 @@ final class ServeCommandTests: XCTestCase {
         while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         XCTAssertFalse(process.isRunning, "serve must exit after SIGTERM")
         XCTAssertEqual(process.terminationStatus, 0)
+    }
+
+    /// A port already in use is a message and a non-zero exit within 2 s, for every listener, never a silent hang.
+    func testABusyPortEndsServeWithALineNamingTheListener() async throws {
+        let binary = Self.binary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { return XCTFail("switchboard binary missing at \(binary.path)") }
+            throw XCTSkip("switchboard binary not built at \(binary.path); run `swift build` first")
+        }
+        let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(tcp); close(udp) }
+        func bindLoopback(_ fd: Int32) -> UInt16 {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = bind(fd, $0, length) }
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
+            }
+            return UInt16(bigEndian: address.sin_port)
+        }
+        let httpPort = bindLoopback(tcp)
+        XCTAssertEqual(listen(tcp, 1), 0)
+        let stunPort = bindLoopback(udp)
+        for (arguments, expected) in [(["--http-port", "\(httpPort)"], "error: http 127.0.0.1:\(httpPort): address already in use"),
+                                      (["--stun-port", "\(stunPort)"], "error: stun udp 127.0.0.1:\(stunPort): address already in use")] {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0"] + arguments
+            let stderr = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = stderr
+            let started = Date()
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+            while process.isRunning, Date().timeIntervalSince(started) < 5 { try await Task.sleep(for: .milliseconds(20)) }
+            XCTAssertFalse(process.isRunning, "serve must give up on a busy port")
+            XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+            XCTAssertNotEqual(process.terminationStatus, 0)
+            let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertTrue(text.split(separator: "\n").contains { $0 == expected }, text)
+        }
     }
 }
