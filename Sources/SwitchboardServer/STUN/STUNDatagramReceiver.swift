@@ -3,6 +3,7 @@ import STUN
 import TURN
 
 /// Reply routes of an RFC 5780 server: the socket of each of the (up to) four addresses, by `ResponderSocket.index`.
+/// Unchecked: frozen once built and read only on the loops that own the sockets (through their `submit`).
 struct ResponderSockets: @unchecked Sendable {
     // Each socket is used on its own loop only; `STUNDatagramReceiver` hops when a reply leaves from another loop's.
     var sockets: [DatagramSocket?] = [nil, nil, nil, nil]
@@ -97,7 +98,7 @@ final class STUNDatagramReceiver: DatagramReceiver {
     }
 }
 
-/// A reply handed to the loop that owns `socket`.
+/// A reply handed to the loop that owns `socket`. Unchecked: the socket is touched only in that loop's task.
 private struct UncheckedReply: @unchecked Sendable {
     var bytes: ByteBuffer
     var socket: DatagramSocket

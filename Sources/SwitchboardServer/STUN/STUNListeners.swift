@@ -168,11 +168,13 @@ actor STUNListeners {
 }
 
 /// A socket and its loop, carried across to the actor; the socket itself is only used inside `loop.submit`.
+/// Unchecked: `DatagramSocket` is loop-confined state; this box only carries it to code that runs on its loop.
 struct UncheckedSocket: @unchecked Sendable {
     let socket: DatagramSocket
     let loop: DatagramLoop
 }
 
+/// Unchecked: the receiver is a loop-confined class, handed to its loop inside `loop.submit` and used only there.
 private struct UncheckedReceiver: @unchecked Sendable {
     let receiver: STUNDatagramReceiver
 }

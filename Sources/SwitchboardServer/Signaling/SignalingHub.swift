@@ -55,7 +55,9 @@ actor SignalingHub {
     var pollIndexCount: Int { sessionByPollID.count }
     var roomCount: Int { core.roomCount }
 
-    private func now() -> Double { Date().timeIntervalSince1970 }
+    /// Monotonic seconds: the core measures only durations (resume windows, rate limits, idle polls), which must
+    /// not jump when the wall clock is stepped.
+    private func now() -> Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
 
     private func newConnection() -> UInt64 {
         defer { nextConnection += 1 }

@@ -171,6 +171,7 @@ private final class RelayReceiver: DatagramReceiver {
 }
 
 /// The TURN edge as seen from SwiftNIO's threads (TCP clients): every call hops onto the edge's loop.
+/// Unchecked: it holds the loop-confined `TURNEdge` only to pass it into tasks that run on that loop.
 struct TURNEdgeHandle: @unchecked Sendable {
     // Only touched inside tasks run on `edge.loop`.
     private let edge: TURNEdge
