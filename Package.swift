@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "SwitchboardClient",
             dependencies: [
-                "STUN", "TURN",
+                "STUN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOPosix
 import STUN
-import TURN
+
 
 /// A STUN client on one UDP socket: sends requests, retransmits them per RFC 8489 §6.2.1 and matches responses by
 /// transaction id, whichever address they come from (RFC 5780 tests ask the server to answer from another one).
