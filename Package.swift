@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(
@@ -63,7 +64,10 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             resources: [.copy("Resources/web")]
@@ -81,6 +85,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardServer", "SwitchboardClient", "STUN", "TURN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -94,18 +99,31 @@ let package = Package(
             path: "Benchmarks/SignalingLoad"
         ),
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "STUNTests", dependencies: ["STUN"], resources: [.copy("FuzzRegressions")]),
-        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "STUNTests", dependencies: ["STUN", .product(name: "NIOCore", package: "swift-nio"),
+                                                      .product(name: "Crypto", package: "swift-crypto")],
+                    resources: [.copy("FuzzRegressions")]),
+        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", .product(name: "NIOCore", package: "swift-nio"),
+                                                      .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
         .testTarget(
             name: "SwitchboardServerTests",
             dependencies: [
-                "SwitchboardServer", "SwitchboardClient", "STUN", "Signaling",
+                "SwitchboardServer", "SwitchboardClient", "STUN", "TURN", "Signaling",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "SwitchboardClientTests", dependencies: ["SwitchboardClient", "SwitchboardServer", "STUN"]),
+        .testTarget(name: "SwitchboardClientTests", dependencies: [
+            "SwitchboardClient", "SwitchboardServer", "STUN",
+            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ]
 )
 

@@ -1,7 +1,6 @@
 import NIOCore
 import NIOPosix
 import STUN
-import TURN
 
 /// A TURN client over UDP (RFC 8656 §7–§12): allocation with the long-term credential challenge, permissions,
 /// channels, Send indications and ChannelData, refresh. Used by `switchboard turn-check`, tests and benchmarks.
