@@ -351,11 +351,18 @@ extension SignalingHub {
         }
     }
 
+    /// Re-entrant: flushing a channel can read from it on this loop, and the frames read write and flush again
+    /// (an exclusivity violation when the hub still held its list), so each list is taken out before its flushes
+    /// and whatever they add is flushed in the next round.
     fileprivate func flushWebSockets() {
-        unflushed.flush()
-        if !pendingHandoffs.isEmpty {
-            for handoff in pendingHandoffs { handoff.flush() }
-            pendingHandoffs.removeAll(keepingCapacity: true)
+        while !unflushed.isEmpty {
+            var batch = unflushed.take()
+            batch.flush()
+        }
+        while !pendingHandoffs.isEmpty {
+            let handoffs = pendingHandoffs
+            pendingHandoffs = []
+            for handoff in handoffs { handoff.flush() }
         }
     }
 }

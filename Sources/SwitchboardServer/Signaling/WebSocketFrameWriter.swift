@@ -52,6 +52,19 @@ struct UnflushedWriters {
         }
     }
 
+    var isEmpty: Bool { writers.isEmpty }
+
+    /// Moves the list out, so the owner can flush it without holding access to its own copy: a flush may run a
+    /// read on the same loop (NIO reads a connection whose write failed), and that read may write again.
+    mutating func take() -> UnflushedWriters {
+        defer { writers = [] }
+        return UnflushedWriters(writers: writers)
+    }
+
+    init() {}
+
+    private init(writers: [WebSocketFrameWriter]) { self.writers = writers }
+
     mutating func flush() {
         guard !writers.isEmpty else { return }
         for writer in writers {
