@@ -95,15 +95,9 @@ struct Serve: AsyncParsableCommand {
             try await group.run()
         } catch {
             // One line an operator can act on, then a non-zero exit (a busy port, a bad address).
-            let failure = (error as? ListenerStartError).map(\.description) ?? Self.unwrap(error)
+            let failure = (error as? ListenerStartError).map(\.description) ?? "\(error)"
             FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
             throw ExitCode.failure
         }
-    }
-
-    /// The listener error inside the service group's wrapping, if there is one.
-    private static func unwrap(_ error: any Error) -> String {
-        let text = "\(error)"
-        return text
     }
 }

@@ -178,15 +178,12 @@ final class HTTPRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     private func deadlinePassed(context: ChannelHandlerContext) {
         deadline = nil
-        guard case .refused = state else {
-            if requests == 0, case .head(let scanner, _) = state, scanner.scanned == 0 {
-                // Silent since the accept: nobody to answer.
-                state = .refused
-                context.close(promise: nil)
-            } else {
-                refuse(.timeout, context: context)
-            }
-            return
+        if requests == 0, case .head(let scanner, _) = state, scanner.scanned == 0 {
+            // Silent since the accept: nobody to answer.
+            state = .refused
+            context.close(promise: nil)
+        } else {
+            refuse(.timeout, context: context)  // does nothing once refused
         }
     }
 

@@ -62,7 +62,8 @@ struct OriginMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let origin = request.headers[.origin]
         guard policy.permits(origin: origin, host: request.head.authority) else {
-            return HTTPErrorBody.response(.forbidden, "forbidden-origin", "this origin may not use the API")
+            let refusal = HTTPRefusal.forbiddenOrigin
+            return HTTPErrorBody.response(.forbidden, refusal.code, refusal.message)
         }
         guard let origin else { return try await next(request, context) }
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {

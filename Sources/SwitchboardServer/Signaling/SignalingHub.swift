@@ -198,24 +198,21 @@ actor SignalingHub {
             if let reason = endedPolls.reason(for: pollID) { return .gone(reason) }
             return shuttingDown ? .gone(.goingAway) : .unknown
         }
-        let outlet = Outlet.poll(mailbox)
         for text in frames {
-            guard outlets[session]?.connection == outlet.connection else { break }
-            receive(text, session: session, connection: outlet.connection)
+            guard outlets[session]?.connection == mailbox.connection else { break }
+            receive(text, session: session, connection: mailbox.connection)
         }
         return .frames([])
     }
 
     /// `DELETE /v1/poll/{P}`: the client leaves for good.
     func pollClose(_ pollID: String) -> Bool {
-        guard let session = sessionByPollID[pollID], case .poll(let mailbox)? = outlets[session], mailbox.pollID == pollID else {
+        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session], mailbox.pollID == pollID else {
             return false
         }
         mailbox.waiter?.continuation.resume(returning: .gone(.normal))
-        if case .poll(var waiting)? = outlets[session] {
-            waiting.waiter = nil
-            outlets[session] = .poll(waiting)
-        }
+        mailbox.waiter = nil
+        outlets[session] = .poll(mailbox)
         disconnected(session: session, connection: mailbox.connection, clean: true)
         return true
     }
