@@ -42,14 +42,16 @@ final class RawWebSocket: Sendable {
 
     /// A TCP connection to the HTTP port and nothing more (half-open tests).
     static func openTCP(port: Int) async throws -> RawWebSocket {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ByteCollector()) }
+        // The collector is kept from the initializer: a server that answers and closes at once (a refused
+        // connection) tears the pipeline down before a later look-up could find it.
+        let (channel, collector) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let collector = ByteCollector()
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                    return (channel, NIOLoopBound(collector, eventLoop: channel.eventLoop))
+                }
             }
-            .connect(host: "127.0.0.1", port: port).get()
-        let collector = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ByteCollector.self), eventLoop: channel.eventLoop)
-        }.get()
         return RawWebSocket(channel: channel, collector: collector)
     }
 
