@@ -14,7 +14,7 @@ let package = Package(
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "TURN", targets: ["TURN"]),
         .library(name: "Signaling", targets: ["Signaling"]),
-        .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
+        .library(name: "SwitchboardApp", targets: ["SwitchboardApp"]),
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
         .executable(name: "STUNFuzz", targets: ["STUNFuzz"]),
     ],
@@ -51,26 +51,61 @@ let package = Package(
         .target(name: "Signaling"),
         // recvmmsg/sendmmsg, epoll and packet info for the UDP data plane (see DatagramLoop).
         .target(name: "CDatagramIO"),
+        // What both edges share: connection bounds, listener names in errors and readiness lines.
         .target(
-            name: "SwitchboardServer",
+            name: "EdgeSupport",
             dependencies: [
-                "STUN", "TURN", "Signaling", "CDatagramIO",
+                "STUN",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        // The relay edge: UDP and TCP listeners for STUN/TURN, the datagram loop, the TURN edge.
+        .target(
+            name: "RelayEdge",
+            dependencies: [
+                "STUN", "TURN", "CDatagramIO", "EdgeSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        // The signaling edge: HTTP routes and limits, the WebSocket edge, long polling, the hub, token checks.
+        .target(
+            name: "SignalingEdge",
+            dependencies: [
+                "Signaling", "STUN", "TURN", "EdgeSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             resources: [.copy("Resources/web")]
+        ),
+        // The app: settings, the service group, start-up and shutdown. Composes both edges.
+        .target(
+            name: "SwitchboardApp",
+            dependencies: [
+                "STUN", "TURN", "Signaling", "EdgeSupport", "RelayEdge", "SignalingEdge",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "SwitchboardClient",
@@ -83,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "switchboard",
             dependencies: [
-                "SwitchboardServer", "SwitchboardClient", "STUN", "TURN",
+                "SwitchboardApp", "EdgeSupport", "SwitchboardClient", "STUN", "TURN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardServerTests",
             dependencies: [
-                "SwitchboardServer", "SwitchboardClient", "STUN", "TURN", "Signaling",
+                "SwitchboardApp", "RelayEdge", "SignalingEdge", "EdgeSupport", "SwitchboardClient", "STUN", "TURN", "Signaling",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -120,7 +155,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwitchboardClientTests", dependencies: [
-            "SwitchboardClient", "SwitchboardServer", "STUN",
+            "SwitchboardClient", "SwitchboardApp", "EdgeSupport", "STUN",
             .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

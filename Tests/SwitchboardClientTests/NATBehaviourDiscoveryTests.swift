@@ -3,7 +3,8 @@ import NIOCore
 import ServiceLifecycle
 import STUN
 import SwitchboardClient
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import XCTest
 
 final class NATBehaviourDiscoveryTests: XCTestCase {

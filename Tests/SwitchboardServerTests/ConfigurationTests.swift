@@ -1,6 +1,7 @@
 import Foundation
 import STUN
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import XCTest
 
 final class ConfigurationTests: XCTestCase {

@@ -1,7 +1,10 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import STUN
-@testable import SwitchboardServer
+@testable import EdgeSupport
+@testable import RelayEdge
+@testable import SignalingEdge
+@testable import SwitchboardApp
 import XCTest
 
 /// The loop's batched sends on real loopback sockets: datagrams for several sockets and destinations, written in

@@ -112,7 +112,8 @@ final class HTTPHostileInputTests: XCTestCase {
         var freed = false
         for _ in 0..<50 where !freed {
             try await Task.sleep(for: .milliseconds(20))
-            freed = server.service.httpConnections.open == 0 && server.service.httpConnections.addresses == 0
+            let now = try await server.service.inspect()
+            freed = now.httpConnections == 0 && now.httpAddresses == 0
         }
         XCTAssertTrue(freed, "the limiter must count closed connections out")
         expectEqual(try await TestHTTP(port: server.httpPort).request("GET", "/healthz").status, 200)

@@ -1,6 +1,7 @@
 import NIOCore
 import STUN
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import XCTest
 
 /// The server on 127.0.0.1 and 127.0.0.2, two ports each: every CHANGE-REQUEST combination answers from the right socket.

@@ -1,5 +1,8 @@
 import NIOCore
-@testable import SwitchboardServer
+@testable import EdgeSupport
+@testable import RelayEdge
+@testable import SignalingEdge
+@testable import SwitchboardApp
 import XCTest
 
 /// The pure parts of the HTTP request guard, the host choice for `iceServers` and the relay-range share.
@@ -72,10 +75,9 @@ final class RequestGuardUnitTests: XCTestCase {
         var configuration = ServerConfiguration()
         configuration.relayPorts = 50000...50999
         configuration.userRelayShare = 10
-        var base = configuration.turnConfiguration
-        base.maxAllocationsPerUser = 500
-        XCTAssertEqual(SwitchboardService.perUserAllocations(configuration: configuration, base: base), 100)
-        base.maxAllocationsPerUser = 5
-        XCTAssertEqual(SwitchboardService.perUserAllocations(configuration: configuration, base: base), 5)
+        configuration.userQuota = 500
+        XCTAssertEqual(configuration.perUserAllocations, 100)
+        configuration.userQuota = 5
+        XCTAssertEqual(configuration.perUserAllocations, 5)
     }
 }

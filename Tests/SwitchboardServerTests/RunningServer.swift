@@ -3,7 +3,8 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import STUN
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import XCTest
 
 /// A `SwitchboardService` running in-process on loopback with port 0, for integration tests.

@@ -1,7 +1,8 @@
 import NIOCore
 import NIOPosix
 import STUN
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import XCTest
 
 final class STUNOverTCPTests: XCTestCase {
@@ -71,13 +72,14 @@ final class STUNOverTCPTests: XCTestCase {
         let holder = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(to: server.address("stun tcp").socketAddress).get()
         // Wait until the server has counted the first connection.
-        for _ in 0..<100 where server.service.counters.tcpConnections.load(ordering: .relaxed) < 1 {
+        for _ in 0..<100 where (try await server.service.inspect().stun.tcpConnections) < 1 {
             try await Task.sleep(for: .milliseconds(10))
         }
         let reply = try await exchange(Array(STUNMessage(type: .bindingRequest).encoded().readableBytesView),
                                        with: server.address("stun tcp"), expecting: 20)
         XCTAssertTrue(reply.closed)
-        XCTAssertEqual(server.service.counters.tcpRefused.load(ordering: .relaxed), 1)
+        let refused = try await server.service.inspect().stun.tcpRefused
+        XCTAssertEqual(refused, 1)
         try await holder.close()
         try await server.stop()
     }

@@ -1,6 +1,7 @@
 import NIOCore
 import STUN
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import XCTest
 
 final class STUNOverUDPTests: XCTestCase {
@@ -83,7 +84,8 @@ final class STUNOverUDPTests: XCTestCase {
         try await client.send(good, to: server.address("stun udp"))
         let silence = try await client.next(timeout: .milliseconds(300))
         XCTAssertNil(silence)
-        XCTAssertEqual(server.service.counters.dropped.load(ordering: .relaxed), 2)
+        let dropped = try await server.service.inspect().stun.dropped
+        XCTAssertEqual(dropped, 2)
         await client.close()
         try await server.stop()
     }

@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import XCTest
 
 /// Token checks at the handshake: HS256 and ES256, in the URL or in the first frame.

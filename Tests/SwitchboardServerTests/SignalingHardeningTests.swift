@@ -35,14 +35,14 @@ final class SignalingHardeningTests: XCTestCase {
             let (poll, _) = try await openPoll(http)
             expectEqual(try await http.request("DELETE", "/v1/poll/\(poll)").status, 204)
         }
-        expectEqual(await server.service.signalingPollIndexCount(), 0)
+        expectEqual((try? await server.service.inspect().pollIDs), 0)
         // Sessions that stop polling idle out, then expire: their ids go too.
         for _ in 0..<20 { _ = try await openPoll(http) }
-        let live = await server.service.signalingPollIndexCount()
+        let live = try await server.service.inspect().pollIDs
         XCTAssertGreaterThan(live, 0)
-        let emptied = try await waitFor({ await server.service.signalingPollIndexCount() == 0 }, seconds: 10)
+        let emptied = try await waitFor({ (try? await server.service.inspect().pollIDs) == 0 }, seconds: 10)
         XCTAssertTrue(emptied, "idle long-polling sessions must leave no poll id behind")
-        let expired = try await waitFor({ await server.service.signalingSessionCount() == 0 }, seconds: 10)
+        let expired = try await waitFor({ (try? await server.service.inspect().signalingSessions) == 0 }, seconds: 10)
         XCTAssertTrue(expired)
     }
 
@@ -61,7 +61,7 @@ final class SignalingHardeningTests: XCTestCase {
         expectEqual(try await http.request("GET", "/v1/poll/\(old)").status == 200, false)
 
         // The resumed id idles out (no poll outstanding; idle is checked once a second).
-        let idled = try await waitFor({ await server.service.signalingPollIndexCount() == 0 }, seconds: 10)
+        let idled = try await waitFor({ (try? await server.service.inspect().pollIDs) == 0 }, seconds: 10)
         XCTAssertTrue(idled)
         let again = try await openPoll(http, json: ["resume": resumeToken, "last": 0])
         for id in [old, resumed.poll] {
@@ -70,7 +70,7 @@ final class SignalingHardeningTests: XCTestCase {
             expectEqual(try await http.request("POST", "/v1/poll/\(id)", json: ["type": "ping"]).status == 204, false)
         }
         expectEqual(try await http.request("POST", "/v1/poll/\(again.poll)", json: ["type": "ping", "id": "p"]).status, 204)
-        expectEqual(await server.service.signalingPollIndexCount(), 1)
+        expectEqual((try? await server.service.inspect().pollIDs), 1)
     }
 
     // MARK: RFC 6455

@@ -1,14 +1,17 @@
 import NIOCore
 import STUN
 import SwitchboardClient
-@testable import SwitchboardServer
+@testable import EdgeSupport
+@testable import RelayEdge
+@testable import SignalingEdge
+@testable import SwitchboardApp
 import XCTest
 
 /// Several TURN cores (one per event loop) behind one SO_REUSEPORT address.
 final class TURNMultiCoreTests: XCTestCase {
     func testPortSlicesPartitionTheRange() {
         let range: ClosedRange<UInt16> = 49_152...65_535
-        let slices = (0..<3).map { SwitchboardService.portSlice(range, index: $0, of: 3) }
+        let slices = (0..<3).map { RelayServer.portSlice(range, index: $0, of: 3) }
         XCTAssertEqual(slices.first?.lowerBound, 49_152)
         XCTAssertEqual(slices.last?.upperBound, 65_535)
         for (a, b) in zip(slices, slices.dropFirst()) { XCTAssertEqual(Int(a.upperBound) + 1, Int(b.lowerBound)) }
@@ -41,7 +44,7 @@ final class TURNMultiCoreTests: XCTestCase {
             clients.append(turn)
         }
         // SO_REUSEPORT spread 16 clients over both cores (all on one: odds 1 in 32,768), and the quota is shared.
-        let perCore = try await server.service.allocationCounts()
+        let perCore = try await server.service.inspect().allocationsPerCore
         XCTAssertEqual(perCore.reduce(0, +), 16)
         XCTAssertTrue(perCore.allSatisfy { $0 > 0 }, "\(perCore)")
         let extra = TURNClient(server: server.address("stun udp"), username: "alice", password: "alice-password",
@@ -52,7 +55,7 @@ final class TURNMultiCoreTests: XCTestCase {
         } catch {
             XCTAssertTrue("\(error)".contains("486"), "\(error)")
         }
-        expectEqual(try await server.service.relaySocketCount(), 16)
+        expectEqual(try await server.service.inspect().relaySockets, 16)
         for turn in clients { await turn.stun.close() }
         await extra.stun.close()
         await peer.close()

@@ -1,6 +1,7 @@
 import NIOCore
 import STUN
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import TURN
 import XCTest
 

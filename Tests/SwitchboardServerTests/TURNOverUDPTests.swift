@@ -2,7 +2,8 @@ import NIOCore
 import NIOPosix
 import STUN
 import SwitchboardClient
-import SwitchboardServer
+import EdgeSupport
+import SwitchboardApp
 import XCTest
 
 /// TURN through real sockets on loopback: our TURN client on one side, a raw UDP socket as the peer.

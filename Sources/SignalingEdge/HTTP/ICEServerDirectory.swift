@@ -41,9 +41,9 @@ struct ICEServerDirectory: Sendable {
 }
 
 /// Host names and addresses an operator may give as `--public-host`.
-public enum PublicHost {
+package enum PublicHost {
     /// The URL form of `text` (IPv6 in brackets), or nil when it is neither an IP address nor a DNS name.
-    public static func normalised(_ text: String) -> String? {
+    package static func normalised(_ text: String) -> String? {
         var bare = Substring(text)
         if bare.hasPrefix("["), bare.hasSuffix("]") { bare = bare.dropFirst().dropLast() }
         if let ip = IPAddress(String(bare)) { return urlHost(ip) }
@@ -59,5 +59,5 @@ public enum PublicHost {
         return bare.lowercased()
     }
 
-    static func urlHost(_ ip: IPAddress) -> String { ip.family == .ipv6 ? "[\(ip)]" : "\(ip)" }
+    package static func urlHost(_ ip: IPAddress) -> String { ip.family == .ipv6 ? "[\(ip)]" : "\(ip)" }
 }

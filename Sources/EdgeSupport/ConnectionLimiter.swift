@@ -5,14 +5,14 @@ import STUN
 /// Counts the open connections of one listener, in total and per source address, so that one client (or one
 /// flood) cannot take every descriptor of the process. Connections of one listener live on several event loops,
 /// so the counts sit behind one lock; only accept and close touch it, never the bytes in between.
-final class ConnectionLimiter: Sendable {
-    enum Refusal: Error, Sendable, Equatable {
+package final class ConnectionLimiter: Sendable {
+    package enum Refusal: Error, Sendable, Equatable {
         case totalReached
         case perAddressReached
     }
 
     /// A granted connection; `release` gives it back once (later calls do nothing).
-    struct Ticket: Sendable {
+    package struct Ticket: Sendable {
         fileprivate let key: IPAddress?
     }
 
@@ -21,18 +21,18 @@ final class ConnectionLimiter: Sendable {
         var perAddress: [IPAddress: Int] = [:]
     }
 
-    let maxTotal: Int
-    let maxPerAddress: Int
+    package let maxTotal: Int
+    package let maxPerAddress: Int
     private let counts = NIOLockedValueBox(Counts())
 
-    init(maxTotal: Int, maxPerAddress: Int) {
+    package init(maxTotal: Int, maxPerAddress: Int) {
         self.maxTotal = maxTotal
         self.maxPerAddress = maxPerAddress
     }
 
     /// Counts a new connection from `remote` when both bounds allow it. A connection whose peer address cannot
     /// be read (a Unix socket) counts towards the total only.
-    func admit(_ remote: SocketAddress?) -> Result<Ticket, Refusal> {
+    package func admit(_ remote: SocketAddress?) -> Result<Ticket, Refusal> {
         let key = remote.flatMap(TransportAddress.init).map { Self.key(for: $0.ip) }
         return counts.withLockedValue { counts in
             if counts.total >= maxTotal { return .failure(.totalReached) }
@@ -46,7 +46,7 @@ final class ConnectionLimiter: Sendable {
         }
     }
 
-    func release(_ ticket: Ticket) {
+    package func release(_ ticket: Ticket) {
         counts.withLockedValue { counts in
             counts.total -= 1
             guard let key = ticket.key, let current = counts.perAddress[key] else { return }
@@ -55,13 +55,13 @@ final class ConnectionLimiter: Sendable {
     }
 
     /// One IPv6 client usually holds a whole /64, so IPv6 addresses count per /64 (IPv4-mapped ones per address).
-    static func key(for ip: IPAddress) -> IPAddress {
+    package static func key(for ip: IPAddress) -> IPAddress {
         guard case .v6(let high, let low) = ip, !(high == 0 && low >> 32 == 0xFFFF) else { return ip }
         return .v6(high: high, low: 0)
     }
 
     /// Open connections (tests and metrics).
-    var open: Int { counts.withLockedValue { $0.total } }
+    package var open: Int { counts.withLockedValue { $0.total } }
     /// Addresses with at least one open connection: returns to 0 when every connection has closed.
-    var addresses: Int { counts.withLockedValue { $0.perAddress.count } }
+    package var addresses: Int { counts.withLockedValue { $0.perAddress.count } }
 }

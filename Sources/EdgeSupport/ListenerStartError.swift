@@ -14,18 +14,18 @@ public struct ListenerStartError: Error, CustomStringConvertible {
 
     public var description: String { "\(listener) \(address): \(cause)" }
 
-    init(listener: String, address: String, error: any Error) {
+    package init(listener: String, address: String, error: any Error) {
         self.listener = listener
         self.address = address
         self.cause = Self.cause(of: error)
     }
 
     /// The errno behind NIO's and our own socket errors, as `strerror` words in lower case.
-    static func cause(of error: any Error) -> String {
+    package static func cause(of error: any Error) -> String {
         let code: Int32?
         switch error {
         case let error as IOError: code = error.errnoCode
-        case let error as DatagramSocketError: code = error.code
+        case let error as any SystemCallError: code = error.errnoCode
         default: code = nil
         }
         guard let code else { return "\(error)" }
@@ -35,7 +35,7 @@ public struct ListenerStartError: Error, CustomStringConvertible {
 
 extension ListenerStartError {
     /// Runs `body`, which opens `listener` at `address`; a failure comes out as a `ListenerStartError`.
-    static func naming<T>(_ listener: String, _ address: CustomStringConvertible, isolation: isolated (any Actor)? = #isolation,
+    package static func naming<T>(_ listener: String, _ address: CustomStringConvertible, isolation: isolated (any Actor)? = #isolation,
                           _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
@@ -45,4 +45,9 @@ extension ListenerStartError {
             throw ListenerStartError(listener: listener, address: address.description, error: error)
         }
     }
+}
+
+/// An error from a system call of our own (not NIO's), which carries its errno.
+package protocol SystemCallError: Error {
+    var errnoCode: Int32 { get }
 }

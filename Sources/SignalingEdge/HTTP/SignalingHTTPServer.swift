@@ -1,31 +1,18 @@
+import EdgeSupport
 import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Signaling
 
 /// The HTTP side of `serve`: WebSocket signaling, long polling, the ICE server API, health and the demo page.
-struct SignalingHTTPServer: Sendable {
-    /// Signaling runs on event loops of its own (STUN/TURN keep theirs): connections and their tasks on every loop
-    /// of the group, the hub on one of them. One group per thread count, kept for the life of the process.
-    static func group(threads: Int) -> MultiThreadedEventLoopGroup {
-        groups.withLockedValue { groups in
-            if let group = groups[threads] { return group }
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-            groups[threads] = group
-            return group
-        }
-    }
-
-    private static let groups = NIOLockedValueBox<[Int: MultiThreadedEventLoopGroup]>([:])
-
+package struct SignalingHTTPServer: Sendable {
     let hub: SignalingHub
-    let group: MultiThreadedEventLoopGroup
+    let group: any EventLoopGroup
     let verifier: SignalingTokenVerifier
     let directory: ICEServerDirectory
     let limits: SignalingLimits
@@ -34,9 +21,44 @@ struct SignalingHTTPServer: Sendable {
     let connections: ConnectionLimiter
     let origins: OriginPolicy
 
+    /// Checks the token keys and makes the hub, on one loop of `group` (connections use all of them).
+    package static func make(settings: SignalingEdgeSettings, group: any EventLoopGroup, connections: ConnectionLimiter,
+                             logger: Logger) async throws -> SignalingHTTPServer {
+        let verifier: SignalingTokenVerifier
+        do {
+            verifier = try await SignalingTokenVerifier(secret: settings.jwtSecret, publicKeyPEM: settings.jwtPublicKeyPEM)
+        } catch let error as SignalingKeyError {
+            throw InvalidSetting(key: "jwt-secret", problem: error.description)
+        } catch {
+            throw InvalidSetting(key: "jwt-public-key", problem: "not an ES256 (P-256) public key in PEM: \(error)")
+        }
+        if verifier.isOpen {
+            logger.warning("""
+                SIGNALING IS OPEN: no --jwt-secret or --jwt-public-key, so anyone who reaches the HTTP port may join \
+                any room and receive TURN credentials. Configure a key before exposing this server.
+                """)
+        }
+        if settings.allowedOrigins.isEmpty {
+            logger.notice("no --allowed-origin: pages from any origin may use signaling and the HTTP API")
+        }
+        let directory = ICEServerDirectory(secret: settings.turnSecret, port: settings.stunPort, hosts: settings.publicHosts)
+        // `next()` hands out the group's loops in turn, so servers sharing a group spread their hubs.
+        let hub = SignalingHub(limits: settings.limits,
+                               iceServers: { user, host in directory.iceServers(user: user, reachedHost: host) },
+                               loop: group.next(), connectionLoops: Array(group.makeIterator()), logger: logger)
+        return SignalingHTTPServer(hub: hub, group: group, verifier: verifier, directory: directory, limits: settings.limits,
+                                   logger: logger, requestLimits: settings.requestLimits, connections: connections,
+                                   origins: OriginPolicy(allowed: settings.allowedOrigins))
+    }
+
+    /// Live sessions and long-polling ids that still lead to one (inspection).
+    package var sessionCount: Int { get async { await hub.sessionCount } }
+    package var pollIndexCount: Int { get async { await hub.pollIndexCount } }
+    package var roomCount: Int { get async { await hub.roomCount } }
+
     /// Runs until `stop` finishes; `onBound` gets the port once listening. On `stop` the hub ends every session
     /// first (WebSocket 1001, waiting polls 410), then the listener closes and open connections drain.
-    func run(host: String, port: Int, stop: AsyncStream<Void>, onBound: @escaping @Sendable (Int) -> Void) async throws {
+    package func run(host: String, port: Int, stop: AsyncStream<Void>, onBound: @escaping @Sendable (Int) -> Void) async throws {
         let router = Router(context: SignalingRequestContext.self)
         router.add(middleware: OriginMiddleware(policy: origins))
         router.get("/healthz") { _, _ in try JSONResponse.make(.ok, ["status": .string("ok")]) }

@@ -1,4 +1,4 @@
-import Crypto
+import RelayEdge
 import STUN
 import TURN
 
@@ -37,14 +37,20 @@ extension ServerConfiguration {
             throw ConfigurationError(source: "configuration", key: "allow-peer/deny-peer", problem: "\(error)")
         }
     }
-}
 
-/// A random shared secret for the TURN REST scheme when the operator gave none.
-func generatedAuthSecret() -> String {
-    SymmetricKey(size: .bits256).withUnsafeBytes { bytes in
-        bytes.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 0x10 ? "0" + hex : hex
-        }.joined()
+    /// What the relay edge's listeners are told.
+    var relayListenerSettings: RelayListenerSettings {
+        RelayListenerSettings(listenIP: listenIP, stunPort: stunPort, alternateIP: alternateIP, alternatePort: alternatePort,
+                              software: software.isEmpty ? nil : software, tcpIdleTimeoutSeconds: tcpIdleTimeoutSeconds,
+                              maxTCPConnections: maxTCPConnections, maxConnectionsPerIP: maxConnectionsPerIP,
+                              turnThreads: turnThreads)
+    }
+
+    /// The user quota, held to `--user-relay-share` of the relay range: each allocation takes at least one port,
+    /// so without this one credential holder could take the whole range and leave everyone else 508.
+    var perUserAllocations: Int {
+        let rangeSize = Int(relayPorts.upperBound) - Int(relayPorts.lowerBound) + 1
+        let share = max(1, rangeSize * userRelayShare / 100)
+        return min(userQuota, share)
     }
 }

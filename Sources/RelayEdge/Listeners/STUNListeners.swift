@@ -5,21 +5,14 @@ import Logging
 import NIOCore
 import NIOPosix
 import STUN
-
-/// A socket the server listens on, as announced on the readiness line (`stun udp 127.0.0.1:3478`).
-public struct BoundListener: Sendable, Equatable, CustomStringConvertible {
-    public var name: String
-    public var address: TransportAddress
-
-    public var description: String { "\(name) \(address)" }
-}
+import EdgeSupport
 
 /// The STUN/TURN client sockets: UDP on every RFC 5780 address/port pair and TCP on the primary one.
 ///
 /// The UDP sockets live on the TURN shards' `DatagramLoop`s (the RFC 5780 ones on the first), so TURN state is
 /// touched from one thread only; TCP connections live on SwiftNIO's loops and hop to the first shard's loop.
 actor STUNListeners {
-    private let configuration: ServerConfiguration
+    private let settings: RelayListenerSettings
     private let shards: [TURNShard]
     private let group: EventLoopGroup
     let counters: STUNCounters
@@ -27,9 +20,9 @@ actor STUNListeners {
     private var channels: [Channel] = []
     private var sockets: [UncheckedSocket] = []
 
-    init(configuration: ServerConfiguration, shards: [TURNShard], group: EventLoopGroup, counters: STUNCounters,
+    init(settings: RelayListenerSettings, shards: [TURNShard], group: EventLoopGroup, counters: STUNCounters,
          connections: ConnectionLimiter) {
-        self.configuration = configuration
+        self.settings = settings
         self.connections = connections
         self.shards = shards
         self.group = group
@@ -46,7 +39,7 @@ actor STUNListeners {
             } catch {
                 lastError = error
                 await closeAll()
-                let picksPorts = configuration.stunPort == 0 || (configuration.alternateIP != nil && (configuration.alternatePort ?? 1) == 0)
+                let picksPorts = settings.stunPort == 0 || (settings.alternateIP != nil && (settings.alternatePort ?? 1) == 0)
                 if !picksPorts { break }
             }
         }
@@ -67,7 +60,7 @@ actor STUNListeners {
     }
 
     private func bindAll() async throws -> [BoundListener] {
-        let c = configuration
+        let c = settings
         var listeners: [BoundListener] = []
         let first = shards[0]
         var bound: [ResponderSocket: (UncheckedSocket, STUNDatagramReceiver)] = [:]
@@ -98,7 +91,7 @@ actor STUNListeners {
                                   socket: ResponderSocket(alternateIP: true, alternatePort: true), shard: first)
             addresses.alternate = TransportAddress(ip: alternateIP, port: alternatePort)
         }
-        let responder = BindingResponder(addresses: addresses, software: c.software.isEmpty ? nil : c.software)
+        let responder = BindingResponder(addresses: addresses, software: c.software)
 
         var routes = ResponderSockets()
         for (socket, (udp, _)) in bound { routes.sockets[socket.index] = udp.socket }
@@ -143,7 +136,7 @@ actor STUNListeners {
     private func bindTCP(_ address: TransportAddress, responder: BindingResponder) async throws -> TransportAddress {
         let counters = self.counters
         let connections = self.connections
-        let idle = TimeAmount.seconds(Int64(configuration.tcpIdleTimeoutSeconds))
+        let idle = TimeAmount.seconds(Int64(settings.tcpIdleTimeoutSeconds))
         let turn = shards[0].edge
         let channel = try await ListenerStartError.naming("stun tcp", address) { try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -161,7 +154,7 @@ actor STUNListeners {
             .bind(to: address.socketAddress).get() }
         channels.append(channel)
         guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
-            throw ConfigurationError(source: "listener", key: "stun-port", problem: "bound socket has no address")
+            throw ListenerStartError(listener: "stun tcp", address: address.description, error: ListenerAddressMissing())
         }
         return local
     }
@@ -177,4 +170,9 @@ struct UncheckedSocket: @unchecked Sendable {
 /// Unchecked: the receiver is a loop-confined class, handed to its loop inside `loop.submit` and used only there.
 private struct UncheckedReceiver: @unchecked Sendable {
     let receiver: STUNDatagramReceiver
+}
+
+/// A bound socket that reports no local address (not expected from the kernel).
+struct ListenerAddressMissing: Error, CustomStringConvertible {
+    var description: String { "the bound socket has no address" }
 }

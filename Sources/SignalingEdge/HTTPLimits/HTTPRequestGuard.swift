@@ -1,3 +1,4 @@
+import EdgeSupport
 import NIOCore
 
 /// The first handler of every HTTP connection: it admits the connection against the listener's bounds, then reads

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CDatagramIO
+import EdgeSupport
 import NIOConcurrencyHelpers
 import NIOCore
 import STUN
@@ -361,11 +362,12 @@ struct DatagramLoopStopped: Error, CustomStringConvertible {
     var description: String { "\(name) has stopped" }
 }
 
-struct DatagramSocketError: Error, CustomStringConvertible {
+struct DatagramSocketError: SystemCallError, CustomStringConvertible {
     var operation: String
     var code: Int32
 
     var description: String { "\(operation): \(String(cString: strerror(code)))" }
+    var errnoCode: Int32 { code }
 }
 
 extension IPAddress {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EdgeSupport
 import Logging
 
 /// The process's open-descriptor limit. Every connection and every relay socket is a descriptor, and the usual

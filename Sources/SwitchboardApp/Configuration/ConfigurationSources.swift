@@ -1,4 +1,5 @@
 import Foundation
+import SignalingEdge
 import STUN
 import TOMLKit
 

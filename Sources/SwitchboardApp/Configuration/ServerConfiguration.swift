@@ -1,5 +1,6 @@
 import NIOCore
 import Signaling
+import SignalingEdge
 import STUN
 
 /// Everything `switchboard serve` can be told, with the embedded defaults of the command-line contract.

@@ -1,3 +1,4 @@
+import EdgeSupport
 import HummingbirdCore
 import Logging
 import NIOCore

@@ -1,7 +1,7 @@
 import Atomics
 
 /// Process-wide STUN counters, read by tests now and by the metrics endpoint later.
-public final class STUNCounters: Sendable {
+package final class STUNCounters: Sendable {
     public let responses = ManagedAtomic<Int>(0)
     public let dropped = ManagedAtomic<Int>(0)
     public let tcpConnections = ManagedAtomic<Int>(0)

@@ -1,3 +1,4 @@
+import EdgeSupport
 import NIOCore
 import STUN
 import TURN

@@ -7,11 +7,11 @@ import HTTPTypes
 /// A request without an `Origin` header does not come from a cross-origin page (curl, an app, or a same-origin GET),
 /// and a page served by this server itself (its Origin names the host it asked) is always allowed. With no list
 /// configured every origin is allowed, which is what "open" means for the HTTP side.
-public struct OriginPolicy: Sendable {
+package struct OriginPolicy: Sendable {
     /// Normalised origins (`https://app.example.com`, default ports left out); empty: any origin.
-    public let allowed: Set<String>
+    package let allowed: Set<String>
 
-    public init(allowed: [String]) {
+    package init(allowed: [String]) {
         self.allowed = Set(allowed.compactMap(Self.normalised))
     }
 

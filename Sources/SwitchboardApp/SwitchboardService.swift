@@ -1,0 +1,192 @@
+import EdgeSupport
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import RelayEdge
+import ServiceLifecycle
+import SignalingEdge
+import STUN
+import TURN
+
+/// `switchboard serve`: the relay edge and the signaling edge in one process, run under swift-service-lifecycle.
+///
+/// `run()` binds everything, reports each bound listener through `onReady`, then waits for graceful shutdown
+/// (SIGTERM/SIGINT through the service group) and closes its sockets so that `run()` returns.
+public final class SwitchboardService: Service, Sendable {
+    public let configuration: ServerConfiguration
+    /// The TURN REST secrets in force: the configured ones, or one generated for this run.
+    public let authSecrets: [String]
+    private let logger: Logger
+    private let onReady: @Sendable ([BoundListener]) -> Void
+    private let relay: RelayServer
+    private let httpLimiter: ConnectionLimiter
+    private let signalingGroup: (any EventLoopGroup)?
+    private let signaling = SignalingSlot()
+
+    /// `signalingGroup`: event loops for the HTTP side; nil makes `--signaling-threads` of them for this service.
+    public init(configuration: ServerConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                signalingGroup: (any EventLoopGroup)? = nil, clock: any TURNClock = SystemTURNClock(), logger: Logger,
+                onReady: @escaping @Sendable ([BoundListener]) -> Void = { _ in }) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.onReady = onReady
+        self.signalingGroup = signalingGroup
+        httpLimiter = ConnectionLimiter(maxTotal: configuration.httpMaxConnections, maxPerAddress: configuration.maxConnectionsPerIP)
+        DescriptorLimit.raise(needed: configuration.descriptorsNeeded, logger: logger)
+        var secrets = configuration.authSecrets
+        if secrets.isEmpty {
+            secrets = [RandomSecret.hex(bytes: 32)]
+            logger.notice("no --auth-secret given; TURN REST credentials use a secret generated for this run",
+                          metadata: ["auth-secret": "\(secrets[0])"])
+        }
+        self.authSecrets = secrets
+        let turn = configuration.turnConfiguration
+        // Every core must accept every core's nonces (a client's NAT binding may move it to another loop).
+        relay = try RelayServer(settings: configuration.relayListenerSettings, turn: turn,
+                                credentials: configuration.credentialStore(secrets: secrets),
+                                policy: try configuration.peerPolicy(),
+                                ledger: AllocationLedger(maxTotal: turn.maxAllocations, maxPerUser: configuration.perUserAllocations),
+                                nonceSecret: RandomSecret.bytes(32), clock: clock, group: group, logger: logger)
+    }
+
+    /// What is running now: the same figures the admin API will serve.
+    public func inspect() async throws -> ServerInspection {
+        let server = await signaling.server
+        return ServerInspection(
+            allocationsPerCore: try await relay.allocationCounts(),
+            relaySockets: try await relay.relaySocketCount(),
+            signalingSessions: await server?.sessionCount ?? 0,
+            rooms: await server?.roomCount ?? 0,
+            pollIDs: await server?.pollIndexCount ?? 0,
+            httpConnections: httpLimiter.open,
+            httpAddresses: httpLimiter.addresses,
+            stun: .init(responses: relay.counters.responses.load(ordering: .relaxed),
+                        dropped: relay.counters.dropped.load(ordering: .relaxed),
+                        tcpConnections: relay.counters.tcpConnections.load(ordering: .relaxed),
+                        tcpRefused: relay.counters.tcpRefused.load(ordering: .relaxed)))
+    }
+
+    /// How many TURN cores (datagram loops) serve clients.
+    public var turnThreadCount: Int { relay.coreCount }
+
+    /// Runs `body` with the first TURN core on its loop (tests and diagnostics).
+    public func withTURNCore<T: Sendable>(_ body: @escaping @Sendable (TURNServerCore) -> T) async throws -> T {
+        try await relay.withFirstCore(body)
+    }
+
+    public func run() async throws {
+        let listeners = try await relay.start()
+        let ownGroup = signalingGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.signalingThreads)) : nil
+        defer { if let ownGroup { ownGroup.shutdownGracefully { _ in } } }
+        let http: SignalingHTTPServer
+        do {
+            http = try await SignalingHTTPServer.make(
+                settings: try signalingSettings(stunPort: listeners.first { $0.name == "stun udp" }?.address.port ?? configuration.stunPort),
+                group: signalingGroup ?? ownGroup!, connections: httpLimiter, logger: logger)
+        } catch let error as InvalidSetting {
+            await relay.stop()
+            throw ConfigurationError(source: "configuration", key: error.key, problem: error.problem)
+        } catch {
+            await relay.stop()
+            throw error
+        }
+        await signaling.set(http)
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
+        let (stopHTTP, stopContinuation) = AsyncStream.makeStream(of: Void.self)
+        // Detached, so that the framework does not see our graceful shutdown at once: the hub must end every
+        // session (1001, 410) before the framework closes the connections under it.
+        let (host, port) = (configuration.listenIP.description, Int(configuration.httpPort))
+        let httpTask = Task.detached {
+            do {
+                try await http.run(host: host, port: port, stop: stopHTTP) { port in
+                    boundContinuation.yield(port)
+                    boundContinuation.finish()
+                }
+            } catch {
+                // A bind that failed must end the wait for the port below, or `serve` hangs with no word.
+                boundContinuation.finish()
+                throw error
+            }
+        }
+        var boundIterator = bound.makeAsyncIterator()
+        guard let httpPort = await boundIterator.next() else {
+            await relay.stop()
+            stopContinuation.finish()
+            let address = TransportAddress(ip: configuration.listenIP, port: configuration.httpPort).description
+            do {
+                try await httpTask.value
+            } catch {
+                let failure = ListenerStartError(listener: "http", address: address, error: error)
+                logger.error("cannot start listener", metadata: ["error": "\(failure)"])
+                throw failure
+            }
+            throw ListenerStartError(listener: "http", address: address, error: ServiceStartError.httpDidNotStart)
+        }
+        let all = listeners + [BoundListener(name: "http", address: TransportAddress(ip: configuration.listenIP, port: UInt16(httpPort)))]
+        for listener in all {
+            logger.info("listening", metadata: ["listener": "\(listener)"])
+        }
+        onReady(all)
+        try? await gracefulShutdown()
+        logger.info("shutting down")
+        stopContinuation.finish()
+        // HTTP connections get a moment to finish; a client that never sent a request must not hold up the exit.
+        let (finished, finish) = AsyncStream.makeStream(of: Void.self)
+        Task {
+            _ = try? await httpTask.value
+            finish.finish()
+        }
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(4))
+            httpTask.cancel()
+            try await Task.sleep(for: .seconds(2))
+            finish.finish()
+        }
+        for await _ in finished {}
+        deadline.cancel()
+        await relay.stop()
+    }
+
+    /// The signaling edge's settings; reads the ES256 key file and picks the URL hosts for `iceServers`.
+    private func signalingSettings(stunPort: UInt16) throws -> SignalingEdgeSettings {
+        var publicKey: String?
+        if let file = configuration.jwtPublicKeyFile {
+            guard let pem = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw InvalidSetting(key: "jwt-public-key", problem: "cannot read \(file)")
+            }
+            publicKey = pem
+        }
+        var hosts = configuration.publicHosts
+        if hosts.isEmpty, let external = configuration.externalIP {
+            hosts = [PublicHost.urlHost(external)]
+        } else if hosts.isEmpty, !configuration.listenIP.isUnspecified {
+            hosts = [PublicHost.urlHost(configuration.listenIP)]
+        }
+        if hosts.isEmpty {
+            logger.warning("""
+                no --public-host and a wildcard listen address: iceServers URLs name the local address each client \
+                reached, which is wrong behind NAT or a load balancer. Set --public-host to the relay's public name.
+                """)
+        }
+        return SignalingEdgeSettings(
+            listenIP: configuration.listenIP, httpPort: configuration.httpPort, jwtSecret: configuration.jwtSecret,
+            jwtPublicKeyPEM: publicKey, turnSecret: authSecrets[0], stunPort: stunPort, publicHosts: hosts,
+            allowedOrigins: configuration.allowedOrigins, limits: configuration.signalingLimits,
+            requestLimits: configuration.httpLimits, maxConnections: configuration.httpMaxConnections,
+            maxConnectionsPerIP: configuration.maxConnectionsPerIP)
+    }
+}
+
+enum ServiceStartError: Error, CustomStringConvertible {
+    case httpDidNotStart
+
+    var description: String { "the HTTP listener did not start" }
+}
+
+/// Holds the signaling edge once `run()` has made it.
+private actor SignalingSlot {
+    var server: SignalingHTTPServer?
+
+    func set(_ server: SignalingHTTPServer) { self.server = server }
+}
