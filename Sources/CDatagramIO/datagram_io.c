@@ -1,3 +1,9 @@
+// Linux only: epoll, eventfd, recvmmsg/sendmmsg and UDP_SEGMENT have no portable equivalents, and the package
+// builds for Linux alone (Package.swift names no other platform).
+#if !defined(__linux__)
+#error "CDatagramIO needs Linux (epoll, recvmmsg/sendmmsg, UDP GSO)"
+#endif
+
 #define _GNU_SOURCE
 #include "datagram_io.h"
 

@@ -179,4 +179,23 @@ final class DatagramLoopTests: XCTestCase {
         XCTAssertEqual(collector.datagrams.last?.1, (0..<65_507).map { UInt8(truncatingIfNeeded: $0) })
         XCTAssertEqual(loop.droppedReads, 0)
     }
+
+    /// The loop-confinement check that debug builds run on every socket operation: true on the loop's own thread
+    /// only, and a value bound to one loop is not "in loop" on another.
+    func testLoopConfinementIsKnownPerThread() async throws {
+        let loop = try DatagramLoop(name: "udp-test")
+        let other = try DatagramLoop(name: "udp-other")
+        loop.start()
+        other.start()
+        XCTAssertFalse(loop.inLoop, "a test thread is not the loop's thread")
+        let onOwn = try await loop.submit { loop.inLoop }
+        let onOther = try await other.submit { loop.inLoop }
+        XCTAssertTrue(onOwn)
+        XCTAssertFalse(onOther)
+        let bound = DatagramLoopBound(42, loop: loop)
+        let opened = try await loop.submit { bound.value }
+        XCTAssertEqual(opened, 42)
+        await loop.stop()
+        await other.stop()
+    }
 }

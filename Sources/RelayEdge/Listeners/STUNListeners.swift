@@ -105,8 +105,8 @@ actor STUNListeners {
             installs.append((udp, receiver, own))
         }
         for (udp, receiver, frozen) in installs {
-            let box = UncheckedReceiver(receiver: receiver)
-            try await udp.loop.submit { box.receiver.install(responder: responder, routes: frozen) }
+            let bound = DatagramLoopBound(receiver, loop: udp.loop)
+            try await udp.loop.submit { bound.value.install(responder: responder, routes: frozen) }
         }
         for socket in ResponderSocket.all {
             guard let (udp, _) = bound[socket] else { continue }
@@ -128,10 +128,10 @@ actor STUNListeners {
             // requests under load in Benchmarks/stun-binding; the kernel caps this at net.core.rmem_max.
             let socket = try shard.loop.openSocket(at: address, listener: true, reusePort: reusePort, bufferBytes: 4 << 20,
                                                    packetInfo: address.ip.isUnspecified, receiver: receiver)
-            return (UncheckedSocket(socket: socket, loop: shard.loop), UncheckedReceiver(receiver: receiver))
+            return (UncheckedSocket(socket: socket, loop: shard.loop), DatagramLoopBound(receiver, loop: shard.loop))
         } }
         sockets.append(socket)
-        return (socket, receiver.receiver)
+        return (socket, receiver.unsafeValue)
     }
     private func bindTCP(_ address: TransportAddress, responder: BindingResponder) async throws -> TransportAddress {
         let counters = self.counters
@@ -165,11 +165,6 @@ actor STUNListeners {
 struct UncheckedSocket: @unchecked Sendable {
     let socket: DatagramSocket
     let loop: DatagramLoop
-}
-
-/// Unchecked: the receiver is a loop-confined class, handed to its loop inside `loop.submit` and used only there.
-private struct UncheckedReceiver: @unchecked Sendable {
-    let receiver: STUNDatagramReceiver
 }
 
 /// A bound socket that reports no local address (not expected from the kernel).

@@ -103,6 +103,23 @@ final class DatagramLoop: @unchecked Sendable {
 
     // MARK: Thread
 
+    /// Which loop, if any, the calling thread runs: set by each loop's thread as it starts.
+    private static let currentLoopKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Whether the caller runs on this loop's thread.
+    var inLoop: Bool { pthread_getspecific(Self.currentLoopKey) == Unmanaged.passUnretained(self).toOpaque() }
+
+    /// Sockets, buffers and timers belong to the loop's thread; debug builds check every use (release builds
+    /// skip it: the check sits on the per-packet path).
+    @inline(__always)
+    func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(inLoop, "\(name): used off its thread", file: file, line: line)
+    }
+
     func start() {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
@@ -160,6 +177,7 @@ final class DatagramLoop: @unchecked Sendable {
     }
 
     private func run() {
+        pthread_setspecific(Self.currentLoopKey, Unmanaged.passUnretained(self).toOpaque())
         sb_name_thread(name)
         var ready = [Int32](repeating: 0, count: 64)
         while !stopping {
@@ -202,6 +220,7 @@ final class DatagramLoop: @unchecked Sendable {
     /// Calls `body` on this loop every `interval`, until `cancelTimer`.
     @discardableResult
     func scheduleRepeating(every interval: Duration, _ body: @escaping () -> Void) -> Int {
+        assertInLoop()
         let nanoseconds = UInt64(interval.components.seconds) * 1_000_000_000 + UInt64(interval.components.attoseconds / 1_000_000_000)
         nextTimerID += 1
         timers.append(RepeatingTimer(id: nextTimerID, due: sb_monotonic_ns() + nanoseconds, interval: nanoseconds, body: body))
@@ -209,6 +228,7 @@ final class DatagramLoop: @unchecked Sendable {
     }
 
     func cancelTimer(_ id: Int) {
+        assertInLoop()
         timers.removeAll { $0.id == id }
     }
 
@@ -239,6 +259,7 @@ final class DatagramLoop: @unchecked Sendable {
     func openSocket(at address: TransportAddress, listener: Bool = false, reusePort: Bool = false, bufferBytes: Int = 0,
                     packetInfo: Bool = false, dontFragment: Bool = false,
                     receiver: DatagramReceiver) throws(DatagramSocketError) -> DatagramSocket {
+        assertInLoop()
         // Work queued before a stop runs after the sockets were closed; nothing would close a socket opened then.
         guard !exited else { throw DatagramSocketError(operation: "bind \(address)", code: ESHUTDOWN) }
         var port: UInt16 = 0
@@ -258,6 +279,7 @@ final class DatagramLoop: @unchecked Sendable {
 
     /// Closes the socket; what it still had to send leaves first, so a reused descriptor never sends it.
     func close(_ socket: DatagramSocket) {
+        assertInLoop()
         guard socket.isOpen else { return }
         flush()
         socket.isOpen = false
@@ -296,6 +318,7 @@ final class DatagramLoop: @unchecked Sendable {
 
     /// The bytes written to `outgoing` since `start` are one datagram for `destination`, sent from `socket`.
     func commit(from start: Int, to destination: TransportAddress, via socket: DatagramSocket) {
+        assertInLoop()
         // A closed socket's descriptor may already belong to another socket (or a TCP connection) of the process.
         guard socket.isOpen else { return discard(from: start) }
         var datagram = sb_datagram()
@@ -310,11 +333,13 @@ final class DatagramLoop: @unchecked Sendable {
 
     /// Forgets what was written to `outgoing` since `start`.
     func discard(from start: Int) {
+        assertInLoop()
         outgoing.moveWriterIndex(to: start)
     }
 
     /// Queues a copy of `bytes` for `destination`, sent from `socket`.
     func send(_ bytes: ByteBuffer, to destination: TransportAddress, via socket: DatagramSocket) {
+        assertInLoop()
         let start = outgoing.writerIndex
         outgoing.writeImmutableBuffer(bytes)
         commit(from: start, to: destination, via: socket)
@@ -322,6 +347,7 @@ final class DatagramLoop: @unchecked Sendable {
 
     /// Sends everything queued, one `sendmmsg` per socket; the loop calls it after every round of events.
     func flush() {
+        assertInLoop()
         guard pendingCount > 0 else { return }
         let dropped = outgoing.withUnsafeReadableBytes { raw in
             sb_udp_send(io, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), pending, UInt32(pendingCount))
