@@ -4,6 +4,18 @@ import XCTest
 
 /// Long polling, the ICE server API and health, over real HTTP on loopback.
 final class SignalingHTTPTests: XCTestCase {
+    /// The demo page and the JavaScript client come from the signaling edge's resource bundle; a bundle that is not
+    /// found answers 404, which the browser checks would only show much later.
+    func testTheDemoPageAndTheClientAreServed() async throws {
+        let server = try await RunningServer.start()
+        let http = TestHTTP(port: server.httpPort)
+        for path in ["/", "/switchboard.js", "/demo.js"] {
+            let answer = try await http.request("GET", path)
+            XCTAssertEqual(answer.status, 200, "GET \(path)")
+        }
+        try await server.stop()
+    }
+
     func testHealthAndICEServersWithWorkingRESTCredentials() async throws {
         let server = try await RunningServer.start()
         let http = TestHTTP(port: server.httpPort)

@@ -33,8 +33,8 @@ struct WebAssets: Sendable {
     private static func resourceDirectory() -> String? {
         let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
         let candidates = [
-            executable.appendingPathComponent("Switchboard_SwitchboardServer.resources/web").path,
-            Bundle.main.bundleURL.appendingPathComponent("Switchboard_SwitchboardServer.resources/web").path,
+            executable.appendingPathComponent("Switchboard_SignalingEdge.resources/web").path,
+            Bundle.main.bundleURL.appendingPathComponent("Switchboard_SignalingEdge.resources/web").path,
             executable.appendingPathComponent("../share/switchboard/web").standardized.path,
         ]
         return candidates.first { FileManager.default.fileExists(atPath: $0 + "/index.html") }
