@@ -1,0 +1,72 @@
+extension ServerSettings {
+    /// Relay addresses, credentials, peer policy and quotas (docs/turn.md).
+    static let turn: [Setting] = [
+        Setting("relay-ip", "IP", help: "Address relay sockets bind to.", default: "the listen IP",
+                parse: { c, text throws(SettingProblem) in c.relayIP = try SettingParsers.ip(text) },
+                current: { $0.relayIP.map { "\($0)" } }),
+        Setting("external-ip", "IP", help: "Address advertised for relays behind a 1:1 NAT.", default: "none",
+                parse: { c, text throws(SettingProblem) in c.externalIP = try SettingParsers.ip(text) },
+                current: { $0.externalIP.map { "\($0)" } }),
+        Setting("relay-ports", "MIN-MAX", help: "Relay port range.",
+                parse: { c, text throws(SettingProblem) in c.relayPorts = try SettingParsers.portRange(text) },
+                current: { "\($0.relayPorts.lowerBound)-\($0.relayPorts.upperBound)" }),
+        Setting("realm", "REALM", help: "TURN realm, 1 to 763 bytes.",
+                parse: { c, text throws(SettingProblem) in
+                    guard !text.isEmpty, text.utf8.count <= 763 else { throw SettingProblem("'\(text)' is not 1 to 763 bytes") }
+                    c.realm = text
+                },
+                current: { $0.realm }),
+        Setting(repeatable: "user", "NAME:PASSWORD", help: "Static long-term credential.", default: "none",
+                secrecy: .passwordAfterColon,
+                parse: { c, list throws(SettingProblem) in
+                    var users: [ServerConfiguration.StaticUser] = []
+                    for text in list {
+                        guard let user = ServerConfiguration.StaticUser(text) else {
+                            // Masked: a value without its colon may be a bare password.
+                            throw SettingProblem("'\(Setting.mask)' (hidden) is not NAME:PASSWORD")
+                        }
+                        users.append(user)
+                    }
+                    c.users = users
+                },
+                current: { $0.users.map { "\($0.name):\($0.password)" } }),
+        Setting(repeatable: "auth-secret", "SECRET", help: "TURN REST shared secret.", default: "none", secrecy: .secret,
+                parse: { c, list throws(SettingProblem) in
+                    guard list.allSatisfy({ !$0.isEmpty }) else { throw SettingProblem("'' is an empty secret") }
+                    c.authSecrets = list
+                },
+                current: { $0.authSecrets }),
+        Setting(repeatable: "allow-peer", "CIDR", help: "Peer range to allow despite the default deny list.", default: "none",
+                parse: { c, list throws(SettingProblem) in c.allowPeers = list },
+                current: { $0.allowPeers }),
+        Setting(repeatable: "deny-peer", "CIDR", help: "Peer range to deny on top of the default deny list.", default: "none",
+                parse: { c, list throws(SettingProblem) in c.denyPeers = list },
+                current: { $0.denyPeers }),
+        Setting("total-quota", "N", help: "TURN allocations in total, shared by all loops.",
+                parse: { c, text throws(SettingProblem) in c.totalQuota = try SettingParsers.positive(text) },
+                current: { "\($0.totalQuota)" }),
+        Setting("user-quota", "N", help: "TURN allocations per user.",
+                parse: { c, text throws(SettingProblem) in c.userQuota = try SettingParsers.positive(text) },
+                current: { "\($0.userQuota)" }),
+        Setting("user-relay-share", "PERCENT", help: "The largest share of the relay port range one user's allocations may hold.",
+                parse: { c, text throws(SettingProblem) in
+                    let share = try SettingParsers.positive(text)
+                    guard share <= 100 else { throw SettingProblem("'\(text)' is not a percentage from 1 to 100") }
+                    c.userRelayShare = share
+                },
+                current: { "\($0.userRelayShare)" }),
+        Setting("max-bps", "BYTES", help: "Relayed bytes per second per allocation; 0 for no limit.",
+                parse: { c, text throws(SettingProblem) in
+                    guard let rate = Int(text), rate >= 0 else { throw SettingProblem("'\(text)' is not a byte rate (0 for none)") }
+                    c.maxBps = rate
+                },
+                current: { "\($0.maxBps)" }),
+        Setting("max-allocate-lifetime", "SECONDS",
+                help: "Longest allocation lifetime a client may ask for; values under 600 are raised to 600.",
+                parse: { c, text throws(SettingProblem) in
+                    // RFC 8656 lets a server shorten lifetimes, never below the default allocation lifetime.
+                    c.maxAllocateLifetime = max(600, try SettingParsers.positive(text))
+                },
+                current: { "\($0.maxAllocateLifetime)" }),
+    ]
+}
