@@ -25,11 +25,20 @@ public final class SignalingCore {
     /// Why recently ended resumable sessions ended, so a late resume learns the reason.
     private var endedResumeTokens = RecentlyEnded()
 
+    /// Session ids, resume tokens and the user ids of anonymous (open-mode) sessions.
+    private var random: any RandomNumberGenerator
+
+    /// `random` must be cryptographic in a server (the default): session ids and resume tokens are capabilities.
     public init(limits: SignalingLimits = SignalingLimits(),
-                iceServers: @escaping @Sendable (_ user: String, _ host: String) -> JSONValue = { _, _ in .array([]) }) {
+                iceServers: @escaping @Sendable (_ user: String, _ host: String) -> JSONValue = { _, _ in .array([]) },
+                random: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.limits = limits
         self.iceServers = iceServers
+        self.random = random
     }
+
+    /// A fresh id from the core's generator.
+    public func makeID() -> String { RandomID.make(using: &random) }
 
     public var sessionCount: Int { sessions.count }
     public var roomCount: Int { rooms.count }
@@ -48,13 +57,15 @@ public final class SignalingCore {
 
     // MARK: Connections
 
-    /// A new connection with a verified identity: returns the session id and sends `welcome`.
-    public func connect(identity: Identity, host: String, now: Double,
+    /// A new connection with a verified identity (nil on an open server: the session gets a user id of its own):
+    /// returns the session id and sends `welcome`.
+    public func connect(identity: Identity?, host: String, now: Double,
                         into actions: inout [Action]) -> Result<String, SignalingCloseReason> {
         guard sessions.count < limits.maxSessions else { return .failure(.serverFull) }
-        var id = RandomID.make()
-        while sessions[id] != nil { id = RandomID.make() }
-        let session = Session(id: id, resumeToken: RandomID.make(), identity: identity, host: host,
+        var id = makeID()
+        while sessions[id] != nil { id = makeID() }
+        let identity = identity ?? Identity(user: String(makeID().prefix(16)))
+        let session = Session(id: id, resumeToken: makeID(), identity: identity, host: host,
                               replay: ReplayBuffer(capacity: limits.replayFrames),
                               limiter: FrameRateLimiter(rate: limits.framesPerSecond, burst: limits.frameBurst, now: now))
         sessions[id] = session

@@ -2,7 +2,6 @@ import EdgeSupport
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOPosix
@@ -68,7 +67,7 @@ package struct SignalingHTTPServer: Sendable {
             case .success(let value): identity = value
             case .failure(let reason): return HTTPErrorBody.response(.unauthorized, reason.reason, "token refused")
             }
-            let user = identity?.user ?? RandomUser.make()
+            let user = identity?.user ?? String(RandomID.make().prefix(16))
             return try JSONResponse.make(.ok, [
                 "iceServers": directory.iceServers(user: user, reachedHost: ICEServerDirectory.reachedHost(context.channel.localAddress)),
                 "ttl": .number(Double(directory.ttl)),
@@ -77,14 +76,6 @@ package struct SignalingHTTPServer: Sendable {
         LongPollRoutes(hub: hub, verifier: verifier).add(to: router)
         WebAssets().add(to: router)
 
-        let endpoint = WebSocketEndpoint(hub: hub, verifier: verifier, limits: limits)
-        let wsRouter = Router(context: SignalingRequestContext.self)
-        // Origins of upgrades are checked by the request guard, which can answer 403 (the framework only 400).
-        wsRouter.ws("/v1/ws") { _, _ in .upgrade([:]) } onUpgrade: { inbound, outbound, context in
-            try await endpoint.handle(inbound: inbound, outbound: outbound, context: context)
-        }
-
-        let wsResponder = wsRouter.buildResponder()
         // Hummingbird logs every connection that closes before its first request as an error; under a flood of
         // half-open connections that is a log flood, so its own messages only show when we debug.
         var frameworkLogger = logger
@@ -93,15 +84,8 @@ package struct SignalingHTTPServer: Sendable {
             router: router,
             server: HTTPServerBuilder { responder in
                 GuardedHTTPChannel(
-                    base: HTTP1WebSocketUpgradeChannel(
-                        responder: responder,
-                        webSocketResponder: wsResponder,
-                        configuration: .init(
-                            // Longer than a long poll's hold, so idle keep-alive connections are still reaped.
-                            http1: .init(idleTimeout: .seconds(40)),
-                            ws: .init(maxFrameSize: limits.maxFrameBytes * 2,
-                                      autoPing: .enabled(timePeriod: .seconds(Int64(limits.heartbeat))),
-                                      closeTimeout: .seconds(5)))),
+                    base: SignalingHTTPChannel(responder: responder, hub: hub, verifier: verifier, limits: limits,
+                                               idleTimeout: .seconds(40)),
                     limits: requestLimits, connections: connections, origins: origins)
             },
             // A reconnect storm (every client of a restarted node at once) must queue, not have its SYNs dropped and

@@ -1,16 +1,13 @@
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
-/// Request context for the HTTP and WebSocket routes; keeps the channel so the WebSocket route can watch close frames.
-struct SignalingRequestContext: RequestContext, WebSocketRequestContext {
+/// Request context for the HTTP routes; keeps the channel for the address the client reached.
+struct SignalingRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<SignalingRequestContext>
     let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        webSocket = .init()
         channel = source.channel
     }
 

@@ -1,13 +1,12 @@
-import Foundation
 import Logging
 import NIOCore
-import NIOWebSocket
 import Signaling
 
 /// Owns the signaling core and the transports' outlets; every connection, frame and timer goes through it.
 ///
 /// The core is a plain state machine; this actor is the only thing that touches it, and it turns the core's actions
-/// into writes on WebSocket connections or long-polling mailboxes.
+/// into deliveries to WebSocket connections (through one `LoopOutbox` per event loop) or long-polling mailboxes.
+/// It runs on one event loop of the signaling group, so connections on that loop reach it without a hop.
 actor SignalingHub {
     private let core: SignalingCore
     private let logger: Logger
@@ -15,36 +14,39 @@ actor SignalingHub {
     private var sessionByPollID: [String: String] = [:]
     /// Why a long-polling session ended, so its next poll gets 410 with the reason (bounded).
     private var endedPolls = RecentlyEnded()
-    private var nextConnection: UInt64 = 1
-    /// WebSocket channels on the hub's loop written to during the current batch of actions.
-    private var unflushed = UnflushedWriters()
-    /// Frames for connections on other loops, per loop, and which of those have frames waiting.
-    private let outboundHandoffs: [ObjectIdentifier: OutboundHandoff]
-    private var pendingHandoffs: [OutboundHandoff] = []
-    /// While a batch of frames from another loop is handled, flushing waits until its end.
-    private var inBatch = false
+    /// Poll requests held open, by ticket; answered only through `answer`.
+    private var pollRequests: [UInt64: CheckedContinuation<PollResult, Never>] = [:]
     private var nextTicket: UInt64 = 1
+    private var nextConnection: UInt64 = 1
+    /// Poll ids; the core makes session ids and resume tokens from its own generator.
+    private var random: any RandomNumberGenerator
+    /// What the current batch of actions decided for WebSocket connections, per event loop, and which of those
+    /// boxes have something in them.
+    private var outboxes: [ObjectIdentifier: LoopOutbox]
+    private var filledOutboxes: [LoopOutbox] = []
+    /// While a batch of events from another loop is handled, flushing waits until its end.
+    private var inBatch = false
     /// Set by `shutdown`: nothing new attaches while the server winds down.
     private var shuttingDown = false
     let limits: SignalingLimits
-    /// Closes queued for a WebSocket connection's task (frames are written straight onto the channel).
-    static let writerQueueLimit = 16
-    static let pollHold: Double = 25
+    static let pollHold: TimeAmount = .seconds(25)
 
     /// The hub runs on this event loop; connections live on it and on the other `connectionLoops`.
     nonisolated let loop: any EventLoop
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
-    /// How frames read on each other connection loop reach the hub.
+    /// How events on each other connection loop reach the hub.
     private nonisolated let inboundHandoffs: [ObjectIdentifier: InboundHandoff]
 
     init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String) -> JSONValue, loop: any EventLoop,
-         connectionLoops: [any EventLoop] = [], logger: Logger) {
+         connectionLoops: [any EventLoop] = [], random: any RandomNumberGenerator = SystemRandomNumberGenerator(),
+         logger: Logger) {
         self.loop = loop
-        self.core = SignalingCore(limits: limits, iceServers: iceServers)
+        self.core = SignalingCore(limits: limits, iceServers: iceServers, random: random)
+        self.random = random
         self.limits = limits
         self.logger = logger
         let others = connectionLoops.filter { $0 !== loop }
-        outboundHandoffs = Dictionary(uniqueKeysWithValues: others.map { (ObjectIdentifier($0), OutboundHandoff(loop: $0)) })
+        outboxes = Dictionary(uniqueKeysWithValues: ([loop] + others).map { (ObjectIdentifier($0), LoopOutbox(loop: $0, hubLoop: loop)) })
         let inbound = others.map { InboundHandoff(loop: $0) }
         inboundHandoffs = Dictionary(uniqueKeysWithValues: inbound.map { (ObjectIdentifier($0.loop), $0) })
         for handoff in inbound { handoff.hub = self }
@@ -66,18 +68,78 @@ actor SignalingHub {
 
     // MARK: WebSocket
 
-    /// Starts or resumes a session for a WebSocket connection. On success the session's frames flow into `stream`.
+    /// Starts or resumes a session for a WebSocket connection; `reply` runs on the connection's loop.
+    nonisolated func attach(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
+                            connection: WebSocketConnection,
+                            reply: @escaping @Sendable (Result<(session: String, connection: UInt64), SignalingCloseReason>) -> Void) {
+        let resume = resume.map { SendableResume(token: $0.token, last: $0.last) }
+        onLoop { hub in
+            let result = hub.attachWebSocket(identity: identity, resume: resume.map { ($0.token, $0.last) }, host: host,
+                                             connection: connection)
+            if connection.loop.inEventLoop {
+                reply(result)
+            } else {
+                connection.loop.execute { reply(result) }
+            }
+        }
+    }
+
+    private struct SendableResume: Sendable {
+        var token: String
+        var last: UInt64
+    }
+
     func attachWebSocket(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
-                         writer: WebSocketFrameWriter, continuation: AsyncStream<OutgoingFrame>.Continuation) -> Result<(session: String, connection: UInt64), SignalingCloseReason> {
-        let connection = newConnection()
-        return startSession(identity: identity, resume: resume, host: host) { _ in
-            .webSocket(connection: connection, writer: writer, closer: continuation)
-        }.map { ($0, connection) }
+                         connection: WebSocketConnection) -> Result<(session: String, connection: UInt64), SignalingCloseReason> {
+        let id = newConnection()
+        return startSession(identity: identity, resume: resume, host: host, outlet: .webSocket(connection: id, connection))
+            .map { ($0, id) }
+    }
+
+    /// A connection's frame, end or violation, called on the connection's event loop: handled at once on the
+    /// hub's loop, batched through the loop's hand-off from the others.
+    nonisolated func connectionEvent(_ event: ConnectionEvent, from connectionLoop: any EventLoop) {
+        if loop.inEventLoop {
+            assumeIsolated { $0.handle(event) }
+        } else if let handoff = inboundHandoffs[ObjectIdentifier(connectionLoop)] {
+            handoff.add(event)
+        } else {
+            // A loop the hub was not told about: still in order, one task per event.
+            loop.execute { self.assumeIsolated { $0.handle(event) } }
+        }
+    }
+
+    /// Runs `body` on the hub's loop: at once when already there.
+    private nonisolated func onLoop(_ body: @escaping @Sendable (isolated SignalingHub) -> Void) {
+        if loop.inEventLoop {
+            assumeIsolated(body)
+        } else {
+            loop.execute { self.assumeIsolated(body) }
+        }
+    }
+
+    /// Events handed over from another connection loop; frames written are flushed once, at the end.
+    func receive(_ batch: [ConnectionEvent]) {
+        inBatch = true
+        for event in batch { handle(event) }
+        inBatch = false
+        flushOutboxes()
+    }
+
+    private func handle(_ event: ConnectionEvent) {
+        switch event {
+        case .text(let text, let session, let connection):
+            receive(text, session: session, connection: connection)
+        case .ended(let session, let connection, let clean):
+            disconnected(session: session, connection: connection, clean: clean)
+        case .violated(let session, let connection, let reason):
+            terminate(session: session, connection: connection, reason: reason)
+        }
     }
 
     /// Connects or resumes in the core; the outlet is installed before the core's first frames are delivered.
     private func startSession(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
-                              outlet: (String) -> Outlet) -> Result<String, SignalingCloseReason> {
+                              outlet: Outlet) -> Result<String, SignalingCloseReason> {
         guard !shuttingDown else { return .failure(.goingAway) }
         var actions: [SignalingCore.Action] = []
         let result: Result<String, SignalingCloseReason>
@@ -85,31 +147,11 @@ actor SignalingHub {
             result = core.resume(token: resume.token, last: resume.last, identity: identity, host: host, now: now(), into: &actions)
             if case .success(let session) = result { detachPrevious(session) }
         } else {
-            result = core.connect(identity: identity ?? Identity(user: RandomUser.make()), host: host, now: now(), into: &actions)
+            result = core.connect(identity: identity, host: host, now: now(), into: &actions)
         }
-        if case .success(let session) = result { outlets[session] = outlet(session) }
+        if case .success(let session) = result { outlets[session] = outlet }
         perform(actions)
         return result
-    }
-
-    /// `receive` without an actor hop, for the WebSocket readers, which call it on their connection's event loop:
-    /// on the hub's loop at once, from another connection loop through that loop's hand-off (in order, batched).
-    nonisolated func receiveOnLoop(_ text: String, session: String, connection: UInt64, from connectionLoop: any EventLoop) {
-        if loop.inEventLoop {
-            assumeIsolated { $0.receive(text, session: session, connection: connection) }
-        } else if let handoff = inboundHandoffs[ObjectIdentifier(connectionLoop)], connectionLoop.inEventLoop {
-            handoff.add(text, session: session, connection: connection)
-        } else {
-            loop.execute { self.assumeIsolated { $0.receive(text, session: session, connection: connection) } }
-        }
-    }
-
-    /// Frames handed over from another connection loop; written frames are flushed once, at the end.
-    func receive(_ batch: [InboundHandoff.Frame]) {
-        inBatch = true
-        for frame in batch { receive(frame.text, session: frame.session, connection: frame.connection) }
-        inBatch = false
-        flushWebSockets()
     }
 
     /// A text frame from a connection; ignored when the connection no longer owns the session.
@@ -124,10 +166,7 @@ actor SignalingHub {
     func disconnected(session: String, connection: UInt64, clean: Bool) {
         guard let outlet = outlets[session], outlet.connection == connection else { return }
         outlets[session] = nil
-        switch outlet {
-        case .webSocket(_, _, let continuation):
-            continuation.finish()
-        case .poll(let mailbox):
+        if case .poll(let mailbox) = outlet {
             // The poll id dies with its connection: a resume gets a new one, and the old one must not reach the
             // session again (it travels in URLs, so others may have seen it).
             forget(mailbox, clean ? nil : .idleTimeout)
@@ -148,56 +187,60 @@ actor SignalingHub {
     // MARK: Long polling
 
     func openPoll(identity: Identity?, resume: (token: String, last: UInt64)?, host: String) -> Result<(session: String, pollID: String), SignalingCloseReason> {
-        let connection = newConnection()
-        let pollID = RandomUser.make(bytes: 24)
-        let result = startSession(identity: identity, resume: resume, host: host) { _ in
-            .poll(PollMailbox(connection: connection, pollID: pollID, lastSeen: now()))
-        }
+        let pollID = RandomID.make(using: &random)
+        let mailbox = PollMailbox(connection: newConnection(), pollID: pollID, capacity: limits.replayFrames, now: now())
+        let result = startSession(identity: identity, resume: resume, host: host, outlet: .poll(mailbox))
         if case .success(let session) = result { sessionByPollID[pollID] = session }
         return result.map { ($0, pollID) }
     }
 
-    /// Holds until frames are ready or `pollHold` seconds pass. A second poll replaces the first, which gets `[]`.
+    /// The mailbox behind a live poll id.
+    private func mailbox(_ pollID: String) -> (session: String, mailbox: PollMailbox)? {
+        guard let session = sessionByPollID[pollID], case .poll(let mailbox)? = outlets[session], mailbox.pollID == pollID else {
+            return nil
+        }
+        return (session, mailbox)
+    }
+
+    /// Why a poll id leads nowhere: 410 with the reason its session ended, or 404.
+    private func missing(_ pollID: String, consume: Bool) -> PollResult {
+        if let reason = consume ? endedPolls.take(pollID) : endedPolls.reason(for: pollID) { return .gone(reason) }
+        return shuttingDown ? .gone(.goingAway) : .unknown
+    }
+
+    /// Holds until frames are ready or `pollHold` passes. A second poll replaces the first, which gets `[]`.
     func poll(_ pollID: String) async -> PollResult {
-        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session], mailbox.pollID == pollID else {
-            if let reason = endedPolls.take(pollID) { return .gone(reason) }
-            return shuttingDown ? .gone(.goingAway) : .unknown
-        }
-        mailbox.lastSeen = now()
-        if !mailbox.pending.isEmpty {
-            let frames = mailbox.pending
-            mailbox.pending = []
-            outlets[session] = .poll(mailbox)
-            return .frames(frames)
-        }
-        if let previous = mailbox.waiter { previous.continuation.resume(returning: .frames([])) }
+        guard case (let session, var mailbox)? = mailbox(pollID) else { return missing(pollID, consume: true) }
         let ticket = nextTicket
         nextTicket += 1
         return await withCheckedContinuation { continuation in
-            mailbox.waiter = (ticket, continuation)
+            pollRequests[ticket] = continuation
+            let answers = mailbox.poll(ticket: ticket, now: now())
             outlets[session] = .poll(mailbox)
-            Task { [weak self] in
-                try? await Task.sleep(for: .seconds(Self.pollHold))
-                await self?.pollTimedOut(pollID, ticket: ticket)
+            answer(answers)
+            guard pollRequests[ticket] != nil else { return }
+            loop.scheduleTask(in: Self.pollHold) { [weak self] in
+                self?.assumeIsolated { $0.pollHoldExpired(pollID, ticket: ticket) }
             }
         }
     }
 
-    private func pollTimedOut(_ pollID: String, ticket: UInt64) {
-        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session], mailbox.pollID == pollID,
-              let waiter = mailbox.waiter, waiter.ticket == ticket else { return }
-        mailbox.waiter = nil
-        mailbox.lastSeen = now()
+    private func pollHoldExpired(_ pollID: String, ticket: UInt64) {
+        guard case (let session, var mailbox)? = mailbox(pollID), let answer = mailbox.holdExpired(ticket: ticket, now: now()) else {
+            return
+        }
         outlets[session] = .poll(mailbox)
-        waiter.continuation.resume(returning: .frames([]))
+        self.answer([answer])
+    }
+
+    /// The one place a held poll request is answered.
+    private func answer(_ answers: [PollAnswer]) {
+        for answer in answers { pollRequests.removeValue(forKey: answer.ticket)?.resume(returning: answer.result) }
     }
 
     /// Client frames posted by a long-polling client.
     func pollSend(_ pollID: String, frames: [String]) -> PollResult {
-        guard let session = sessionByPollID[pollID], case .poll(let mailbox)? = outlets[session], mailbox.pollID == pollID else {
-            if let reason = endedPolls.reason(for: pollID) { return .gone(reason) }
-            return shuttingDown ? .gone(.goingAway) : .unknown
-        }
+        guard let (session, mailbox) = mailbox(pollID) else { return missing(pollID, consume: false) }
         for text in frames {
             guard outlets[session]?.connection == mailbox.connection else { break }
             receive(text, session: session, connection: mailbox.connection)
@@ -207,11 +250,8 @@ actor SignalingHub {
 
     /// `DELETE /v1/poll/{P}`: the client leaves for good.
     func pollClose(_ pollID: String) -> Bool {
-        guard let session = sessionByPollID[pollID], case .poll(var mailbox)? = outlets[session], mailbox.pollID == pollID else {
-            return false
-        }
-        mailbox.waiter?.continuation.resume(returning: .gone(.normal))
-        mailbox.waiter = nil
+        guard case (let session, var mailbox)? = mailbox(pollID) else { return false }
+        answer(mailbox.end(.gone(.normal)).map { [$0] } ?? [])
         outlets[session] = .poll(mailbox)
         disconnected(session: session, connection: mailbox.connection, clean: true)
         return true
@@ -224,7 +264,7 @@ actor SignalingHub {
         let now = now()
         // Only long-polling sessions can idle out: walking all 10,000 outlets held the loop for milliseconds.
         for session in sessionByPollID.values {
-            guard case .poll(let mailbox)? = outlets[session], mailbox.waiter == nil, now - mailbox.lastSeen > limits.pollIdle else { continue }
+            guard case .poll(let mailbox)? = outlets[session], mailbox.isIdle(now: now, limit: limits.pollIdle) else { continue }
             disconnected(session: session, connection: mailbox.connection, clean: false)
         }
         var actions: [SignalingCore.Action] = []
@@ -237,19 +277,18 @@ actor SignalingHub {
     func shutdown() {
         guard !shuttingDown else { return }
         shuttingDown = true
-        flushWebSockets()
         for (_, outlet) in outlets {
             switch outlet {
-            case .webSocket(_, _, let continuation):
-                continuation.yield(.close(.goingAway))
-                continuation.finish()
-            case .poll(let mailbox):
+            case .webSocket(_, let connection):
+                outbox(for: connection).add(.close(.goingAway), for: connection)
+            case .poll(var mailbox):
                 endedPolls.remember(mailbox.pollID, .goingAway)
-                mailbox.waiter?.continuation.resume(returning: .gone(.goingAway))
+                answer(mailbox.end(.gone(.goingAway)).map { [$0] } ?? [])
             }
         }
         outlets = [:]
         sessionByPollID = [:]
+        flushOutboxes()
     }
 
     /// A long-polling session's id stops working; its next poll learns `reason` (410), or gets 404 without one.
@@ -264,56 +303,50 @@ actor SignalingHub {
     private func detachPrevious(_ session: String) {
         guard let outlet = outlets.removeValue(forKey: session) else { return }
         switch outlet {
-        case .webSocket(_, _, let continuation):
-            continuation.yield(.close(.replaced))
-            continuation.finish()
-        case .poll(let mailbox):
+        case .webSocket(_, let connection):
+            outbox(for: connection).add(.close(.replaced), for: connection)
+        case .poll(var mailbox):
             forget(mailbox, .replaced)
-            mailbox.waiter?.continuation.resume(returning: .gone(.replaced))
+            answer(mailbox.end(.gone(.replaced)).map { [$0] } ?? [])
         }
     }
 
     private func perform(_ actions: [SignalingCore.Action]) {
-        defer { if !inBatch { flushWebSockets() } }
+        defer { if !inBatch { flushOutboxes() } }
         for action in actions {
             switch action {
             case .send(let session, let text):
                 switch outlets[session] {
-                case .webSocket(_, let writer, _)?:
+                case .webSocket(_, let connection)?:
                     // A client that stops reading fills the channel past its high-water mark (1 MiB): end it
                     // loudly rather than buffer without bound or drop frames silently.
-                    guard writer.isWritable else {
+                    guard connection.isWritable else {
                         endTooSlow(session)
                         continue
                     }
-                    write(text, to: writer)
+                    outbox(for: connection).add(.text(text), for: connection)
                 case .poll(var mailbox)?:
-                    if let waiter = mailbox.waiter {
-                        mailbox.waiter = nil
-                        mailbox.lastSeen = now()
+                    switch mailbox.push(text, now: now()) {
+                    case .answer(let answer):
                         outlets[session] = .poll(mailbox)
-                        waiter.continuation.resume(returning: .frames([text]))
-                    } else if mailbox.pending.count >= limits.replayFrames {
+                        self.answer([answer])
+                    case .queued:
+                        outlets[session] = .poll(mailbox)
+                    case .overflow:
                         endTooSlow(session)
-                    } else {
-                        mailbox.pending.append(text)
-                        outlets[session] = .poll(mailbox)
                     }
                 case nil:
                     break
                 }
             case .close(let session, let reason):
                 switch outlets.removeValue(forKey: session) {
-                case .webSocket(_, _, let continuation)?:
-                    // Everything written so far goes out before the connection's task writes the close frame: the
-                    // hand-offs are queued on the connections' loops ahead of that task's wake-up.
-                    flushWebSockets()
-                    continuation.yield(.close(reason))
-                    continuation.finish()
-                case .poll(let mailbox)?:
+                case .webSocket(_, let connection)?:
+                    // Behind the frames already in the box: the client reads them before the close.
+                    outbox(for: connection).add(.close(reason), for: connection)
+                case .poll(var mailbox)?:
                     sessionByPollID[mailbox.pollID] = nil
-                    if let waiter = mailbox.waiter {
-                        waiter.continuation.resume(returning: .gone(reason))
+                    if let answer = mailbox.end(.gone(reason)) {
+                        self.answer([answer])
                     } else {
                         endedPolls.remember(mailbox.pollID, reason)
                     }
@@ -323,43 +356,35 @@ actor SignalingHub {
             }
         }
     }
-}
 
-extension SignalingHub {
-    fileprivate func endTooSlow(_ session: String) {
+    private func endTooSlow(_ session: String) {
         logger.notice("signaling client too slow; closing", metadata: ["session": "\(session)"])
         var actions: [SignalingCore.Action] = []
         core.terminate(session, reason: .tooSlow, into: &actions)
         perform(actions)
     }
 
-    fileprivate func write(_ text: String, to writer: WebSocketFrameWriter) {
-        if writer.channel.eventLoop === loop {
-            unflushed.write(text, to: writer)
-        } else if let handoff = outboundHandoffs[ObjectIdentifier(writer.channel.eventLoop)] {
-            if handoff.isEmpty { pendingHandoffs.append(handoff) }
-            handoff.add(text, for: writer)
+    /// The box for the connection's loop, noted as filled on its first entry of the batch.
+    private func outbox(for connection: WebSocketConnection) -> LoopOutbox {
+        let key = ObjectIdentifier(connection.loop)
+        let box: LoopOutbox
+        if let known = outboxes[key] {
+            box = known
         } else {
-            // A loop the hub was not told about (not expected): one task per frame, still in order.
-            writer.channel.eventLoop.execute {
-                writer.writeText(text)
-                writer.flush()
-            }
+            box = LoopOutbox(loop: connection.loop, hubLoop: loop)
+            outboxes[key] = box
         }
+        if box.isEmpty { filledOutboxes.append(box) }
+        return box
     }
 
-    /// Re-entrant: flushing a channel can read from it on this loop, and the frames read write and flush again
-    /// (an exclusivity violation when the hub still held its list), so each list is taken out before its flushes
-    /// and whatever they add is flushed in the next round.
-    fileprivate func flushWebSockets() {
-        while !unflushed.isEmpty {
-            var batch = unflushed.take()
-            batch.flush()
-        }
-        while !pendingHandoffs.isEmpty {
-            let handoffs = pendingHandoffs
-            pendingHandoffs = []
-            for handoff in handoffs { handoff.flush() }
+    /// Re-entrant: delivering on the hub's loop can run a read, whose frames fill boxes again; each round takes
+    /// the list out first, and whatever it adds goes in the next round.
+    private func flushOutboxes() {
+        while !filledOutboxes.isEmpty {
+            let boxes = filledOutboxes
+            filledOutboxes = []
+            for box in boxes { box.flush() }
         }
     }
 }
@@ -368,14 +393,5 @@ extension Result {
     var failureValue: Failure? {
         if case .failure(let error) = self { return error }
         return nil
-    }
-}
-
-/// Random ids for open-mode users and poll ids.
-enum RandomUser {
-    static func make(bytes: Int = 9) -> String {
-        var generator = SystemRandomNumberGenerator()
-        let raw = (0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(raw).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
     }
 }
