@@ -90,13 +90,54 @@ def main():
     p.add_argument("--room-size", type=int, default=10)
     p.add_argument("--rate", type=int, default=50_000, help="offered signal frames per second (full load)")
     p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--baseline", help="another switchboard binary (e.g. one built before a change), run alternately "
+                                      "with ours in the same run; ratios are ours/baseline")
+    p.add_argument("--rounds", type=int, default=1, help="alternating rounds per rate with --baseline")
     args = p.parse_args()
     server_bin, load_bin = build()
+    if args.baseline:
+        return compare(args, server_bin, load_bin)
     rows = []
     for rate in (args.rate, args.rate // 2):
         r = run(server_bin, load_bin, args.sessions, args.room_size, rate, args.seconds)
         print(" ".join(f"{k}={v}" for k, v in r.items()), flush=True)
         rows.append(r)
+    table(rows)
+
+
+def compare(args, server_bin, load_bin):
+    """Baseline and ours alternately, same generator, same rates; medians per binary and their ratios."""
+    results = {"baseline": {}, "ours": {}}
+    for rate in (args.rate, args.rate // 2):
+        for _ in range(args.rounds):
+            for name, binary in (("baseline", args.baseline), ("ours", server_bin)):
+                r = run(binary, load_bin, args.sessions, args.room_size, rate, args.seconds)
+                r["binary"] = name
+                print(" ".join(f"{k}={v}" for k, v in r.items()), flush=True)
+                results[name].setdefault(rate, []).append(r)
+
+    def median(rows, key):
+        values = sorted(float(r[key]) for r in rows)
+        return values[len(values) // 2]
+
+    print()
+    print("| offered/s | binary | delivered/s | p50 µs | p99 µs | server CPU µs/frame | KiB/idle session |")
+    print("|---|---|---|---|---|---|---|")
+    for rate in (args.rate, args.rate // 2):
+        for name in ("baseline", "ours"):
+            rows = results[name][rate]
+            print(f"| {rate} | {name} | {median(rows, 'delivered_per_s'):.0f} | {median(rows, 'p50_us'):.0f} | {median(rows, 'p99_us'):.0f} "
+                  f"| {median(rows, 'server_cpu_us_per_frame'):.2f} | {median(rows, 'kib_per_idle_session'):.1f} |")
+    print()
+    for rate in (args.rate, args.rate // 2):
+        b, o = results["baseline"][rate], results["ours"][rate]
+        print(f"offered {rate}/s: delivered/s {median(o, 'delivered_per_s') / median(b, 'delivered_per_s'):.2f}x, "
+              f"CPU/frame {median(o, 'server_cpu_us_per_frame') / median(b, 'server_cpu_us_per_frame'):.2f}x, "
+              f"KiB/idle session {median(o, 'kib_per_idle_session') / median(b, 'kib_per_idle_session'):.2f}x, "
+              f"p99 {median(o, 'p99_us') / median(b, 'p99_us'):.2f}x")
+
+
+def table(rows):
     print()
     print("| offered/s | sent/s | sessions | delivered/s | p50 µs | p99 µs | max µs | server CPU µs/frame | server cores | generator cores | KiB/idle session | errors |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -8,4 +8,23 @@ struct Switchboard: AsyncParsableCommand {
         subcommands: [Serve.self, Stun.self, TurnCheck.self, Credentials.self],
         defaultSubcommand: nil
     )
+
+    /// `serve --help` prints the settings table as laid out (ArgumentParser would re-wrap it as one paragraph).
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "serve", arguments.contains(where: { $0 == "--help" || $0 == "-h" }) {
+            print(Serve.fullHelp, terminator: "")
+            return
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

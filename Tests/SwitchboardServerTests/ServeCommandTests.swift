@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import STUN
+import SwitchboardApp
 import SwitchboardClient
 import XCTest
 
@@ -101,5 +102,44 @@ final class ServeCommandTests: XCTestCase {
             let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             XCTAssertTrue(text.split(separator: "\n").contains { $0 == expected }, text)
         }
+    }
+
+    /// `serve --help` and `serve --print-config` come from the settings table, as the process prints them.
+    func testHelpListsEverySettingAndPrintConfigMasksSecrets() throws {
+        let binary = Self.binary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { return XCTFail("switchboard binary missing at \(binary.path)") }
+            throw XCTSkip("switchboard binary not built at \(binary.path); run `swift build` first")
+        }
+        func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = arguments
+            process.environment = environment
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let error = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text, error)
+        }
+        let help = try run(["serve", "--help"])
+        XCTAssertEqual(help.status, 0)
+        for setting in ServerSettings.all {
+            XCTAssertTrue(help.out.contains("\(setting.flag) <"), "\(setting.flag) missing from serve --help")
+            XCTAssertTrue(help.out.contains(setting.environmentVariable), "\(setting.environmentVariable) missing from serve --help")
+        }
+        let printed = try run(["serve", "--user", "alice:hunter2", "--stun-port", "4000", "--print-config"],
+                              environment: ["SWITCHBOARD_AUTH_SECRET": "topsecret", "SWITCHBOARD_REALM": "example.org"])
+        XCTAssertEqual(printed.status, 0, printed.err)
+        XCTAssertTrue(printed.out.contains("stun-port = 4000\n"), printed.out)
+        XCTAssertTrue(printed.out.contains("realm = \"example.org\"\n"), printed.out)
+        XCTAssertTrue(printed.out.contains("user = [\"alice:********\"]"), printed.out)
+        XCTAssertFalse(printed.out.contains("hunter2") || printed.out.contains("topsecret"), "a secret was printed")
+        let refused = try run(["serve", "--relay-ports", "9-3"])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertEqual(refused.err, "error: command line: relay-ports: '9-3' is not MIN-MAX with 1 ≤ MIN ≤ MAX ≤ 65535\n")
     }
 }

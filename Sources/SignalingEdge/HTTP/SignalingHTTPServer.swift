@@ -61,19 +61,16 @@ package struct SignalingHTTPServer: Sendable {
         let router = Router(context: SignalingRequestContext.self)
         router.add(middleware: OriginMiddleware(policy: origins))
         router.get("/healthz") { _, _ in try JSONResponse.make(.ok, ["status": .string("ok")]) }
-        router.get("/v1/ice-servers") { request, context in
-            let identity: Identity?
-            switch await verifier.check(HTTPRequestToken.find(request)) {
-            case .success(let value): identity = value
-            case .failure(let reason): return HTTPErrorBody.response(.unauthorized, reason.reason, "token refused")
-            }
-            let user = identity?.user ?? String(RandomID.make().prefix(16))
+        // Routes that need an identity sit behind the token check; poll ids and assets are their own capability.
+        let authenticated = router.group().add(middleware: TokenAuthMiddleware(verifier: verifier))
+        authenticated.get("/v1/ice-servers") { _, context in
+            let user = context.identity?.user ?? String(RandomID.make().prefix(16))
             return try JSONResponse.make(.ok, [
                 "iceServers": directory.iceServers(user: user, reachedHost: ICEServerDirectory.reachedHost(context.channel.localAddress)),
                 "ttl": .number(Double(directory.ttl)),
             ])
         }
-        LongPollRoutes(hub: hub, verifier: verifier).add(to: router)
+        LongPollRoutes(hub: hub).add(to: router, authenticated: authenticated)
         WebAssets().add(to: router)
 
         // Hummingbird logs every connection that closes before its first request as an error; under a flood of

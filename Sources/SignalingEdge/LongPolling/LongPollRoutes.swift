@@ -5,10 +5,11 @@ import Signaling
 /// The long-polling transport: the same frames as the WebSocket, over plain HTTP requests.
 struct LongPollRoutes: Sendable {
     let hub: SignalingHub
-    let verifier: SignalingTokenVerifier
 
-    func add(to router: Router<SignalingRequestContext>) {
-        router.post("/v1/poll/session") { request, context in try await open(request, context) }
+    /// `authenticated` is the router behind `TokenAuthMiddleware`: opening a session needs the token, the poll id
+    /// it hands out is the capability for the rest.
+    func add(to router: Router<SignalingRequestContext>, authenticated: RouterGroup<SignalingRequestContext>) {
+        authenticated.post("/v1/poll/session") { request, context in try await open(request, context) }
         router.get("/v1/poll/:poll") { request, context in try await poll(request, context) }
         router.post("/v1/poll/:poll") { request, context in try await send(request, context) }
         router.delete("/v1/poll/:poll") { request, context in
@@ -27,13 +28,7 @@ struct LongPollRoutes: Sendable {
             }
             fields = object
         }
-        let token = fields["token"]?.stringValue ?? HTTPRequestToken.find(request)
-        let identity: Identity?
-        do {
-            identity = try await verifier.verify(token)
-        } catch {
-            return HTTPErrorBody.response(.unauthorized, error.reason, "token refused (close code \(error.code))")
-        }
+        let identity = context.identity
         var resume: (token: String, last: UInt64)?
         if let resumeToken = fields["resume"]?.stringValue {
             guard let last = fields["last"]?.numberValue, last >= 0, last < 9e15 else {

@@ -1,12 +1,11 @@
 extension ServerSettings {
-    /// The settings part of `serve --help`, one line per setting.
+    /// The settings part of `serve --help`: the flag on one line, what it does, its default and environment
+    /// variable indented below, so that no terminal width breaks the layout.
     public static func helpText() -> String {
-        let width = all.map { "\($0.flag) <\($0.valueName)>".count }.max() ?? 0
-        return all.map { setting in
-            let flag = "\(setting.flag) <\(setting.valueName)>"
-            let padding = String(repeating: " ", count: width - flag.count)
-            let repeatable = setting.repeatable ? "repeatable; " : ""
-            return "  \(flag)\(padding)  \(setting.help) (\(repeatable)default \(setting.defaultText); \(setting.environmentVariable))"
+        all.map { setting in
+            let repeatable = setting.repeatable ? " Repeatable." : ""
+            return "  \(setting.flag) <\(setting.valueName)>\n      \(setting.help)\(repeatable)\n"
+                + "      Default: \(setting.defaultText). Environment: \(setting.environmentVariable)."
         }.joined(separator: "\n")
     }
 

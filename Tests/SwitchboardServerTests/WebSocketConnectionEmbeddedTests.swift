@@ -1,0 +1,99 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import Signaling
+@testable import SignalingEdge
+import XCTest
+
+/// The WebSocket edge (`WebSocketConnection`) in an `EmbeddedChannel`, fed decoded frames: the auth wait, RFC 6455
+/// rules and close codes, on a virtual clock. Attached sessions need the hub's loop to be a real one (it is an
+/// actor's executor), so they are covered over real sockets in `SignalingWebSocketTests`.
+final class WebSocketConnectionEmbeddedTests: XCTestCase {
+    private static let secret = String(repeating: "k", count: 32)
+
+    /// A connection on its own embedded loop; the hub lives on that loop too.
+    private func connection(uri: String = "/v1/ws", verifier: SignalingTokenVerifier) throws -> EmbeddedChannel {
+        let loop = EmbeddedEventLoop()
+        let hub = SignalingHub(limits: SignalingLimits(), iceServers: { _, _ in .array([]) }, loop: loop,
+                               logger: Logger(label: "test"))
+        let channel = EmbeddedChannel(loop: loop)
+        let handler = WebSocketConnection(channel: channel, hub: hub, verifier: verifier, limits: SignalingLimits(),
+                                          request: WebSocketUpgradeRequest(uri: uri, host: "127.0.0.1"))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        return channel
+    }
+
+    /// A client frame: masked, as RFC 6455 §5.3 requires of clients.
+    private func masked(_ bytes: [UInt8], fin: Bool = true, rsv1: Bool = false, opcode: WebSocketOpcode) -> WebSocketFrame {
+        let key = WebSocketMaskingKey.random()
+        var data = ByteBuffer(bytes: bytes)
+        data.webSocketMask(key)
+        return WebSocketFrame(fin: fin, rsv1: rsv1, opcode: opcode, maskKey: key, data: data)
+    }
+
+    private func text(_ string: String, fin: Bool = true, opcode: WebSocketOpcode = .text) -> WebSocketFrame {
+        masked(Array(string.utf8), fin: fin, opcode: opcode)
+    }
+
+    private func closeCode(_ frame: WebSocketFrame?) -> UInt16? {
+        guard let frame, frame.opcode == .connectionClose else { return nil }
+        var data = frame.unmaskedData
+        return data.readInteger(as: UInt16.self)
+    }
+
+    func testWithoutATokenTheFirstFrameMustBeAuthWithinTheWait() async throws {
+        let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
+        let channel = try connection(verifier: verifier)
+        channel.embeddedEventLoop.advanceTime(by: WebSocketConnection.authWait - .seconds(1))
+        XCTAssertNil(try channel.readOutbound(as: WebSocketFrame.self))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        XCTAssertEqual(closeCode(try channel.readOutbound(as: WebSocketFrame.self)), 4000)
+        XCTAssertTrue(channel.isActive, "the client gets the close timeout to answer")
+        channel.embeddedEventLoop.advanceTime(by: WebSocketConnection.closeTimeout)
+        XCTAssertFalse(channel.isActive, "a client that never answers our close is cut off")
+    }
+
+    func testAFirstFrameOtherThanAuthIsClosed4000() async throws {
+        let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
+        let channel = try connection(verifier: verifier)
+        try channel.writeInbound(text(#"{"type":"join","room":"r"}"#))
+        XCTAssertEqual(closeCode(try channel.readOutbound(as: WebSocketFrame.self)), 4000)
+    }
+
+    func testPingsAreAnsweredWithTheirPayloadEvenBeforeAuth() async throws {
+        let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
+        let channel = try connection(verifier: verifier)
+        try channel.writeInbound(text("hi", opcode: .ping))
+        let pong = try XCTUnwrap(try channel.readOutbound(as: WebSocketFrame.self))
+        XCTAssertEqual(pong.opcode, .pong)
+        XCTAssertEqual(String(buffer: pong.unmaskedData), "hi")
+    }
+
+    func testRFC6455ViolationsCloseWithTheirCodes() async throws {
+        let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
+        let cases: [(String, [WebSocketFrame], UInt16)] = [
+            ("unmasked client frame", [WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: "{}"))], 1002),
+            ("continuation without a start", [text("x", opcode: .continuation)], 1002),
+            ("a new message inside a fragmented one", [text("{", fin: false), text("}")], 1002),
+            ("binary frame", [masked([1], opcode: .binary)], 1003),
+            ("invalid UTF-8", [masked([0xC3, 0x28], opcode: .text)], 1007),
+            ("invalid UTF-8 across fragments", [masked([0x7B, 0xC3], fin: false, opcode: .text), masked([0x28], opcode: .continuation)], 1007),
+            ("reserved bit", [masked(Array("{}".utf8), rsv1: true, opcode: .text)], 1002),
+        ]
+        for (name, frames, expected) in cases {
+            let channel = try connection(verifier: verifier)
+            for frame in frames { try channel.writeInbound(frame) }
+            XCTAssertEqual(closeCode(try channel.readOutbound(as: WebSocketFrame.self)), expected, name)
+            channel.embeddedEventLoop.run()
+            XCTAssertFalse(channel.isActive, "\(name): a violation closes the socket at once")
+        }
+    }
+
+    func testAResumeWithoutLastIsRefused4003AtOnce() async throws {
+        let verifier = try await SignalingTokenVerifier(secret: nil, publicKeyPEM: nil)
+        let channel = try connection(uri: "/v1/ws?resume=abc", verifier: verifier)
+        XCTAssertEqual(closeCode(try channel.readOutbound(as: WebSocketFrame.self)), 4003)
+    }
+}
