@@ -10,13 +10,12 @@ final class HTTPHostileInputTests: XCTestCase {
         let socket = try await RawWebSocket.openTCP(port: server.httpPort)
         try await socket.sendRaw(request)
         guard let response = try await socket.nextHTTPResponse(timeout: timeout) else { return nil }
-        try await Task.sleep(for: .milliseconds(100))
-        return (response.status, response.body, !socket.isOpen)
+        let closed = await eventually(within: 3) { !socket.isOpen }
+        return (response.status, response.body, closed)
     }
 
     func testMalformedRequestsGet400AndAreClosed() async throws {
-        let server = try await RunningServer.start()
-        defer { Task { try? await server.stop() } }
+        let server = try await running()
         let cases = [
             "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
             "POST /v1/poll/session HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -37,8 +36,7 @@ final class HTTPHostileInputTests: XCTestCase {
     }
 
     func testOversizedHeadsGet431() async throws {
-        let server = try await RunningServer.start()
-        defer { Task { try? await server.stop() } }
+        let server = try await running()
         let big = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 80_000) + "\r\n\r\n"
         let many = "GET /healthz HTTP/1.1\r\nHost: x\r\n" + String(repeating: "a: b\r\n", count: 10_000) + "\r\n"
         for request in [big, many] {
@@ -51,8 +49,7 @@ final class HTTPHostileInputTests: XCTestCase {
     }
 
     func testSlowRequestsAreAnswered408WithinTheDeadline() async throws {
-        let server = try await RunningServer.start { $0.httpLimits.requestTimeout = 0.5 }
-        defer { Task { try? await server.stop() } }
+        let server = try await running { $0.httpLimits.requestTimeout = 0.5 }
         let partial = ["G", "GET /healthz HT", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n",
                        "POST /v1/poll/session HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{"]
         for request in partial {
@@ -68,13 +65,12 @@ final class HTTPHostileInputTests: XCTestCase {
             try? await socket.sendRaw(String(byte))
             try await Task.sleep(for: .milliseconds(50))
         }
-        try await Task.sleep(for: .milliseconds(300))
-        XCTAssertFalse(socket.isOpen, "a trickled head must not outlive the request deadline")
+        let closed = await eventually(within: 3) { !socket.isOpen }
+        XCTAssertTrue(closed, "a trickled head must not outlive the request deadline")
     }
 
     func testWellFormedRequestsStillWorkIncludingKeepAliveAndChunkedBodies() async throws {
-        let server = try await RunningServer.start()
-        defer { Task { try? await server.stop() } }
+        let server = try await running()
         let socket = try await RawWebSocket.openTCP(port: server.httpPort)
         try await socket.sendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         expectEqual(try await socket.nextHTTPResponse()?.status, 200)
@@ -91,11 +87,10 @@ final class HTTPHostileInputTests: XCTestCase {
     }
 
     func testConnectionsAreBoundedPerAddressAndInTotal() async throws {
-        let server = try await RunningServer.start {
+        let server = try await running {
             $0.maxConnectionsPerIP = 5
             $0.httpMaxConnections = 1_000
         }
-        defer { Task { try? await server.stop() } }
         // The server accepts in its own time, so which of six connections is the one refused is not known.
         var held: [RawWebSocket] = []
         for _ in 0..<6 { held.append(try await RawWebSocket.openTCP(port: server.httpPort)) }
@@ -118,8 +113,7 @@ final class HTTPHostileInputTests: XCTestCase {
         XCTAssertTrue(freed, "the limiter must count closed connections out")
         expectEqual(try await TestHTTP(port: server.httpPort).request("GET", "/healthz").status, 200)
 
-        let small = try await RunningServer.start { $0.httpMaxConnections = 2 }
-        defer { Task { try? await small.stop() } }
+        let small = try await running { $0.httpMaxConnections = 2 }
         var three: [RawWebSocket] = []
         for _ in 0..<3 { three.append(try await RawWebSocket.openTCP(port: small.httpPort)) }
         var statuses: [Int] = []

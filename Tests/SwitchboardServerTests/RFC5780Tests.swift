@@ -9,7 +9,7 @@ final class RFC5780Tests: XCTestCase {
     let alternateIP = IPAddress("127.0.0.2")!
 
     private func startServer() async throws -> RunningServer {
-        try await RunningServer.start { configuration in
+        try await running { configuration in
             configuration.alternateIP = IPAddress("127.0.0.2")!
             configuration.alternatePort = 0
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -58,4 +59,24 @@ final class RunningServer: @unchecked Sendable {
 
 enum RunningServerError: Error {
     case didNotStart
+}
+
+extension XCTestCase {
+    /// A server that is stopped when the test ends, however it ends (a failed `try` or assertion included).
+    func running(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningServer {
+        let server = try await RunningServer.start(configure)
+        addTeardownBlock { try? await server.stop() }
+        return server
+    }
+
+    /// Waits for `condition` to hold, checking every 20 ms, instead of sleeping a fixed time and hoping; returns
+    /// whether it held within `seconds`.
+    func eventually(within seconds: Double = 5, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return try await condition()
+    }
 }

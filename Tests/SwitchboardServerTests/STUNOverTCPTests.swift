@@ -31,7 +31,7 @@ final class STUNOverTCPTests: XCTestCase {
     }
 
     func testTwoRequestsInOneSegmentAndOneSplitAcrossWritesAreFramedByLength() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let first = STUNMessage(type: .bindingRequest)
         let second = STUNMessage(type: .bindingRequest, attributes: [.software("split")])
         let bytes = Array(first.encoded().readableBytesView) + Array(second.encoded().readableBytesView)
@@ -50,7 +50,7 @@ final class STUNOverTCPTests: XCTestCase {
     }
 
     func testChangeRequestOverTCPGets400() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let request = STUNMessage(type: .bindingRequest, attributes: [.changeRequest(.changePort)])
         let reply = try await exchange(Array(request.encoded().readableBytesView), with: server.address("stun tcp"), expecting: 20)
         let length = try XCTUnwrap(STUNMessage.framedLength(of: ByteBuffer(bytes: reply.0)))
@@ -60,7 +60,7 @@ final class STUNOverTCPTests: XCTestCase {
     }
 
     func testNonSTUNBytesCloseTheConnection() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let reply = try await exchange(Array("GET / HTTP/1.1\r\n\r\n".utf8), with: server.address("stun tcp"), expecting: 1)
         XCTAssertTrue(reply.closed)
         XCTAssertTrue(reply.0.isEmpty)
@@ -68,7 +68,7 @@ final class STUNOverTCPTests: XCTestCase {
     }
 
     func testConnectionsBeyondTheLimitAreRefused() async throws {
-        let server = try await RunningServer.start { $0.maxTCPConnections = 1 }
+        let server = try await running { $0.maxTCPConnections = 1 }
         let holder = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(to: server.address("stun tcp").socketAddress).get()
         // Wait until the server has counted the first connection.

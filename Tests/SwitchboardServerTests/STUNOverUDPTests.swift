@@ -6,7 +6,7 @@ import XCTest
 
 final class STUNOverUDPTests: XCTestCase {
     func testBindingResponseCarriesMappedAddressSoftwareAndFingerprint() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let client = try await RawUDPSocket()
         let request = STUNMessage(type: .bindingRequest)
         try await client.send(request, to: server.address("stun udp"))
@@ -26,7 +26,7 @@ final class STUNOverUDPTests: XCTestCase {
     }
 
     func testClassicRFC3489RequestGetsMappedAddressAndNoXORAttribute() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let client = try await RawUDPSocket()
         let request = STUNMessage(type: .bindingRequest, cookie: 0x0102_0304)
         try await client.send(request, to: server.address("stun udp"))
@@ -41,7 +41,7 @@ final class STUNOverUDPTests: XCTestCase {
     }
 
     func testUnknownComprehensionRequiredAttributeGets420ListingIt() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let client = try await RawUDPSocket()
         let request = STUNMessage(type: .bindingRequest, attributes: [.unknown(type: STUNAttributeType(rawValue: 0x7777), value: [1, 2, 3, 4])])
         try await client.send(request, to: server.address("stun udp"))
@@ -55,7 +55,7 @@ final class STUNOverUDPTests: XCTestCase {
     }
 
     func testMalformedAttributeGets400AndServerKeepsAnswering() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let client = try await RawUDPSocket()
         // A Binding request whose XOR-MAPPED-ADDRESS has address family 9.
         let id = TransactionID.random()
@@ -75,7 +75,7 @@ final class STUNOverUDPTests: XCTestCase {
     }
 
     func testGarbageAndBadFingerprintAreDroppedSilently() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let client = try await RawUDPSocket()
         try await client.send(ByteBuffer(bytes: [0xFF, 0x00, 0x01]), to: server.address("stun udp"))
         var good = STUNMessage(type: .bindingRequest).encoded(options: .init(fingerprint: true))
@@ -91,7 +91,7 @@ final class STUNOverUDPTests: XCTestCase {
     }
 
     func testResponsePortSendsTheAnswerToAnotherPortOfTheSameHost() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let client = try await RawUDPSocket()
         let listener = try await RawUDPSocket()
         let request = STUNMessage(type: .bindingRequest, attributes: [.responsePort(listener.localAddress.port)])
@@ -107,7 +107,7 @@ final class STUNOverUDPTests: XCTestCase {
     }
 
     func testChangeRequestWithoutAlternateAddressGets420() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let client = try await RawUDPSocket()
         try await client.send(STUNMessage(type: .bindingRequest, attributes: [.changeRequest(.changeIP)]), to: server.address("stun udp"))
         let reply = try await client.nextMessage()
@@ -119,7 +119,7 @@ final class STUNOverUDPTests: XCTestCase {
     }
 
     func testPaddingIsEchoedWithinTheLimit() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let client = try await RawUDPSocket()
         try await client.send(STUNMessage(type: .bindingRequest, attributes: [.padding(1600)]), to: server.address("stun udp"))
         let reply = try await client.nextMessage()

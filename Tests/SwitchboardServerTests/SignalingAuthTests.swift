@@ -9,7 +9,7 @@ final class SignalingAuthTests: XCTestCase {
     let secret = "signaling-test-secret-of-32-bytes-or-more"
 
     func testHS256TokenInURLSetsTheUserAndRoomsClaim() async throws {
-        let server = try await RunningServer.start { $0.jwtSecret = self.secret }
+        let server = try await running { $0.jwtSecret = self.secret }
         let token = try await TestTokens.hs256(secret: secret, user: "alice", rooms: ["allowed"])
         let socket = try await RawWebSocket.connect(port: server.httpPort, path: "/v1/ws?token=\(token)")
         let welcome = try await socket.next(type: "welcome")
@@ -22,7 +22,7 @@ final class SignalingAuthTests: XCTestCase {
     }
 
     func testTokenInFirstFrame() async throws {
-        let server = try await RunningServer.start { $0.jwtSecret = self.secret }
+        let server = try await running { $0.jwtSecret = self.secret }
         let token = try await TestTokens.hs256(secret: secret, user: "bob")
         let socket = try await RawWebSocket.connect(port: server.httpPort)
         try await socket.sendJSON(["type": "auth", "token": token])
@@ -31,7 +31,7 @@ final class SignalingAuthTests: XCTestCase {
     }
 
     func testRefusedTokensGetTheirCloseCodes() async throws {
-        let server = try await RunningServer.start { $0.jwtSecret = self.secret }
+        let server = try await running { $0.jwtSecret = self.secret }
         let wrong = try await TestTokens.hs256(secret: "another-secret-that-is-long-enough-too", user: "mallory")
         let expired = try await TestTokens.hs256(secret: secret, user: "late", expiresIn: -60)
         let cases: [(String, UInt16)] = [("?token=\(wrong)", 4001), ("?token=\(expired)", 4002), ("?token=garbage", 4001)]
@@ -50,7 +50,7 @@ final class SignalingAuthTests: XCTestCase {
 
     func testShortSecretIsRefusedAtStart() async throws {
         do {
-            let server = try await RunningServer.start { $0.jwtSecret = "short" }
+            let server = try await running { $0.jwtSecret = "short" }
             try await server.stop()
             XCTFail("a 5-byte HS256 secret must be refused")
         } catch let error as ConfigurationError {
@@ -63,7 +63,7 @@ final class SignalingAuthTests: XCTestCase {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("es256-\(UUID()).pem")
         try key.publicKey.pemRepresentation.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        let server = try await RunningServer.start { $0.jwtPublicKeyFile = file.path }
+        let server = try await running { $0.jwtPublicKeyFile = file.path }
         let keys = JWTKeyCollection()
         await keys.add(ecdsa: key)
         let token = try await keys.sign(TestClaims(sub: .init(value: "erin"), exp: .init(value: Date().addingTimeInterval(60))))

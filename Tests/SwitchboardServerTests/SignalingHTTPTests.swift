@@ -7,7 +7,7 @@ final class SignalingHTTPTests: XCTestCase {
     /// The demo page and the JavaScript client come from the signaling edge's resource bundle; a bundle that is not
     /// found answers 404, which the browser checks would only show much later.
     func testTheDemoPageAndTheClientAreServed() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let http = TestHTTP(port: server.httpPort)
         for path in ["/", "/switchboard.js", "/demo.js"] {
             let answer = try await http.request("GET", path)
@@ -17,7 +17,7 @@ final class SignalingHTTPTests: XCTestCase {
     }
 
     func testHealthAndICEServersWithWorkingRESTCredentials() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let http = TestHTTP(port: server.httpPort)
         let health = try await http.request("GET", "/healthz")
         XCTAssertEqual(health.status, 200)
@@ -38,7 +38,7 @@ final class SignalingHTTPTests: XCTestCase {
     }
 
     func testLongPollingPeerAndWebSocketPeerSignalEachOther() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let http = TestHTTP(port: server.httpPort)
         let opened = try await http.request("POST", "/v1/poll/session")
         XCTAssertEqual(opened.status, 200)
@@ -80,7 +80,7 @@ final class SignalingHTTPTests: XCTestCase {
     }
 
     func testLongPollingBadInput() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let http = TestHTTP(port: server.httpPort)
         expectEqual(try await http.request("GET", "/v1/poll/unknown").status, 404)
         expectEqual(try await http.request("POST", "/v1/poll/session", body: "{not json").status, 400)

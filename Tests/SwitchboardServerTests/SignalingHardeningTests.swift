@@ -14,22 +14,12 @@ final class SignalingHardeningTests: XCTestCase {
         return (poll, welcome)
     }
 
-    private func waitFor(_ condition: @Sendable () async -> Bool, seconds: Double = 5) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return await condition()
-    }
-
     func testPollIdsAreFreedWhenSessionsEnd() async throws {
-        let server = try await RunningServer.start {
+        let server = try await running {
             // Long enough that a loaded machine does not idle a session out between its POST and its first GET.
             $0.signalingLimits.pollIdle = 2
             $0.signalingLimits.resumeWindow = 0.5
         }
-        defer { Task { try? await server.stop() } }
         let http = TestHTTP(port: server.httpPort)
         for _ in 0..<20 {
             let (poll, _) = try await openPoll(http)
@@ -40,15 +30,14 @@ final class SignalingHardeningTests: XCTestCase {
         for _ in 0..<20 { _ = try await openPoll(http) }
         let live = try await server.service.inspect().pollIDs
         XCTAssertGreaterThan(live, 0)
-        let emptied = try await waitFor({ (try? await server.service.inspect().pollIDs) == 0 }, seconds: 10)
+        let emptied = await eventually(within: 10) { (try? await server.service.inspect().pollIDs) == 0 }
         XCTAssertTrue(emptied, "idle long-polling sessions must leave no poll id behind")
-        let expired = try await waitFor({ (try? await server.service.inspect().signalingSessions) == 0 }, seconds: 10)
+        let expired = await eventually(within: 10) { (try? await server.service.inspect().signalingSessions) == 0 }
         XCTAssertTrue(expired)
     }
 
     func testAResumedPollSessionInvalidatesItsOldID() async throws {
-        let server = try await RunningServer.start { $0.signalingLimits.pollIdle = 2 }
-        defer { Task { try? await server.stop() } }
+        let server = try await running { $0.signalingLimits.pollIdle = 2 }
         let http = TestHTTP(port: server.httpPort)
         let (old, welcome) = try await openPoll(http)
         let resumeToken = try XCTUnwrap(welcome["resume"] as? String)
@@ -61,7 +50,7 @@ final class SignalingHardeningTests: XCTestCase {
         expectEqual(try await http.request("GET", "/v1/poll/\(old)").status == 200, false)
 
         // The resumed id idles out (no poll outstanding; idle is checked once a second).
-        let idled = try await waitFor({ (try? await server.service.inspect().pollIDs) == 0 }, seconds: 10)
+        let idled = await eventually(within: 10) { (try? await server.service.inspect().pollIDs) == 0 }
         XCTAssertTrue(idled)
         let again = try await openPoll(http, json: ["resume": resumeToken, "last": 0])
         for id in [old, resumed.poll] {
@@ -76,15 +65,14 @@ final class SignalingHardeningTests: XCTestCase {
     // MARK: RFC 6455
 
     private func closeAfter(_ send: (RawWebSocket) async throws -> Void) async throws -> RawWebSocket.Frame? {
-        let server = try await RunningServer.start()
-        defer { Task { try? await server.stop() } }
+        let server = try await running()
         let socket = try await RawWebSocket.connect(port: server.httpPort)
         _ = try await socket.next(type: "welcome")
         try await send(socket)
         var frame = try await socket.next()
         while case .text? = frame { frame = try await socket.next() }
-        try await Task.sleep(for: .milliseconds(100))
-        XCTAssertFalse(socket.isOpen, "the server must close the connection")
+        let closed = await eventually { !socket.isOpen }
+        XCTAssertTrue(closed, "the server must close the connection")
         return frame
     }
 
@@ -122,8 +110,7 @@ final class SignalingHardeningTests: XCTestCase {
     }
 
     func testValidFragmentedTextStillWorks() async throws {
-        let server = try await RunningServer.start()
-        defer { Task { try? await server.stop() } }
+        let server = try await running()
         let socket = try await RawWebSocket.connect(port: server.httpPort)
         _ = try await socket.next(type: "welcome")
         // "é" split between its two bytes.
@@ -135,7 +122,7 @@ final class SignalingHardeningTests: XCTestCase {
     // MARK: Shutdown
 
     func testShutdownClosesWebSocketsWith1001AndAnswersWaitingPolls410() async throws {
-        let server = try await RunningServer.start()
+        let server = try await running()
         let http = TestHTTP(port: server.httpPort)
         let socket = try await RawWebSocket.connect(port: server.httpPort)
         _ = try await socket.next(type: "welcome")
@@ -154,8 +141,7 @@ final class SignalingHardeningTests: XCTestCase {
     // MARK: Origins and hosts
 
     func testOriginsAreCheckedAndPreflightsAnswered() async throws {
-        let server = try await RunningServer.start { $0.allowedOrigins = ["https://app.example.com"] }
-        defer { Task { try? await server.stop() } }
+        let server = try await running { $0.allowedOrigins = ["https://app.example.com"] }
         let port = server.httpPort
         do {
             _ = try await RawWebSocket.connect(port: port, headers: "Origin: http://evil.example\r\n")
@@ -184,8 +170,7 @@ final class SignalingHardeningTests: XCTestCase {
     }
 
     func testICEServerURLsNeverEchoTheHostHeader() async throws {
-        let server = try await RunningServer.start()
-        defer { Task { try? await server.stop() } }
+        let server = try await running()
         let raw = try await RawWebSocket.openTCP(port: server.httpPort)
         try await raw.sendRaw("GET /v1/ice-servers HTTP/1.1\r\nHost: a:b:c\r\n\r\n")
         let response = try await raw.nextHTTPResponse()
@@ -193,8 +178,7 @@ final class SignalingHardeningTests: XCTestCase {
         XCTAssertFalse(body.contains("a:b"), body)
         XCTAssertTrue(body.contains("stun:127.0.0.1:"), body)
 
-        let named = try await RunningServer.start { $0.publicHosts = ["turn.example.com", "[2001:db8::1]"] }
-        defer { Task { try? await named.stop() } }
+        let named = try await running { $0.publicHosts = ["turn.example.com", "[2001:db8::1]"] }
         let other = try await RawWebSocket.openTCP(port: named.httpPort)
         try await other.sendRaw("GET /v1/ice-servers HTTP/1.1\r\nHost: evil.example\r\n\r\n")
         let otherResponse = try await other.nextHTTPResponse()

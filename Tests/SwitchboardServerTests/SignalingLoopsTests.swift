@@ -11,7 +11,7 @@ final class SignalingLoopsTests: XCTestCase {
     }
 
     func testSignalsBetweenPeersOnEveryLoopArriveOnceAndInOrder() async throws {
-        let server = try await RunningServer.start { $0.signalingThreads = 3 }
+        let server = try await running { $0.signalingThreads = 3 }
         // Six peers: with three loops assigned in turn, every pair of loops (and the hub's) carries traffic.
         var peers: [(RawWebSocket, String)] = []
         for _ in 0..<6 { peers.append(try await connect(server)) }
@@ -40,7 +40,7 @@ final class SignalingLoopsTests: XCTestCase {
 
     /// A peer that sends signals and then leaves: the other sees every signal before `peer-left`.
     func testEverySignalArrivesBeforeTheSendersPeerLeft() async throws {
-        let server = try await RunningServer.start { $0.signalingThreads = 2 }
+        let server = try await running { $0.signalingThreads = 2 }
         let (first, firstID) = try await connect(server)
         let (second, secondID) = try await connect(server)
         for socket in [first, second] {
@@ -68,7 +68,7 @@ final class SignalingLoopsTests: XCTestCase {
     /// The hub answers and then closes (a frame over the limit): on whichever loop the connection lives, the answer
     /// comes out before the close frame.
     func testFramesWrittenBeforeAServerCloseComeOutFirst() async throws {
-        let server = try await RunningServer.start { $0.signalingThreads = 2 }
+        let server = try await running { $0.signalingThreads = 2 }
         for index in 0..<4 {
             let (socket, _) = try await connect(server)
             try await socket.send(#"{"type":"ping","id":\#(index)}"#)

@@ -19,7 +19,7 @@ final class TURNMultiCoreTests: XCTestCase {
     }
 
     func testManyClientsRelayThroughTwoCoresAndShareTheUserQuota() async throws {
-        let server = try await RunningServer.start {
+        let server = try await running {
             $0.users = [.init(name: "alice", password: "alice-password")]
             $0.relayPorts = 52_000...52_999
             $0.allowPeers = ["127.0.0.0/8"]

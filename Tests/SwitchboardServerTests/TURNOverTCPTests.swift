@@ -10,7 +10,7 @@ final class TURNOverTCPTests: XCTestCase {
     private let key = IntegrityKey.longTerm(username: "alice", realm: "switchboard", password: "alice-password")
 
     private func startServer() async throws -> RunningServer {
-        try await RunningServer.start {
+        try await running {
             $0.users = [.init(name: "alice", password: "alice-password")]
             $0.relayPorts = 53_000...53_999
             $0.allowPeers = ["127.0.0.0/8"]

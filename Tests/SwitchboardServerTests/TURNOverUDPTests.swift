@@ -9,7 +9,7 @@ import XCTest
 /// TURN through real sockets on loopback: our TURN client on one side, a raw UDP socket as the peer.
 final class TURNOverUDPTests: XCTestCase {
     private func startServer(allowLoopback: Bool = true) async throws -> RunningServer {
-        try await RunningServer.start {
+        try await running {
             $0.users = [.init(name: "alice", password: "alice-password")]
             $0.authSecrets = ["test-secret"]
             $0.relayPorts = 52_000...52_999
