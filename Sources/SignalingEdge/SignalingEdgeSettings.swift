@@ -37,16 +37,3 @@ package struct SignalingEdgeSettings: Sendable {
         self.maxConnectionsPerIP = maxConnectionsPerIP
     }
 }
-
-/// A setting an edge could not use, named by its key (the app adds where the value came from).
-package struct InvalidSetting: Error, CustomStringConvertible {
-    package var key: String
-    package var problem: String
-
-    package init(key: String, problem: String) {
-        self.key = key
-        self.problem = problem
-    }
-
-    package var description: String { "\(key): \(problem)" }
-}

@@ -84,9 +84,10 @@ public final class SwitchboardService: Service, Sendable {
             http = try await SignalingHTTPServer.make(
                 settings: try signalingSettings(stunPort: listeners.first { $0.name == "stun udp" }?.address.port ?? configuration.stunPort),
                 group: signalingGroup ?? ownGroup!, connections: httpLimiter, logger: logger)
-        } catch let error as InvalidSetting {
+        } catch var error as InvalidSetting {
             await relay.stop()
-            throw ConfigurationError(source: "configuration", key: error.key, problem: error.problem)
+            error.source = error.source ?? "configuration"
+            throw error
         } catch {
             await relay.stop()
             throw error

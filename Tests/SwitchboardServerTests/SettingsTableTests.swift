@@ -71,6 +71,14 @@ final class SettingsTableTests: XCTestCase {
         XCTAssertEqual(try ConfigurationSources.load(file: file.path, environment: [:], flags: [:]), defaults)
     }
 
+    func testPrintConfigQuotesAwkwardTextSoThatItReadsBack() throws {
+        var configuration = ServerConfiguration()
+        configuration.software = "Quote \" back\\slash\ttab \u{7F}del é ✓"
+        let file = try temporaryFile(ServerSettings.printedConfiguration(configuration))
+        defer { try? FileManager.default.removeItem(at: file) }
+        XCTAssertEqual(try ConfigurationSources.load(file: file.path, environment: [:], flags: [:]).software, configuration.software)
+    }
+
     func testServeArgumentsTakeBothFlagFormsRepeatsTheLastOfASingleValueAndTheirOwnWords() throws {
         let parsed = try ServeArguments.parse(["--stun-port=1", "--user", "a:b", "--config", "x.toml", "--user=c:d", "--print-config",
                                                "--stun-port", "0"])

@@ -1,3 +1,5 @@
+import Signaling
+
 extension ServerSettings {
     /// `serve --print-config`: every setting's effective value as TOML a `--config` file could hold, secrets
     /// masked; unset settings are comments so that the text still reads back.
@@ -12,21 +14,10 @@ extension ServerSettings {
         }.joined(separator: "\n") + "\n"
     }
 
-    /// Integers bare, everything else a basic string: addresses and ranges are strings in a config file.
+    /// Integers bare, everything else a basic string: addresses and ranges are strings in a config file. A JSON
+    /// string is a TOML basic string, once DEL (which JSON lets through and TOML does not) is escaped as well.
     private static func tomlValue(_ text: String) -> String {
         if let _ = Int(text), !text.hasPrefix("+") { return text }
-        var escaped = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\t": escaped += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                escaped += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return "\"" + escaped + "\""
+        return JSONValue.string(text).serialised.replacingOccurrences(of: "\u{7F}", with: "\\u007f")
     }
 }

@@ -1,3 +1,4 @@
+import EdgeSupport
 import NIOCore
 import Signaling
 import SignalingEdge
@@ -91,16 +92,4 @@ public struct ServerConfiguration: Sendable, Equatable {
 }
 
 /// A configuration value that could not be accepted, named after where it came from.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-    public var source: String
-    public var key: String
-    public var problem: String
-
-    public init(source: String, key: String, problem: String) {
-        self.source = source
-        self.key = key
-        self.problem = problem
-    }
-
-    public var description: String { "\(source): \(key): \(problem)" }
-}
+public typealias ConfigurationError = InvalidSetting

@@ -3,45 +3,20 @@ import SignalingEdge
 extension ServerSettings {
     /// Signaling, the HTTP listener's bounds and who may use them (docs/limits.md).
     static let signaling: [Setting] = [
-        Setting("signaling-threads", "N", help: "Event loops for signaling connections; the hub runs on one of them.",
-                default: "one per core",
-                parse: { c, text throws(SettingProblem) in c.signalingThreads = try SettingParsers.positive(text) },
-                current: { "\($0.signalingThreads)" }),
+        .count("signaling-threads", help: "Event loops for signaling connections; the hub runs on one of them.",
+               default: "one per core", \.signalingThreads),
         Setting("jwt-secret", "SECRET", help: "HS256 secret for signaling tokens (at least 32 bytes).",
                 default: "none: signaling runs open", secrecy: .secret,
                 parse: { c, text throws(SettingProblem) in c.jwtSecret = text },
                 current: { $0.jwtSecret }),
-        Setting("jwt-public-key", "FILE", help: "ES256 public key file (PEM) for signaling tokens.", default: "none",
-                parse: { c, text throws(SettingProblem) in c.jwtPublicKeyFile = text },
-                current: { $0.jwtPublicKeyFile }),
-        Setting(repeatable: "public-host", "HOST",
-                help: "Host name or address for iceServers URLs; never taken from the request's Host header.",
-                default: "external IP, else a concrete listen IP, else the address the client reached",
-                parse: { c, list throws(SettingProblem) in
-                    var hosts: [String] = []
-                    for text in list {
-                        guard let host = PublicHost.normalised(text) else {
-                            throw SettingProblem("'\(text)' is not a host name or IP address")
-                        }
-                        hosts.append(host)
-                    }
-                    c.publicHosts = hosts
-                },
-                current: { $0.publicHosts }),
-        Setting(repeatable: "allowed-origin", "ORIGIN",
-                help: "Origin such as https://app.example.com whose pages may use signaling and the HTTP API.",
-                default: "any origin",
-                parse: { c, list throws(SettingProblem) in
-                    var origins: [String] = []
-                    for text in list {
-                        guard let origin = OriginPolicy.normalised(text) else {
-                            throw SettingProblem("'\(text)' is not an origin such as https://app.example.com")
-                        }
-                        origins.append(origin)
-                    }
-                    c.allowedOrigins = origins
-                },
-                current: { $0.allowedOrigins }),
+        .optional("jwt-public-key", "FILE", help: "ES256 public key file (PEM) for signaling tokens.", default: "none",
+                  \.jwtPublicKeyFile, parser: { $0 }),
+        .list("public-host", "HOST", help: "Host name or address for iceServers URLs; never taken from the request's Host header.",
+              default: "external IP, else a concrete listen IP, else the address the client reached", \.publicHosts,
+              normalise: PublicHost.normalised, refusal: "is not a host name or IP address"),
+        .list("allowed-origin", "ORIGIN", help: "Origin such as https://app.example.com whose pages may use signaling and the HTTP API.",
+              default: "any origin", \.allowedOrigins,
+              normalise: OriginPolicy.normalised, refusal: "is not an origin such as https://app.example.com"),
         Setting("http-request-timeout", "SECONDS", help: "Seconds for an HTTP request to arrive whole, else 408.",
                 parse: { c, text throws(SettingProblem) in
                     guard let seconds = Double(text), seconds > 0, seconds <= 3600 else {
@@ -57,11 +32,8 @@ extension ServerSettings {
                     c.httpLimits.maxHeaderBytes = bytes
                 },
                 current: { "\($0.httpLimits.maxHeaderBytes)" }),
-        Setting("http-max-headers", "N", help: "Header fields in an HTTP request, else 431.",
-                parse: { c, text throws(SettingProblem) in c.httpLimits.maxHeaderCount = try SettingParsers.positive(text) },
-                current: { "\($0.httpLimits.maxHeaderCount)" }),
-        Setting("http-max-connections", "N", help: "Open HTTP connections in total; more are answered 503 and closed.",
-                parse: { c, text throws(SettingProblem) in c.httpMaxConnections = try SettingParsers.positive(text) },
-                current: { "\($0.httpMaxConnections)" }),
+        .count("http-max-headers", help: "Header fields in an HTTP request, else 431.", \.httpLimits.maxHeaderCount),
+        .count("http-max-connections", help: "Open HTTP connections in total; more are answered 503 and closed.",
+               \.httpMaxConnections),
     ]
 }

@@ -1,12 +1,8 @@
 extension ServerSettings {
     /// Relay addresses, credentials, peer policy and quotas (docs/turn.md).
     static let turn: [Setting] = [
-        Setting("relay-ip", "IP", help: "Address relay sockets bind to.", default: "the listen IP",
-                parse: { c, text throws(SettingProblem) in c.relayIP = try SettingParsers.ip(text) },
-                current: { $0.relayIP.map { "\($0)" } }),
-        Setting("external-ip", "IP", help: "Address advertised for relays behind a 1:1 NAT.", default: "none",
-                parse: { c, text throws(SettingProblem) in c.externalIP = try SettingParsers.ip(text) },
-                current: { $0.externalIP.map { "\($0)" } }),
+        .address("relay-ip", help: "Address relay sockets bind to.", default: "the listen IP", \.relayIP),
+        .address("external-ip", help: "Address advertised for relays behind a 1:1 NAT.", default: "none", \.externalIP),
         Setting("relay-ports", "MIN-MAX", help: "Relay port range.",
                 parse: { c, text throws(SettingProblem) in c.relayPorts = try SettingParsers.portRange(text) },
                 current: { "\($0.relayPorts.lowerBound)-\($0.relayPorts.upperBound)" }),
@@ -36,18 +32,10 @@ extension ServerSettings {
                     c.authSecrets = list
                 },
                 current: { $0.authSecrets }),
-        Setting(repeatable: "allow-peer", "CIDR", help: "Peer range to allow despite the default deny list.", default: "none",
-                parse: { c, list throws(SettingProblem) in c.allowPeers = list },
-                current: { $0.allowPeers }),
-        Setting(repeatable: "deny-peer", "CIDR", help: "Peer range to deny on top of the default deny list.", default: "none",
-                parse: { c, list throws(SettingProblem) in c.denyPeers = list },
-                current: { $0.denyPeers }),
-        Setting("total-quota", "N", help: "TURN allocations in total, shared by all loops.",
-                parse: { c, text throws(SettingProblem) in c.totalQuota = try SettingParsers.positive(text) },
-                current: { "\($0.totalQuota)" }),
-        Setting("user-quota", "N", help: "TURN allocations per user.",
-                parse: { c, text throws(SettingProblem) in c.userQuota = try SettingParsers.positive(text) },
-                current: { "\($0.userQuota)" }),
+        .list("allow-peer", "CIDR", help: "Peer range to allow despite the default deny list.", default: "none", \.allowPeers),
+        .list("deny-peer", "CIDR", help: "Peer range to deny on top of the default deny list.", default: "none", \.denyPeers),
+        .count("total-quota", help: "TURN allocations in total, shared by all loops.", \.totalQuota),
+        .count("user-quota", help: "TURN allocations per user.", \.userQuota),
         Setting("user-relay-share", "PERCENT", help: "The largest share of the relay port range one user's allocations may hold.",
                 parse: { c, text throws(SettingProblem) in
                     let share = try SettingParsers.positive(text)
