@@ -35,7 +35,9 @@ final class STUNStreamEmbeddedTests: XCTestCase {
     }
 
     private func framer() -> EmbeddedChannel {
-        EmbeddedChannel(handler: ByteToMessageHandler(STUNStreamFramer()))
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(STUNStreamFramer()))
+        channel.connect(to: client.socketAddress, promise: nil)
+        return channel
     }
 
     private func framed(_ channel: EmbeddedChannel) throws -> [[UInt8]] {
