@@ -6,6 +6,17 @@ import PackageDescription
 // and CI do not build their dependencies: SWITCHBOARD_MICROBENCHMARKS=1 swift package benchmark
 let microbenchmarks = ProcessInfo.processInfo.environment["SWITCHBOARD_MICROBENCHMARKS"] != nil
 
+// Products that several targets use, named once.
+let atomics: Target.Dependency = .product(name: "Atomics", package: "swift-atomics")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let jwtKit: Target.Dependency = .product(name: "JWTKit", package: "jwt-kit")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let nioConcurrencyHelpers: Target.Dependency = .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioWebSocket: Target.Dependency = .product(name: "NIOWebSocket", package: "swift-nio")
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+
 let package = Package(
     name: "Switchboard",
     // Linux only: the relay's data plane (CDatagramIO, DatagramLoop) is built on epoll, recvmmsg/sendmmsg and UDP
@@ -37,17 +48,17 @@ let package = Package(
         .target(
             name: "STUN",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                nioCore,
+                crypto,
             ]
         ),
         .target(
             name: "TURN",
             dependencies: [
                 "STUN",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                nioCore,
+                nioConcurrencyHelpers,
+                crypto,
             ]
         ),
         .target(name: "Signaling"),
@@ -58,8 +69,8 @@ let package = Package(
             name: "EdgeSupport",
             dependencies: [
                 "STUN",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                nioCore,
+                nioConcurrencyHelpers,
             ]
         ),
         // The relay edge: UDP and TCP listeners for STUN/TURN, the datagram loop, the TURN edge.
@@ -67,11 +78,11 @@ let package = Package(
             name: "RelayEdge",
             dependencies: [
                 "STUN", "TURN", "CDatagramIO", "EdgeSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Atomics", package: "swift-atomics"),
+                nioCore,
+                nioConcurrencyHelpers,
+                nioPosix,
+                logging,
+                atomics,
             ]
         ),
         // The signaling edge: HTTP routes and limits, the WebSocket edge, long polling, the hub, token checks.
@@ -79,21 +90,21 @@ let package = Package(
             name: "SignalingEdge",
             dependencies: [
                 "Signaling", "STUN", "TURN", "EdgeSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                nioCore,
+                nioConcurrencyHelpers,
+                nioPosix,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Atomics", package: "swift-atomics"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                nioWebSocket,
+                logging,
+                serviceLifecycle,
+                atomics,
+                crypto,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
-                .product(name: "JWTKit", package: "jwt-kit"),
+                jwtKit,
             ],
             resources: [.copy("Resources/web")]
         ),
@@ -102,20 +113,20 @@ let package = Package(
             name: "SwitchboardApp",
             dependencies: [
                 "STUN", "TURN", "Signaling", "EdgeSupport", "RelayEdge", "SignalingEdge",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                nioCore,
+                nioPosix,
+                logging,
+                serviceLifecycle,
                 .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                crypto,
             ]
         ),
         .target(
             name: "SwitchboardClient",
             dependencies: [
                 "STUN",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                nioCore,
+                nioPosix,
             ]
         ),
         .executableTarget(
@@ -123,46 +134,46 @@ let package = Package(
             dependencies: [
                 "SwitchboardApp", "EdgeSupport", "SwitchboardClient", "STUN", "TURN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                nioCore,
+                logging,
+                serviceLifecycle,
             ]
         ),
         // libFuzzer entry point; build with `swift build --sanitize fuzzer --sanitize address --product STUNFuzz`.
         // Signaling load generator for Benchmarks/signaling-load (a NIO client, so it is not the bottleneck).
         .executableTarget(
             name: "SignalingLoad",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: [nioCore, nioPosix,
+                           atomics],
             path: "Benchmarks/SignalingLoad"
         ),
-        .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "STUNTests", dependencies: ["STUN", .product(name: "NIOCore", package: "swift-nio"),
-                                                      .product(name: "Crypto", package: "swift-crypto")],
+        .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", nioCore]),
+        .testTarget(name: "STUNTests", dependencies: ["STUN", nioCore,
+                                                      crypto],
                     resources: [.copy("FuzzRegressions")]),
-        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", .product(name: "NIOCore", package: "swift-nio"),
-                                                      .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", nioCore,
+                                                      crypto]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
         .testTarget(
             name: "SwitchboardServerTests",
             dependencies: [
                 "SwitchboardApp", "RelayEdge", "SignalingEdge", "EdgeSupport", "SwitchboardClient", "STUN", "TURN", "Signaling",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                jwtKit,
+                crypto,
+                logging,
+                nioCore,
+                nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                nioWebSocket,
+                nioConcurrencyHelpers,
+                serviceLifecycle,
             ]
         ),
         .testTarget(name: "SwitchboardClientTests", dependencies: [
             "SwitchboardClient", "SwitchboardApp", "EdgeSupport", "STUN",
-            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            logging, nioCore,
+            serviceLifecycle,
         ]),
     ]
 )
@@ -176,7 +187,7 @@ if microbenchmarks {
             dependencies: [
                 "STUN", "TURN", "Signaling",
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                nioCore,
             ],
             path: "Benchmarks/CoreBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

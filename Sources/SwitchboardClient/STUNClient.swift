@@ -89,7 +89,7 @@ final class STUNClientHandler: ChannelDuplexHandler {
 
     struct GaveUp: Error {}
 
-    struct Transaction: @unchecked Sendable {
+    struct Transaction: Sendable {
         var id: TransactionID
         var bytes: ByteBuffer
         var destination: TransportAddress

@@ -18,7 +18,7 @@ actor STUNListeners {
     let counters: STUNCounters
     private let connections: ConnectionLimiter
     private var channels: [Channel] = []
-    private var sockets: [UncheckedSocket] = []
+    private var sockets: [DatagramLoopBound<DatagramSocket>] = []
 
     init(settings: RelayListenerSettings, shards: [TURNShard], group: EventLoopGroup, counters: STUNCounters,
          connections: ConnectionLimiter) {
@@ -55,7 +55,7 @@ actor STUNListeners {
         let udp = sockets
         sockets = []
         for socket in udp {
-            try? await socket.loop.submit { socket.loop.close(socket.socket) }
+            try? await socket.loop.submit { socket.loop.close(socket.value) }
         }
     }
 
@@ -63,15 +63,15 @@ actor STUNListeners {
         let c = settings
         var listeners: [BoundListener] = []
         let first = shards[0]
-        var bound: [ResponderSocket: (UncheckedSocket, STUNDatagramReceiver)] = [:]
+        var bound: [ResponderSocket: BoundUDP] = [:]
 
         // The primary address is bound once per TURN core with SO_REUSEPORT: the kernel hashes each client's
         // 4-tuple to one socket, so its allocation, relay sockets and replies all stay on that core's loop.
         let reusePort = shards.count > 1
         bound[.primary] = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.stunPort), socket: .primary,
                                             shard: first, reusePort: reusePort)
-        let primaryAddress = bound[.primary]!.0.socket.address
-        var extraPrimaries: [(UncheckedSocket, STUNDatagramReceiver)] = []
+        let primaryAddress = bound[.primary]!.address
+        var extraPrimaries: [BoundUDP] = []
         for shard in shards.dropFirst() {
             extraPrimaries.append(try await bindUDP(primaryAddress, socket: .primary, shard: shard, reusePort: true))
         }
@@ -81,7 +81,7 @@ actor STUNListeners {
             let samePIPortAlt = try await bindUDP(TransportAddress(ip: c.listenIP, port: c.alternatePort ?? 0),
                                                   socket: ResponderSocket(alternateIP: false, alternatePort: true),
                                                   shard: first)
-            let alternatePort = samePIPortAlt.0.socket.address.port
+            let alternatePort = samePIPortAlt.address.port
             bound[ResponderSocket(alternateIP: false, alternatePort: true)] = samePIPortAlt
             bound[ResponderSocket(alternateIP: true, alternatePort: false)] =
                 try await bindUDP(TransportAddress(ip: alternateIP, port: primaryAddress.port),
@@ -94,23 +94,24 @@ actor STUNListeners {
         let responder = BindingResponder(addresses: addresses, software: c.software)
 
         var routes = ResponderSockets()
-        for (socket, (udp, _)) in bound { routes.sockets[socket.index] = udp.socket }
+        // The sockets only pass through here into `ResponderSockets`, which is read on their loops.
+        for (socket, udp) in bound { routes.sockets[socket.index] = udp.socket.unsafeValue }
         // Until a receiver has the responder (which needs every bound address) it drops what it reads; nobody knows
         // the ports before the readiness line, so that loses nothing.
-        var installs: [(UncheckedSocket, STUNDatagramReceiver, ResponderSockets)] = bound.values.map { ($0.0, $0.1, routes) }
-        for (udp, receiver) in extraPrimaries {
+        var installs: [(BoundUDP, ResponderSockets)] = bound.values.map { ($0, routes) }
+        for udp in extraPrimaries {
             // Its own socket answers for the primary; RFC 5780 answers from other addresses go via core 0's sockets.
             var own = routes
-            own.sockets[ResponderSocket.primary.index] = udp.socket
-            installs.append((udp, receiver, own))
+            own.sockets[ResponderSocket.primary.index] = udp.socket.unsafeValue
+            installs.append((udp, own))
         }
-        for (udp, receiver, frozen) in installs {
-            let bound = DatagramLoopBound(receiver, loop: udp.loop)
-            try await udp.loop.submit { bound.value.install(responder: responder, routes: frozen) }
+        for (udp, frozen) in installs {
+            let receiver = udp.receiver
+            try await receiver.loop.submit { receiver.value.install(responder: responder, routes: frozen) }
         }
         for socket in ResponderSocket.all {
-            guard let (udp, _) = bound[socket] else { continue }
-            listeners.append(BoundListener(name: "stun udp", address: udp.socket.address))
+            guard let udp = bound[socket] else { continue }
+            listeners.append(BoundListener(name: "stun udp", address: udp.address))
         }
 
         let tcp = try await bindTCP(primaryAddress, responder: responder)
@@ -119,19 +120,20 @@ actor STUNListeners {
     }
 
     private func bindUDP(_ address: TransportAddress, socket kind: ResponderSocket, shard: TURNShard,
-                         reusePort: Bool = false) async throws -> (UncheckedSocket, STUNDatagramReceiver) {
+                         reusePort: Bool = false) async throws -> BoundUDP {
         let counters = self.counters
         let edge = shard.edge
-        let (socket, receiver) = try await ListenerStartError.naming("stun udp", address) { try await shard.loop.submit {
+        let udp = try await ListenerStartError.naming("stun udp", address) { try await shard.loop.submit {
             let receiver = STUNDatagramReceiver(socket: kind, turn: edge.edgeOnLoop, counters: counters)
             // Bursts from many clients land on this one socket: the kernel default (≈208 KiB) dropped 0.04 % of
             // requests under load in Benchmarks/stun-binding; the kernel caps this at net.core.rmem_max.
             let socket = try shard.loop.openSocket(at: address, listener: true, reusePort: reusePort, bufferBytes: 4 << 20,
                                                    packetInfo: address.ip.isUnspecified, receiver: receiver)
-            return (UncheckedSocket(socket: socket, loop: shard.loop), DatagramLoopBound(receiver, loop: shard.loop))
+            return BoundUDP(socket: DatagramLoopBound(socket, loop: shard.loop),
+                            receiver: DatagramLoopBound(receiver, loop: shard.loop), address: socket.address)
         } }
-        sockets.append(socket)
-        return (socket, receiver.unsafeValue)
+        sockets.append(udp.socket)
+        return udp
     }
     private func bindTCP(_ address: TransportAddress, responder: BindingResponder) async throws -> TransportAddress {
         let counters = self.counters
@@ -147,7 +149,8 @@ actor STUNListeners {
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: idle),
                         ByteToMessageHandler(STUNStreamFramer()),
-                        STUNStreamHandler(responder: responder, counters: counters, connections: connections, turn: turn),
+                        STUNStreamHandler(responder: responder, counters: counters, connections: connections, turn: turn,
+                                          transport: .tcp),
                     ])
                 }
             }
@@ -160,11 +163,11 @@ actor STUNListeners {
     }
 }
 
-/// A socket and its loop, carried across to the actor; the socket itself is only used inside `loop.submit`.
-/// Unchecked: `DatagramSocket` is loop-confined state; this box only carries it to code that runs on its loop.
-struct UncheckedSocket: @unchecked Sendable {
-    let socket: DatagramSocket
-    let loop: DatagramLoop
+/// A bound UDP listener as the actor keeps it: socket and receiver are opened only on their loop; `address` is a copy.
+private struct BoundUDP: Sendable {
+    let socket: DatagramLoopBound<DatagramSocket>
+    let receiver: DatagramLoopBound<STUNDatagramReceiver>
+    let address: TransportAddress
 }
 
 /// A bound socket that reports no local address (not expected from the kernel).

@@ -3,24 +3,28 @@ import NIOCore
 import STUN
 import TURN
 
-/// One STUN/TURN-over-TCP connection: Binding requests are answered here, everything else goes to the TURN edge.
-/// Closes on idleness, on bytes that are neither STUN nor ChannelData, or when the connection limit was reached.
+/// One STUN/TURN connection over a stream transport (TCP, or TLS behind a TLS handler), fed whole messages by
+/// `STUNStreamFramer`. `STUNDemultiplexer` sorts them: Binding requests are answered here, everything else goes to
+/// the TURN edge. Closes on idleness, on bytes that are neither STUN nor ChannelData, or when the connection limit
+/// was reached.
 final class STUNStreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let responder: BindingResponder
+    private let demultiplexer: STUNDemultiplexer<TURNEdgeHandle>
     private let counters: STUNCounters
     private let connections: ConnectionLimiter
-    private let turn: TURNEdgeHandle?
+    private let transport: ClientTransport
     private var ticket: ConnectionLimiter.Ticket?
     private var fiveTuple: FiveTuple?
 
-    init(responder: BindingResponder, counters: STUNCounters, connections: ConnectionLimiter, turn: TURNEdgeHandle?) {
-        self.responder = responder
+    init(responder: BindingResponder, counters: STUNCounters, connections: ConnectionLimiter, turn: TURNEdgeHandle?,
+         transport: ClientTransport) {
+        precondition(transport.isStream, "STUNStreamHandler serves stream transports only")
+        demultiplexer = STUNDemultiplexer(responder: responder, turn: turn, counters: counters)
         self.counters = counters
         self.connections = connections
-        self.turn = turn
+        self.transport = transport
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -34,9 +38,9 @@ final class STUNStreamHandler: ChannelInboundHandler {
         counters.tcpConnections.wrappingIncrement(ordering: .relaxed)
         if let remote = context.remoteAddress.flatMap(TransportAddress.init),
            let local = context.localAddress.flatMap(TransportAddress.init) {
-            let fiveTuple = FiveTuple(client: remote, server: local, transport: .tcp)
+            let fiveTuple = FiveTuple(client: remote, server: local, transport: transport)
             self.fiveTuple = fiveTuple
-            turn?.tcpConnectionOpened(fiveTuple, channel: context.channel)
+            demultiplexer.turn?.tcpConnectionOpened(fiveTuple, channel: context.channel)
         }
         context.fireChannelActive()
     }
@@ -47,40 +51,28 @@ final class STUNStreamHandler: ChannelInboundHandler {
             counters.tcpConnections.wrappingDecrement(ordering: .relaxed)
             self.ticket = nil
         }
-        if let fiveTuple { turn?.tcpConnectionClosed(fiveTuple) }
+        if let fiveTuple { demultiplexer.turn?.tcpConnectionClosed(fiveTuple) }
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let fiveTuple else { return }
         let bytes = unwrapInboundIn(data)
-        let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) ?? 0
-        if ChannelData.looksLikeChannelData(first) {
-            turn?.clientChannelData(bytes, from: fiveTuple)
-            return
-        }
-        var out = context.channel.allocator.buffer(capacity: 256)
-        let decision: BindingResponder.Decision
-        do {
-            let message = try STUNMessage(decoding: bytes, options: .init(acceptClassic: true))
-            if message.type.method != .binding, let turn {
-                turn.clientMessage(message, from: fiveTuple)
-                return
+        switch demultiplexer.route(bytes) {
+        case .channelData(let turn):
+            turn.clientChannelData(bytes, from: fiveTuple)
+        case .turn(let message, let turn):
+            turn.clientMessage(message, from: fiveTuple)
+        case .answer(let answer):
+            var out = context.channel.allocator.buffer(capacity: 256)
+            let decision = demultiplexer.answer(answer, to: bytes, from: fiveTuple.client, receivedOn: .primary,
+                                                localAddress: fiveTuple.server, transport: transport, into: &out)
+            if case .respond = decision {
+                counters.responses.wrappingIncrement(ordering: .relaxed)
+                context.write(wrapOutboundOut(out), promise: nil)
             }
-            guard message.type.messageClass == .request, message.type.method == .binding else {
-                counters.dropped.wrappingIncrement(ordering: .relaxed)
-                return
-            }
-            decision = responder.handle(message, from: fiveTuple.client, receivedOn: .primary, localAddress: fiveTuple.server,
-                                        transport: .tcp, into: &out)
-        } catch {
-            decision = responder.answerUndecodable(bytes, error: error, from: fiveTuple.client, socket: .primary, into: &out)
-        }
-        if case .respond = decision {
-            counters.responses.wrappingIncrement(ordering: .relaxed)
-            context.write(wrapOutboundOut(out), promise: nil)
-        } else {
-            counters.dropped.wrappingIncrement(ordering: .relaxed)
+        case .drop:
+            break
         }
     }
 

@@ -16,6 +16,7 @@ import STUN
 ///
 /// Reads land in one buffer per loop and reach receivers as slices of it; writes go back to back into one outgoing
 /// buffer per loop. Neither costs an allocation per datagram, and a relay socket costs no buffer of its own.
+/// Unchecked: other threads only queue tasks (behind a lock, woken by an eventfd); the rest is the loop thread's own.
 final class DatagramLoop: @unchecked Sendable {
     let name: String
     private let epoll: Int32
