@@ -3,7 +3,7 @@ import STUN
 /// The shapes most settings share, so that an entry in the table says only what differs: its key, help and field.
 extension Setting {
     /// One value, parsed by `parser` into `field` and shown as the value's own description.
-    static func value<Value: CustomStringConvertible>(
+    static func value<Value: CustomStringConvertible & Sendable>(
         _ key: String, _ valueName: String, help: String, default defaultDescription: String? = nil,
         _ field: WritableKeyPath<ServerConfiguration, Value> & Sendable,
         parser: @escaping @Sendable (String) throws(SettingProblem) -> Value
@@ -14,7 +14,7 @@ extension Setting {
     }
 
     /// One value that is unset unless given.
-    static func optional<Value: CustomStringConvertible>(
+    static func optional<Value: CustomStringConvertible & Sendable>(
         _ key: String, _ valueName: String, help: String, default defaultDescription: String,
         _ field: WritableKeyPath<ServerConfiguration, Value?> & Sendable,
         parser: @escaping @Sendable (String) throws(SettingProblem) -> Value
