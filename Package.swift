@@ -14,6 +14,7 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let nioConcurrencyHelpers: Target.Dependency = .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
 let nioWebSocket: Target.Dependency = .product(name: "NIOWebSocket", package: "swift-nio")
 let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 
@@ -43,6 +44,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -64,13 +68,18 @@ let package = Package(
         .target(name: "Signaling"),
         // recvmmsg/sendmmsg, epoll and packet info for the UDP data plane (see DatagramLoop).
         .target(name: "CDatagramIO"),
-        // What both edges share: connection bounds, listener names in errors and readiness lines.
+        // What both edges share: connection bounds, listener names in errors and readiness lines, certificates and TLS.
         .target(
             name: "EdgeSupport",
             dependencies: [
                 "STUN",
                 nioCore,
                 nioConcurrencyHelpers,
+                nioSSL,
+                .product(name: "NIOTLS", package: "swift-nio"),
+                crypto,
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
         // The relay edge: UDP and TCP listeners for STUN/TURN, the datagram loop, the TURN edge.
@@ -79,6 +88,7 @@ let package = Package(
             dependencies: [
                 "STUN", "TURN", "CDatagramIO", "EdgeSupport",
                 nioCore,
+                nioSSL,
                 nioConcurrencyHelpers,
                 nioPosix,
                 logging,
@@ -164,6 +174,7 @@ let package = Package(
                 logging,
                 nioCore,
                 nioPosix,
+                nioSSL,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 nioWebSocket,
                 nioConcurrencyHelpers,

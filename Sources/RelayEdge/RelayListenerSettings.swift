@@ -1,3 +1,4 @@
+import EdgeSupport
 import STUN
 
 /// What the relay edge's listeners need to know, filled in by the app from its settings.
@@ -13,6 +14,8 @@ package struct RelayListenerSettings: Sendable {
     package var maxTCPConnections: Int
     package var maxConnectionsPerIP: Int
     package var turnThreads: Int
+    /// STUN/TURN over TLS (RFC 8489 §6.2.3): its port and certificate; nil when no certificate is configured.
+    package var tls: (port: UInt16, context: TLSContextSource)?
 
     package init(listenIP: IPAddress, stunPort: UInt16, alternateIP: IPAddress?, alternatePort: UInt16?, software: String?,
                  tcpIdleTimeoutSeconds: Int, maxTCPConnections: Int, maxConnectionsPerIP: Int, turnThreads: Int) {

@@ -1,6 +1,7 @@
 import EdgeSupport
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RelayEdge
@@ -23,6 +24,8 @@ public final class SwitchboardService: Service, Sendable {
     private let httpLimiter: ConnectionLimiter
     private let signalingGroup: (any EventLoopGroup)?
     private let signaling = SignalingSlot()
+    /// The certificate of the TLS listeners, swapped on SIGHUP; nil without TLS.
+    private let tls: TLSContextSource?
 
     /// `signalingGroup`: event loops for the HTTP side; nil makes `--signaling-threads` of them for this service.
     public init(configuration: ServerConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -41,9 +44,21 @@ public final class SwitchboardService: Service, Sendable {
                           metadata: ["auth-secret": "\(secrets[0])"])
         }
         self.authSecrets = secrets
+        if let certificate = try configuration.serverCertificate() {
+            do {
+                tls = try TLSContextSource(certificate: certificate)
+            } catch {
+                throw ConfigurationError(source: "configuration", key: "tls-cert", problem: "not usable for TLS: \(error)")
+            }
+            if let warning = certificate.validityWarning() { logger.warning("\(warning)") }
+            logger.notice(configuration.selfSigned ? "serving a self-signed certificate" : "serving the configured certificate",
+                          metadata: ["sha256": "\(certificate.fingerprint)", "not-after": "\(certificate.notValidAfter)"])
+        } else {
+            tls = nil
+        }
         let turn = configuration.turnConfiguration
         // Every core must accept every core's nonces (a client's NAT binding may move it to another loop).
-        relay = try RelayServer(settings: configuration.relayListenerSettings, turn: turn,
+        relay = try RelayServer(settings: configuration.relayListenerSettings(tls: tls), turn: turn,
                                 credentials: configuration.credentialStore(secrets: secrets),
                                 policy: try configuration.peerPolicy(),
                                 ledger: AllocationLedger(maxTotal: turn.maxAllocations, maxPerUser: configuration.perUserAllocations),
@@ -67,6 +82,22 @@ public final class SwitchboardService: Service, Sendable {
                         tcpRefused: relay.counters.tcpRefused.load(ordering: .relaxed)))
     }
 
+    /// Reads the certificate files again and serves new TLS handshakes with them; connections already open keep
+    /// theirs. A file that does not load leaves the certificate in force as it was. Runs on SIGHUP.
+    public func reloadCertificate() throws(ConfigurationError) {
+        guard let tls, !configuration.selfSigned, let certificate = try configuration.serverCertificate() else { return }
+        do {
+            try tls.replace(with: certificate)
+        } catch {
+            throw ConfigurationError(source: "configuration", key: "tls-cert", problem: "not usable for TLS: \(error)")
+        }
+        if let warning = certificate.validityWarning() { logger.warning("\(warning)") }
+        logger.notice("certificate reloaded", metadata: ["sha256": "\(certificate.fingerprint)", "not-after": "\(certificate.notValidAfter)"])
+    }
+
+    /// The SHA-256 fingerprint of the certificate new TLS handshakes get; nil without TLS.
+    public var certificateFingerprint: String? { tls?.certificate.fingerprint }
+
     /// How many TURN cores (datagram loops) serve clients.
     public var turnThreadCount: Int { relay.coreCount }
 
@@ -82,7 +113,8 @@ public final class SwitchboardService: Service, Sendable {
         let http: SignalingHTTPServer
         do {
             http = try await SignalingHTTPServer.make(
-                settings: try signalingSettings(stunPort: listeners.first { $0.name == "stun udp" }?.address.port ?? configuration.stunPort),
+                settings: try signalingSettings(stunPort: listeners.first { $0.name == "stun udp" }?.address.port ?? configuration.stunPort,
+                                                turnsPort: listeners.first { $0.name == "turn tls" }?.address.port),
                 group: signalingGroup ?? ownGroup!, connections: httpLimiter, logger: logger)
         } catch var error as InvalidSetting {
             await relay.stop()
@@ -93,16 +125,19 @@ public final class SwitchboardService: Service, Sendable {
             throw error
         }
         await signaling.set(http)
-        let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: (String, Int).self)
+        let https = configuration.httpsPort.flatMap { port in tls.map { (port: Int(port), tls: $0) } }
+        let expected = https == nil ? 1 : 2
         let (stopHTTP, stopContinuation) = AsyncStream.makeStream(of: Void.self)
         // Detached, so that the framework does not see our graceful shutdown at once: the hub must end every
         // session (1001, 410) before the framework closes the connections under it.
         let (host, port) = (configuration.listenIP.description, Int(configuration.httpPort))
         let httpTask = Task.detached {
             do {
-                try await http.run(host: host, port: port, stop: stopHTTP) { port in
-                    boundContinuation.yield(port)
-                    boundContinuation.finish()
+                let count = NIOLockedValueBox(0)
+                try await http.run(host: host, port: port, https: https, stop: stopHTTP) { name, port in
+                    boundContinuation.yield((name, port))
+                    if count.withLockedValue({ $0 += 1; return $0 }) == expected { boundContinuation.finish() }
                 }
             } catch {
                 // A bind that failed must end the wait for the port below, or `serve` hangs with no word.
@@ -110,8 +145,9 @@ public final class SwitchboardService: Service, Sendable {
                 throw error
             }
         }
-        var boundIterator = bound.makeAsyncIterator()
-        guard let httpPort = await boundIterator.next() else {
+        var ports: [String: Int] = [:]
+        for await (name, port) in bound { ports[name] = port }
+        guard let httpPort = ports["http"], https == nil || ports["https"] != nil else {
             await relay.stop()
             stopContinuation.finish()
             let address = TransportAddress(ip: configuration.listenIP, port: configuration.httpPort).description
@@ -124,11 +160,16 @@ public final class SwitchboardService: Service, Sendable {
             }
             throw ListenerStartError(listener: "http", address: address, error: ServiceStartError.httpDidNotStart)
         }
-        let all = listeners + [BoundListener(name: "http", address: TransportAddress(ip: configuration.listenIP, port: UInt16(httpPort)))]
+        var all = listeners + [BoundListener(name: "http", address: TransportAddress(ip: configuration.listenIP, port: UInt16(httpPort)))]
+        if let httpsPort = ports["https"] {
+            all.append(BoundListener(name: "https", address: TransportAddress(ip: configuration.listenIP, port: UInt16(httpsPort))))
+        }
         for listener in all {
             logger.info("listening", metadata: ["listener": "\(listener)"])
         }
         onReady(all)
+        let hangup = reloadOnHangup()
+        defer { hangup?.cancel() }
         try? await gracefulShutdown()
         logger.info("shutting down")
         stopContinuation.finish()
@@ -149,8 +190,25 @@ public final class SwitchboardService: Service, Sendable {
         await relay.stop()
     }
 
+    /// SIGHUP reloads the certificate files (as nginx and coturn do); nil when there are none to reload.
+    private func reloadOnHangup() -> (any DispatchSourceSignal)? {
+        guard tls != nil, !configuration.selfSigned else { return nil }
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        let logger = self.logger
+        source.setEventHandler { [self] in
+            do {
+                try reloadCertificate()
+            } catch {
+                logger.error("certificate not reloaded; the one in force stays", metadata: ["error": "\(error)"])
+            }
+        }
+        source.resume()
+        return source
+    }
+
     /// The signaling edge's settings; reads the ES256 key file and picks the URL hosts for `iceServers`.
-    private func signalingSettings(stunPort: UInt16) throws -> SignalingEdgeSettings {
+    private func signalingSettings(stunPort: UInt16, turnsPort: UInt16?) throws -> SignalingEdgeSettings {
         var publicKey: String?
         if let file = configuration.jwtPublicKeyFile {
             guard let pem = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -170,12 +228,14 @@ public final class SwitchboardService: Service, Sendable {
                 reached, which is wrong behind NAT or a load balancer. Set --public-host to the relay's public name.
                 """)
         }
-        return SignalingEdgeSettings(
+        var settings = SignalingEdgeSettings(
             listenIP: configuration.listenIP, httpPort: configuration.httpPort, jwtSecret: configuration.jwtSecret,
             jwtPublicKeyPEM: publicKey, turnSecret: authSecrets[0], stunPort: stunPort, publicHosts: hosts,
             allowedOrigins: configuration.allowedOrigins, limits: configuration.signalingLimits,
             requestLimits: configuration.httpLimits, maxConnections: configuration.httpMaxConnections,
             maxConnectionsPerIP: configuration.maxConnectionsPerIP)
+        settings.turnsPort = turnsPort
+        return settings
     }
 }
 

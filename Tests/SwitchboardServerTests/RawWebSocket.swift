@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A hand-rolled WebSocket client over a raw TCP connection, so tests can do what browsers never do on purpose:
 /// send binary or oversized frames, vanish without a close frame, or never finish the handshake.
@@ -22,8 +23,8 @@ final class RawWebSocket: Sendable {
     }
 
     /// Connects and performs the upgrade; throws unless the server answers 101.
-    static func connect(port: Int, path: String = "/v1/ws", headers: String = "") async throws -> RawWebSocket {
-        let socket = try await openTCP(port: port)
+    static func connect(port: Int, path: String = "/v1/ws", headers: String = "", tls: Bool = false) async throws -> RawWebSocket {
+        let socket = try await openTCP(port: port, tls: tls)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n" + headers + "\r\n"
@@ -41,12 +42,19 @@ final class RawWebSocket: Sendable {
     }
 
     /// A TCP connection to the HTTP port and nothing more (half-open tests).
-    static func openTCP(port: Int) async throws -> RawWebSocket {
+    /// `tls`: over TLS (WSS, HTTPS), accepting any certificate.
+    static func openTCP(port: Int, tls: Bool = false) async throws -> RawWebSocket {
+        let context: NIOSSLContext? = try tls ? {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .none
+            return try NIOSSLContext(configuration: configuration)
+        }() : nil
         // The collector is kept from the initializer: a server that answers and closes at once (a refused
         // connection) tears the pipeline down before a later look-up could find it.
         let (channel, collector) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: nil)) }
                     let collector = ByteCollector()
                     try channel.pipeline.syncOperations.addHandler(collector)
                     return (channel, NIOLoopBound(collector, eventLoop: channel.eventLoop))

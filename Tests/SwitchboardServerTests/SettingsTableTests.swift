@@ -8,7 +8,8 @@ final class SettingsTableTests: XCTestCase {
     /// A value each setting accepts; every setting must have one so that a new setting cannot skip the round trip.
     static let samples: [String: [String]] = [
         "listen-ip": ["127.0.0.1"], "stun-port": ["3479"], "tls-port": ["5350"], "http-port": ["8090"],
-        "admin-port": ["8091"], "alternate-ip": ["127.0.0.2"], "alternate-port": ["3481"],
+        "admin-port": ["8091"], "https-port": ["8443"], "tls-cert": ["/etc/cert.pem"], "tls-key": ["/etc/key.pem"],
+        "self-signed": ["true"], "alternate-ip": ["127.0.0.2"], "alternate-port": ["3481"],
         "max-tcp-connections": ["77"], "tcp-idle-timeout": ["30"], "max-connections-per-ip": ["9"],
         "turn-threads": ["2"], "software": ["Test Server 1"],
         "relay-ip": ["127.0.0.1"], "external-ip": ["192.0.2.7"], "relay-ports": ["50000-50999"], "realm": ["example.org"],
@@ -48,7 +49,8 @@ final class SettingsTableTests: XCTestCase {
             for (key, values) in context { environment[ServerSettings.named(key)!.environmentVariable] = values.joined(separator: ",") }
             XCTAssertEqual(try ConfigurationSources.load(file: nil, environment: environment, flags: [:]), fromFlags, setting.key)
 
-            let arguments = context.flatMap { key, values in values.flatMap { ["--" + key, $0] } }
+            // `--key=value`, which every setting takes (a switch takes no separate value).
+            let arguments = context.flatMap { key, values in values.map { "--\(key)=\($0)" } }
             let parsed = try ServeArguments.parse(arguments)
             XCTAssertEqual(try ConfigurationSources.load(file: nil, environment: [:], flags: parsed.settings), fromFlags, setting.key)
 
@@ -87,6 +89,8 @@ final class SettingsTableTests: XCTestCase {
         XCTAssertTrue(parsed.printConfig)
         XCTAssertFalse(parsed.help)
         XCTAssertTrue(try ServeArguments.parse(["--stun-port", "1", "-h"]).help)
+        XCTAssertEqual(try ServeArguments.parse(["--self-signed", "--stun-port", "0"]).settings, ["self-signed": ["true"], "stun-port": ["0"]],
+                       "a switch stands alone")
     }
 
     func testServeArgumentsRefuseUnknownFlagsMissingValuesAndStrayWords() {

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import STUN
 import TURN
 
@@ -9,10 +10,28 @@ final class StreamSocket: Sendable {
     let channel: Channel
     var localAddress: TransportAddress { TransportAddress(channel.localAddress!)! }
 
-    init(connectingTo server: TransportAddress) async throws {
+    /// `tls`: speak TLS and hand the server's certificate chain to this closure (any chain is accepted).
+    init(connectingTo server: TransportAddress, tls: (@Sendable ([NIOSSLCertificate]) -> Void)? = nil,
+         alpn: [String] = []) async throws {
+        let context: NIOSSLContext? = try tls.map { _ in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.applicationProtocols = alpn
+            return try NIOSSLContext(configuration: configuration)
+        }
         channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(StreamUnitCollector()) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let context, let tls {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(
+                            context: context, serverHostname: nil,
+                            customVerificationCallback: { chain, promise in
+                                tls(chain)
+                                promise.succeed(.certificateVerified)
+                            }))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(StreamUnitCollector())
+                }
             }
             .connect(to: server.socketAddress).get()
     }

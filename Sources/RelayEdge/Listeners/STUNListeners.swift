@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import STUN
 import EdgeSupport
 
@@ -114,8 +115,13 @@ actor STUNListeners {
             listeners.append(BoundListener(name: "stun udp", address: udp.address))
         }
 
-        let tcp = try await bindTCP(primaryAddress, responder: responder)
+        let tcp = try await bindStream(primaryAddress, name: "stun tcp", responder: responder, tls: nil)
         listeners.append(BoundListener(name: "stun tcp", address: tcp))
+        if let tls = c.tls {
+            let address = TransportAddress(ip: c.listenIP, port: tls.port)
+            listeners.append(BoundListener(name: "turn tls", address: try await bindStream(address, name: "turn tls",
+                                                                                           responder: responder, tls: tls.context)))
+        }
         return listeners
     }
 
@@ -135,29 +141,37 @@ actor STUNListeners {
         sockets.append(udp.socket)
         return udp
     }
-    private func bindTCP(_ address: TransportAddress, responder: BindingResponder) async throws -> TransportAddress {
+    /// STUN/TURN over TCP, or over TLS when `tls` is given: the same framing, handler and TURN edge either way, the
+    /// TLS handshake (bounded in time) in front.
+    private func bindStream(_ address: TransportAddress, name: String, responder: BindingResponder,
+                            tls: TLSContextSource?) async throws -> TransportAddress {
         let counters = self.counters
         let connections = self.connections
         let idle = TimeAmount.seconds(Int64(settings.tcpIdleTimeoutSeconds))
         let turn = shards[0].edge
-        let channel = try await ListenerStartError.naming("stun tcp", address) { try await ServerBootstrap(group: group)
+        let channel = try await ListenerStartError.naming(name, address) { try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 4096)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            NIOSSLServerHandler(context: tls.current), TLSHandshakeDeadline(),
+                        ])
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: idle),
                         ByteToMessageHandler(STUNStreamFramer()),
                         STUNStreamHandler(responder: responder, counters: counters, connections: connections, turn: turn,
-                                          transport: .tcp),
+                                          transport: tls == nil ? .tcp : .tls),
                     ])
                 }
             }
             .bind(to: address.socketAddress).get() }
         channels.append(channel)
         guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
-            throw ListenerStartError(listener: "stun tcp", address: address.description, error: ListenerAddressMissing())
+            throw ListenerStartError(listener: name, address: address.description, error: ListenerAddressMissing())
         }
         return local
     }

@@ -4,8 +4,8 @@ import Signaling
 import STUN
 import TURN
 
-/// Builds the `iceServers` handed out on join and by `GET /v1/ice-servers`: our STUN URL and TURN URLs (UDP and
-/// TCP) with TURN REST credentials for the user, valid for `ttl` seconds.
+/// Builds the `iceServers` handed out on join and by `GET /v1/ice-servers`: our STUN URL and TURN URLs (UDP, TCP,
+/// and TLS when it is served) with TURN REST credentials for the user, valid for `ttl` seconds.
 ///
 /// The host in the URLs is never taken from the request (a Host header is the client's to write): it is the
 /// configured `--public-host` list, else `--external-ip` or a concrete listen address, else the local address the
@@ -13,6 +13,8 @@ import TURN
 struct ICEServerDirectory: Sendable {
     let secret: String
     let port: UInt16
+    /// The STUN/TURN-over-TLS port (`turns:`); nil when TLS is not served.
+    var tlsPort: UInt16? = nil
     /// URL hosts (IPv6 in brackets); empty means the address each connection reached.
     let hosts: [String]
     let ttl: Int = 86_400
@@ -26,6 +28,7 @@ struct ICEServerDirectory: Sendable {
             .object([
                 "urls": .array(hosts.flatMap { host in
                     [JSONValue.string("turn:\(host):\(port)?transport=udp"), .string("turn:\(host):\(port)?transport=tcp")]
+                        + (tlsPort.map { [JSONValue.string("turns:\(host):\($0)?transport=tcp")] } ?? [])
                 }),
                 "username": .string(credential.username),
                 "credential": .string(credential.password),

@@ -40,7 +40,8 @@ package struct SignalingHTTPServer: Sendable {
         if settings.allowedOrigins.isEmpty {
             logger.notice("no --allowed-origin: pages from any origin may use signaling and the HTTP API")
         }
-        let directory = ICEServerDirectory(secret: settings.turnSecret, port: settings.stunPort, hosts: settings.publicHosts)
+        let directory = ICEServerDirectory(secret: settings.turnSecret, port: settings.stunPort, tlsPort: settings.turnsPort,
+                                           hosts: settings.publicHosts)
         // `next()` hands out the group's loops in turn, so servers sharing a group spread their hubs.
         let hub = SignalingHub(limits: settings.limits,
                                iceServers: { user, host in directory.iceServers(user: user, reachedHost: host) },
@@ -55,9 +56,11 @@ package struct SignalingHTTPServer: Sendable {
     package var pollIndexCount: Int { get async { await hub.pollIndexCount } }
     package var roomCount: Int { get async { await hub.roomCount } }
 
-    /// Runs until `stop` finishes; `onBound` gets the port once listening. On `stop` the hub ends every session
-    /// first (WebSocket 1001, waiting polls 410), then the listener closes and open connections drain.
-    package func run(host: String, port: Int, stop: AsyncStream<Void>, onBound: @escaping @Sendable (Int) -> Void) async throws {
+    /// Runs until `stop` finishes; `onBound` gets each listener's name (`http`, `https`) and port once it listens.
+    /// With `https` the same routes are served over TLS on a second port. On `stop` the hub ends every session
+    /// first (WebSocket 1001, waiting polls 410), then the listeners close and open connections drain.
+    package func run(host: String, port: Int, https: (port: Int, tls: TLSContextSource)? = nil, stop: AsyncStream<Void>,
+                     onBound: @escaping @Sendable (String, Int) -> Void) async throws {
         let router = Router(context: SignalingRequestContext.self)
         router.add(middleware: OriginMiddleware(policy: origins))
         router.get("/healthz") { _, _ in try JSONResponse.make(.ok, ["status": .string("ok")]) }
@@ -72,28 +75,40 @@ package struct SignalingHTTPServer: Sendable {
         }
         LongPollRoutes(hub: hub).add(to: router, authenticated: authenticated)
         WebAssets().add(to: router)
+        let (hub, verifier, limits, requestLimits, connections, origins) = (hub, verifier, limits, requestLimits, connections, origins)
+        @Sendable func childChannel(_ responder: @escaping HTTPChannelHandler.Responder) -> GuardedHTTPChannel<SignalingHTTPChannel> {
+            GuardedHTTPChannel(
+                base: SignalingHTTPChannel(responder: responder, hub: hub, verifier: verifier, limits: limits, idleTimeout: .seconds(40)),
+                limits: requestLimits, connections: connections, origins: origins)
+        }
 
         // Hummingbird logs every connection that closes before its first request as an error; under a flood of
         // half-open connections that is a log flood, so its own messages only show when we debug.
         var frameworkLogger = logger
         if logger.logLevel > .debug { frameworkLogger.logLevel = .critical }
-        let app = Application(
+        let plain = Application(
             router: router,
-            server: HTTPServerBuilder { responder in
-                GuardedHTTPChannel(
-                    base: SignalingHTTPChannel(responder: responder, hub: hub, verifier: verifier, limits: limits,
-                                               idleTimeout: .seconds(40)),
-                    limits: requestLimits, connections: connections, origins: origins)
-            },
+            server: HTTPServerBuilder { responder in childChannel(responder) },
             // A reconnect storm (every client of a restarted node at once) must queue, not have its SYNs dropped and
             // retried seconds later; the kernel caps this at net.core.somaxconn.
             configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 4096),
-            onServerRunning: { channel in onBound(channel.localAddress?.port ?? port) },
+            onServerRunning: { channel in onBound("http", channel.localAddress?.port ?? port) },
             eventLoopGroupProvider: .shared(group),
             logger: frameworkLogger)
+        var applications: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: plain)]
+        if let https {
+            let secure = Application(
+                router: router,
+                server: HTTPServerBuilder { responder in TLSHTTPChannel(base: childChannel(responder), tls: https.tls) },
+                configuration: .init(address: .hostname(host, port: https.port), serverName: nil, backlog: 4096),
+                onServerRunning: { channel in onBound("https", channel.localAddress?.port ?? https.port) },
+                eventLoopGroupProvider: .shared(group),
+                logger: frameworkLogger)
+            applications.append(.init(service: secure))
+        }
 
         // Our own group, without signal handlers: `stop` decides when the framework starts to wind down.
-        let services = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: frameworkLogger))
+        let services = ServiceGroup(configuration: .init(services: applications, logger: frameworkLogger))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Resume windows and idle long-polling clients are checked once a second.

@@ -41,6 +41,10 @@ public struct ServeArguments: Equatable, Sendable {
                 guard name == "config" || ServerSettings.named(name) != nil else {
                     throw ConfigurationError(source: "command line", key: argument, problem: "unknown flag")
                 }
+                if ServerSettings.named(name)?.isSwitch == true {
+                    parsed.settings[name] = ["true"]
+                    continue
+                }
                 guard index < arguments.endIndex else {
                     throw ConfigurationError(source: "command line", key: argument, problem: "needs a value")
                 }

@@ -1,3 +1,4 @@
+import EdgeSupport
 import RelayEdge
 import STUN
 import TURN
@@ -38,12 +39,14 @@ extension ServerConfiguration {
         }
     }
 
-    /// What the relay edge's listeners are told.
-    var relayListenerSettings: RelayListenerSettings {
-        RelayListenerSettings(listenIP: listenIP, stunPort: stunPort, alternateIP: alternateIP, alternatePort: alternatePort,
-                              software: software.isEmpty ? nil : software, tcpIdleTimeoutSeconds: tcpIdleTimeoutSeconds,
-                              maxTCPConnections: maxTCPConnections, maxConnectionsPerIP: maxConnectionsPerIP,
-                              turnThreads: turnThreads)
+    /// What the relay edge's listeners are told; `tls` serves STUN/TURN over TLS on `--tls-port`.
+    func relayListenerSettings(tls: TLSContextSource?) -> RelayListenerSettings {
+        var settings = RelayListenerSettings(
+            listenIP: listenIP, stunPort: stunPort, alternateIP: alternateIP, alternatePort: alternatePort,
+            software: software.isEmpty ? nil : software, tcpIdleTimeoutSeconds: tcpIdleTimeoutSeconds,
+            maxTCPConnections: maxTCPConnections, maxConnectionsPerIP: maxConnectionsPerIP, turnThreads: turnThreads)
+        settings.tls = tls.map { (tlsPort, $0) }
+        return settings
     }
 
     /// The user quota, held to `--user-relay-share` of the relay range: each allocation takes at least one port,

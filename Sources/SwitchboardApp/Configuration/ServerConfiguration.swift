@@ -12,6 +12,13 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var listenIP: IPAddress = .v4(0)
     public var stunPort: UInt16 = 3478
     public var tlsPort: UInt16 = 5349
+    /// PEM certificate chain (leaf first) and private key for every TLS listener; reloaded on SIGHUP.
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
+    /// A throwaway certificate made at start, for trying TLS without files.
+    public var selfSigned = false
+    /// HTTPS and WSS for signaling: the HTTP routes over TLS; nil: off.
+    public var httpsPort: UInt16?
     public var httpPort: UInt16 = 8080
     public var adminPort: UInt16 = 8081
     public var alternateIP: IPAddress?

@@ -24,6 +24,19 @@ extension Setting {
                 current: { $0[keyPath: field]?.description })
     }
 
+    /// On or off: `true` or `false` in every layer, and a bare flag for `true`.
+    static func `switch`(_ key: String, help: String, _ field: WritableKeyPath<ServerConfiguration, Bool> & Sendable) -> Setting {
+        var setting = value(key, "true|false", help: help, field, parser: { text throws(SettingProblem) in
+            switch text.lowercased() {
+            case "true", "yes", "on", "1": return true
+            case "false", "no", "off", "0": return false
+            default: throw SettingProblem("'\(text)' is not true or false")
+            }
+        })
+        setting.isSwitch = true
+        return setting
+    }
+
     static func port(_ key: String, help: String, _ field: WritableKeyPath<ServerConfiguration, UInt16> & Sendable) -> Setting {
         value(key, "PORT", help: help, field, parser: SettingParsers.port)
     }

@@ -22,6 +22,8 @@ public struct Setting: Sendable {
     public let defaultDescription: String?
     public let repeatable: Bool
     public let secrecy: Secrecy
+    /// An on/off setting: as a flag it may stand alone (`--self-signed` means `--self-signed=true`).
+    public internal(set) var isSwitch = false
     /// Parses and checks one key's raw values (one unless repeatable) into the configuration.
     let apply: @Sendable (inout ServerConfiguration, [String]) throws(SettingProblem) -> Void
     /// The effective value(s) as text, in the form `apply` accepts; empty when unset.

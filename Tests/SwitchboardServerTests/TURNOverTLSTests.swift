@@ -1,0 +1,212 @@
+import Crypto
+import EdgeSupport
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import STUN
+import SwitchboardApp
+import TURN
+import XCTest
+
+/// STUN/TURN over TLS (RFC 8489 §6.2.3, RFC 8656 §3.1) on real sockets: the same framing and TURN core as TCP
+/// behind a TLS handshake, certificates checked at start and reloaded without dropping what is open.
+final class TURNOverTLSTests: XCTestCase {
+    private let key = IntegrityKey.longTerm(username: "alice", realm: "switchboard", password: "alice-password")
+
+    private func startServer(_ configure: (inout ServerConfiguration) -> Void = { $0.selfSigned = true }) async throws -> RunningServer {
+        try await running {
+            $0.users = [.init(name: "alice", password: "alice-password")]
+            $0.relayPorts = 54_000...54_999
+            $0.allowPeers = ["127.0.0.0/8"]
+            $0.tlsPort = 0
+            configure(&$0)
+        }
+    }
+
+    private func transact(_ connection: StreamSocket, _ method: STUNMethod, _ attributes: [STUNAttribute],
+                          nonce: String?) async throws -> STUNMessage {
+        var request = STUNMessage(type: STUNMessageType(method: method, messageClass: .request), attributes: attributes)
+        var options = STUNMessage.EncodingOptions(fingerprint: true)
+        if let nonce {
+            request.attributes += [.username("alice"), .realm("switchboard"), .nonce(nonce)]
+            options.integrityKey = key
+        }
+        try await connection.send(request.encoded(options: options))
+        while let unit = try await connection.nextUnit(timeout: .seconds(5)) {
+            if let message = try? STUNMessage(decoding: unit), message.transactionID == request.transactionID { return message }
+        }
+        throw ChannelError.eof
+    }
+
+    /// A TLS connection that records the fingerprint of the certificate the server showed.
+    private func connect(_ server: RunningServer) async throws -> (StreamSocket, NIOLockedValueBox<String>) {
+        let seen = NIOLockedValueBox("")
+        let socket = try await StreamSocket(connectingTo: server.address("turn tls")) { chain in
+            let der = (try? chain.first?.toDERBytes()) ?? []
+            seen.withLockedValue { $0 = SHA256.hash(data: der).map { String(format: "%02X", $0) }.joined(separator: ":") }
+        }
+        return (socket, seen)
+    }
+
+    func testTLSListenerIsAnnouncedAndNotServedWithoutACertificate() async throws {
+        let plain = try await running { $0.tlsPort = 0 }
+        XCTAssertFalse(plain.listeners.contains { $0.name == "turn tls" })
+        let tls = try await startServer()
+        XCTAssertEqual(tls.listeners.filter { $0.name == "turn tls" }.count, 1)
+    }
+
+    func testBindingAndAChannelRelayOverTLS() async throws {
+        let server = try await startServer()
+        let (connection, seen) = try await connect(server)
+        let binding = try await transact(connection, .binding, [], nonce: nil)
+        XCTAssertEqual(binding.xorMappedAddress, connection.localAddress)
+        XCTAssertEqual(seen.withLockedValue { $0 }, server.service.certificateFingerprint)
+
+        let challenge = try await transact(connection, .allocate, [.requestedTransport(17)], nonce: nil)
+        let nonce = try XCTUnwrap(challenge.nonce)
+        let allocated = try await transact(connection, .allocate, [.requestedTransport(17)], nonce: nonce)
+        XCTAssertEqual(allocated.type.messageClass, .successResponse, "\(String(describing: allocated.errorCode))")
+        guard case .xorRelayedAddress(let relay)? = allocated.attribute(.xorRelayedAddress) else { return XCTFail("no relayed address") }
+        let peer = try await RawUDPSocket()
+        let bind = try await transact(connection, .channelBind, [.channelNumber(0x4001), .xorPeerAddress(peer.localAddress)], nonce: nonce)
+        XCTAssertEqual(bind.type.messageClass, .successResponse)
+        var out = ByteBuffer()
+        ChannelData.write(channel: 0x4001, data: ByteBuffer(string: "over tls"), stream: true, into: &out)
+        try await connection.send(out)
+        let received = try await peer.next()
+        XCTAssertEqual(received?.data, ByteBuffer(string: "over tls"))
+        try await peer.send(ByteBuffer(string: "back"), to: relay)
+        let unit = try await connection.nextUnit(timeout: .seconds(5))
+        XCTAssertEqual(unit.map { Array($0.readableBytesView) }, [0x40, 0x01, 0x00, 0x04] + Array("back".utf8))
+        await peer.close()
+        await connection.close()
+    }
+
+    func testPlainBytesOnTheTLSPortAreClosedAndTheListenerKeepsServing() async throws {
+        let server = try await startServer()
+        let plain = try await StreamSocket(connectingTo: server.address("turn tls"))
+        try await plain.send(STUNMessage(type: .bindingRequest).encoded())
+        let unanswered = try await plain.nextUnit(timeout: .seconds(3))
+        XCTAssertNil(unanswered, "plain STUN on the TLS port must not be answered")
+        let closed = await eventually { !plain.channel.isActive }
+        XCTAssertTrue(closed, "the connection must be closed")
+        let (connection, _) = try await connect(server)
+        let binding = try await transact(connection, .binding, [], nonce: nil)
+        XCTAssertEqual(binding.type.messageClass, .successResponse)
+    }
+
+    func testAStalledHandshakeIsClosed() async throws {
+        let server = try await startServer()
+        let silent = try await StreamSocket(connectingTo: server.address("turn tls"))
+        // Half a ClientHello: a record header that promises more than ever comes.
+        try await silent.send(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))
+        let closed = await eventually(within: 15) { !silent.channel.isActive }
+        XCTAssertTrue(closed, "a handshake that stalls must be cut off")
+    }
+
+    func testSIGHUPReloadServesTheNewCertificateToNewHandshakesAndKeepsOpenConnections() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-tls-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let certFile = folder.appendingPathComponent("cert.pem"), keyFile = folder.appendingPathComponent("key.pem")
+        func install(_ pem: (certificate: String, key: String)) throws {
+            try pem.certificate.write(to: certFile, atomically: true, encoding: .utf8)
+            try pem.key.write(to: keyFile, atomically: true, encoding: .utf8)
+        }
+        try install(try SelfSignedCertificate.makePEM(hosts: []))
+        let server = try await startServer {
+            $0.tlsCertFile = certFile.path
+            $0.tlsKeyFile = keyFile.path
+        }
+        let first = try server.service.certificateFingerprint.map { $0 } ?? { throw ChannelError.eof }()
+        let (old, oldSeen) = try await connect(server)
+        _ = try await transact(old, .binding, [], nonce: nil)
+        XCTAssertEqual(oldSeen.withLockedValue { $0 }, first)
+
+        try install(try SelfSignedCertificate.makePEM(hosts: []))
+        try server.service.reloadCertificate()
+        let second = try XCTUnwrap(server.service.certificateFingerprint)
+        XCTAssertNotEqual(first, second)
+        let (fresh, freshSeen) = try await connect(server)
+        _ = try await transact(fresh, .binding, [], nonce: nil)
+        XCTAssertEqual(freshSeen.withLockedValue { $0 }, second, "a new handshake gets the new certificate")
+        let still = try await transact(old, .binding, [], nonce: nil)
+        XCTAssertEqual(still.type.messageClass, .successResponse, "a connection opened before the reload keeps working")
+
+        // A broken file leaves the certificate in force.
+        try "not a certificate".write(to: certFile, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try server.service.reloadCertificate())
+        XCTAssertEqual(server.service.certificateFingerprint, second)
+    }
+
+    func testBadCertificatesStopTheServerWithTheirKeyNamed() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-tls-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let a = try SelfSignedCertificate.makePEM(hosts: []), b = try SelfSignedCertificate.makePEM(hosts: [])
+        let cert = folder.appendingPathComponent("a.pem"), otherKey = folder.appendingPathComponent("b.key")
+        try a.certificate.write(to: cert, atomically: true, encoding: .utf8)
+        try b.key.write(to: otherKey, atomically: true, encoding: .utf8)
+        func refusal(_ configure: (inout ServerConfiguration) -> Void) -> ConfigurationError? {
+            var configuration = ServerConfiguration()
+            configuration.listenIP = .ipv4Loopback
+            configure(&configuration)
+            do {
+                _ = try SwitchboardService(configuration: configuration, logger: .init(label: "test"))
+                return nil
+            } catch {
+                return error as? ConfigurationError
+            }
+        }
+        let mismatched = refusal { $0.tlsCertFile = cert.path; $0.tlsKeyFile = otherKey.path }
+        XCTAssertEqual(mismatched?.key, "tls-key")
+        XCTAssertTrue(mismatched?.problem.contains("does not belong") == true, "\(String(describing: mismatched))")
+        XCTAssertEqual(refusal { $0.tlsCertFile = folder.appendingPathComponent("missing.pem").path; $0.tlsKeyFile = otherKey.path }?.key,
+                       "tls-cert")
+        XCTAssertEqual(refusal { $0.tlsCertFile = cert.path }?.key, "tls-key")
+        XCTAssertEqual(refusal { $0.selfSigned = true; $0.tlsCertFile = cert.path }?.key, "self-signed")
+        let expired = try SelfSignedCertificate.make(hosts: [], now: Date().addingTimeInterval(-90 * 86_400))
+        XCTAssertNotNil(expired.validityWarning(), "an expired certificate is warned about")
+    }
+}
+
+/// HTTPS and WSS: the signaling routes over TLS on `--https-port`, beside plain HTTP.
+final class HTTPSSignalingTests: XCTestCase {
+    func testHTTPSServesTheRoutesAndWSSSignalsAndICEServersListTurns() async throws {
+        let server = try await running {
+            $0.selfSigned = true
+            $0.tlsPort = 0
+            $0.httpsPort = 0
+        }
+        let httpsPort = Int(server.address("https").port)
+        let health = try await RawWebSocket.openTCP(port: httpsPort, tls: true)
+        try await health.sendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let answer = try await health.nextHTTPResponse()
+        XCTAssertEqual(answer?.status, 200)
+
+        let ice = try await RawWebSocket.openTCP(port: httpsPort, tls: true)
+        try await ice.sendRaw("GET /v1/ice-servers HTTP/1.1\r\nHost: x\r\n\r\n")
+        let response = try await ice.nextHTTPResponse()
+        let servers = try XCTUnwrap(response)
+        XCTAssertTrue(servers.body.contains("turns:127.0.0.1:\(server.address("turn tls").port)?transport=tcp"), servers.body)
+
+        let socket = try await RawWebSocket.connect(port: httpsPort, tls: true)
+        let welcome = try await socket.next(type: "welcome")
+        XCTAssertNotNil(welcome, "a WSS connection gets its session")
+    }
+
+    func testPlainHTTPOnTheHTTPSPortIsClosedUnanswered() async throws {
+        let server = try await running {
+            $0.selfSigned = true
+            $0.httpsPort = 0
+        }
+        let plain = try await RawWebSocket.openTCP(port: Int(server.address("https").port))
+        try await plain.sendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let answer = try await plain.nextHTTPResponse(timeout: .seconds(3))
+        XCTAssertNil(answer, "no HTTP answer without TLS")
+        let closed = await eventually { !plain.isOpen }
+        XCTAssertTrue(closed)
+    }
+}
