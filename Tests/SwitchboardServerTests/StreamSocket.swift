@@ -8,6 +8,8 @@ import TURN
 /// length field, ChannelData by its length plus padding to 4 bytes.
 final class StreamSocket: Sendable {
     let channel: Channel
+    /// Kept from the initializer: a server that closes at once tears the pipeline down before a look-up could find it.
+    private let collector: NIOLoopBound<StreamUnitCollector>
     var localAddress: TransportAddress { TransportAddress(channel.localAddress!)! }
 
     /// `tls`: speak TLS and hand the server's certificate chain to this closure (any chain is accepted).
@@ -19,8 +21,8 @@ final class StreamSocket: Sendable {
             configuration.applicationProtocols = alpn
             return try NIOSSLContext(configuration: configuration)
         }
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
+        (channel, collector) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(to: server.socketAddress) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let context, let tls {
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(
@@ -30,10 +32,11 @@ final class StreamSocket: Sendable {
                                 promise.succeed(.certificateVerified)
                             }))
                     }
-                    try channel.pipeline.syncOperations.addHandler(StreamUnitCollector())
+                    let collector = StreamUnitCollector()
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                    return (channel, NIOLoopBound(collector, eventLoop: channel.eventLoop))
                 }
             }
-            .connect(to: server.socketAddress).get()
     }
 
     func send(_ bytes: ByteBuffer) async throws {
@@ -42,10 +45,9 @@ final class StreamSocket: Sendable {
 
     /// The next whole STUN message or ChannelData unit (padding included), or nil after `timeout` or on close.
     func nextUnit(timeout: TimeAmount = .seconds(2)) async throws -> ByteBuffer? {
-        let channel = self.channel
+        let (channel, collector) = (self.channel, self.collector)
         return try await channel.eventLoop.flatSubmit {
-            let collector = try! channel.pipeline.syncOperations.handler(type: StreamUnitCollector.self)
-            return collector.next(timeout: timeout, on: channel.eventLoop)
+            collector.value.next(timeout: timeout, on: channel.eventLoop)
         }.get()
     }
 
