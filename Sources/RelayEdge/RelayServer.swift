@@ -44,6 +44,10 @@ package final class RelayServer: Sendable {
     /// How many TURN cores (datagram loops) serve clients.
     package var coreCount: Int { shards.count }
 
+    /// What a STUN/TURN stream connection gets (nil before `start`): the one-port mux installs it on the
+    /// connections it recognises as STUN.
+    package var streamPipeline: STUNStreamPipeline? { get async { await listeners.streamPipeline } }
+
     /// Binds every listener and starts the cores' timers; on failure everything is closed again.
     package func start() async throws -> [BoundListener] {
         let bound: [BoundListener]

@@ -20,6 +20,8 @@ actor STUNListeners {
     private let connections: ConnectionLimiter
     private var channels: [Channel] = []
     private var sockets: [DatagramLoopBound<DatagramSocket>] = []
+    /// Set once bound: what a STUN/TURN stream connection gets, for the listeners here and for the one-port mux.
+    private(set) var streamPipeline: STUNStreamPipeline?
 
     init(settings: RelayListenerSettings, shards: [TURNShard], group: EventLoopGroup, counters: STUNCounters,
          connections: ConnectionLimiter) {
@@ -115,12 +117,15 @@ actor STUNListeners {
             listeners.append(BoundListener(name: "stun udp", address: udp.address))
         }
 
-        let tcp = try await bindStream(primaryAddress, name: "stun tcp", responder: responder, tls: nil)
+        let pipeline = STUNStreamPipeline(responder: responder, counters: counters, connections: connections,
+                                          idle: .seconds(Int64(settings.tcpIdleTimeoutSeconds)), turn: shards[0].edge)
+        streamPipeline = pipeline
+        let tcp = try await bindStream(primaryAddress, name: "stun tcp", pipeline: pipeline, tls: nil)
         listeners.append(BoundListener(name: "stun tcp", address: tcp))
         if let tls = c.tls {
             let address = TransportAddress(ip: c.listenIP, port: tls.port)
             listeners.append(BoundListener(name: "turn tls", address: try await bindStream(address, name: "turn tls",
-                                                                                           responder: responder, tls: tls.context)))
+                                                                                           pipeline: pipeline, tls: tls.context)))
         }
         return listeners
     }
@@ -143,30 +148,14 @@ actor STUNListeners {
     }
     /// STUN/TURN over TCP, or over TLS when `tls` is given: the same framing, handler and TURN edge either way, the
     /// TLS handshake (bounded in time) in front.
-    private func bindStream(_ address: TransportAddress, name: String, responder: BindingResponder,
+    private func bindStream(_ address: TransportAddress, name: String, pipeline: STUNStreamPipeline,
                             tls: TLSContextSource?) async throws -> TransportAddress {
-        let counters = self.counters
-        let connections = self.connections
-        let idle = TimeAmount.seconds(Int64(settings.tcpIdleTimeoutSeconds))
-        let turn = shards[0].edge
         let channel = try await ListenerStartError.naming(name, address) { try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 4096)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        try channel.pipeline.syncOperations.addHandlers([
-                            NIOSSLServerHandler(context: tls.current), TLSHandshakeDeadline(),
-                        ])
-                    }
-                    try channel.pipeline.syncOperations.addHandlers([
-                        IdleStateHandler(readTimeout: idle),
-                        ByteToMessageHandler(STUNStreamFramer()),
-                        STUNStreamHandler(responder: responder, counters: counters, connections: connections, turn: turn,
-                                          transport: tls == nil ? .tcp : .tls),
-                    ])
-                }
+                channel.eventLoop.makeCompletedFuture { try pipeline.install(on: channel, tls: tls?.current) }
             }
             .bind(to: address.socketAddress).get() }
         channels.append(channel)

@@ -27,7 +27,18 @@ final class STUNStreamHandler: ChannelInboundHandler {
         self.transport = transport
     }
 
+    /// The one-port mux hands over connections that are active already.
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { admit(context: context) }
+    }
+
     func channelActive(context: ChannelHandlerContext) {
+        admit(context: context)
+        context.fireChannelActive()
+    }
+
+    private func admit(context: ChannelHandlerContext) {
+        guard ticket == nil, fiveTuple == nil else { return }
         // STUN over TCP has no way to say "too many": over either bound the connection is closed at once.
         guard case .success(let ticket) = connections.admit(context.remoteAddress) else {
             counters.tcpRefused.wrappingIncrement(ordering: .relaxed)
@@ -42,7 +53,6 @@ final class STUNStreamHandler: ChannelInboundHandler {
             self.fiveTuple = fiveTuple
             demultiplexer.turn?.tcpConnectionOpened(fiveTuple, channel: context.channel)
         }
-        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

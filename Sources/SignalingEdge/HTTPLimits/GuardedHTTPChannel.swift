@@ -14,8 +14,8 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
         channel.eventLoop.makeCompletedFuture {
             // Signaling frames are small and latency-bound: never hold one back for Nagle's algorithm.
             try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
-            try channel.pipeline.syncOperations.addHandler(HTTPRequestGuard(limits: limits, connections: connections, origins: origins),
-                                                           position: .first)
+            // Before the framework's handlers, after anything already there (the one-port mux's TLS handler).
+            try channel.pipeline.syncOperations.addHandler(HTTPRequestGuard(limits: limits, connections: connections, origins: origins))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
