@@ -12,8 +12,8 @@ package struct SignalingEdgeSettings: Sendable {
     /// The TURN REST secret credentials on join are made with, and the STUN/TURN port the URLs name.
     package var turnSecret: String
     package var stunPort: UInt16
-    /// The STUN/TURN-over-TLS port for `turns:` URLs; nil when TLS is not served.
-    package var turnsPort: UInt16?
+    /// The ports `turns:` URLs name (the TLS listener's, the one-port mux's); empty when TLS is not served.
+    package var turnsPorts: [UInt16] = []
     /// URL hosts for `iceServers`; empty: the address each client reached.
     package var publicHosts: [String]
     package var allowedOrigins: [String]

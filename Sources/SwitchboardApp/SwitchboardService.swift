@@ -46,7 +46,8 @@ public final class SwitchboardService: Service, Sendable {
         self.authSecrets = secrets
         if let certificate = try configuration.serverCertificate() {
             do {
-                tls = try TLSContextSource(certificate: certificate)
+                // ALPN for clients that ask (RFC 7443 names STUN over TLS `stun.turn`); the mux sorts by content anyway.
+                tls = try TLSContextSource(certificate: certificate, applicationProtocols: ["http/1.1", "stun.turn"])
             } catch {
                 throw ConfigurationError(source: "configuration", key: "tls-cert", problem: "not usable for TLS: \(error)")
             }
@@ -164,6 +165,23 @@ public final class SwitchboardService: Service, Sendable {
         if let httpsPort = ports["https"] {
             all.append(BoundListener(name: "https", address: TransportAddress(ip: configuration.listenIP, port: UInt16(httpsPort))))
         }
+        var mux: (any Channel)?
+        if let muxPort = configuration.muxPort, let pipeline = await relay.streamPipeline {
+            do {
+                let (channel, address) = try await MuxListener.bind(
+                    TransportAddress(ip: configuration.listenIP, port: muxPort), group: signalingGroup ?? ownGroup!,
+                    relay: pipeline, http: http, tls: tls)
+                mux = channel
+                all.append(BoundListener(name: "mux", address: address))
+            } catch {
+                logger.error("cannot start listener", metadata: ["error": "\(error)"])
+                stopContinuation.finish()
+                _ = try? await httpTask.value
+                await relay.stop()
+                throw error
+            }
+        }
+        defer { mux?.close(promise: nil) }
         for listener in all {
             logger.info("listening", metadata: ["listener": "\(listener)"])
         }
@@ -234,7 +252,9 @@ public final class SwitchboardService: Service, Sendable {
             allowedOrigins: configuration.allowedOrigins, limits: configuration.signalingLimits,
             requestLimits: configuration.httpLimits, maxConnections: configuration.httpMaxConnections,
             maxConnectionsPerIP: configuration.maxConnectionsPerIP)
-        settings.turnsPort = turnsPort
+        // The mux's port is named only when configured (a picked port is not known before the HTTP side is up).
+        let muxPort = configuration.muxPort.flatMap { tls != nil && $0 != 0 ? $0 : nil }
+        settings.turnsPorts = [turnsPort, muxPort].compactMap { $0 }
         return settings
     }
 }

@@ -9,7 +9,7 @@ final class SettingsTableTests: XCTestCase {
     static let samples: [String: [String]] = [
         "listen-ip": ["127.0.0.1"], "stun-port": ["3479"], "tls-port": ["5350"], "http-port": ["8090"],
         "admin-port": ["8091"], "https-port": ["8443"], "tls-cert": ["/etc/cert.pem"], "tls-key": ["/etc/key.pem"],
-        "self-signed": ["true"], "alternate-ip": ["127.0.0.2"], "alternate-port": ["3481"],
+        "self-signed": ["true"], "mux-port": ["4443"], "alternate-ip": ["127.0.0.2"], "alternate-port": ["3481"],
         "max-tcp-connections": ["77"], "tcp-idle-timeout": ["30"], "max-connections-per-ip": ["9"],
         "turn-threads": ["2"], "software": ["Test Server 1"],
         "relay-ip": ["127.0.0.1"], "external-ip": ["192.0.2.7"], "relay-ports": ["50000-50999"], "realm": ["example.org"],

@@ -210,3 +210,60 @@ final class HTTPSSignalingTests: XCTestCase {
         XCTAssertTrue(closed)
     }
 }
+
+/// The one-port mux (`--mux-port`): TLS (turns: and WSS), plain STUN/TURN and plain HTTP on one port, each told
+/// apart by its first bytes.
+final class MuxPortTests: XCTestCase {
+    private func startServer() async throws -> RunningServer {
+        try await running {
+            $0.selfSigned = true
+            $0.muxPort = 0
+            $0.users = [.init(name: "alice", password: "alice-password")]
+        }
+    }
+
+    func testOnePortServesPlainSTUNPlainHTTPTURNSAndWSS() async throws {
+        let server = try await startServer()
+        let mux = server.address("mux")
+
+        let plain = try await StreamSocket(connectingTo: mux)
+        try await plain.send(STUNMessage(type: .bindingRequest).encoded())
+        let plainAnswer = try await plain.nextUnit(timeout: .seconds(5)).flatMap { try? STUNMessage(decoding: $0) }
+        XCTAssertEqual(plainAnswer?.xorMappedAddress, plain.localAddress, "plain STUN over TCP")
+
+        let http = try await RawWebSocket.openTCP(port: Int(mux.port))
+        try await http.sendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let health = try await http.nextHTTPResponse()
+        XCTAssertEqual(health?.status, 200, "plain HTTP")
+
+        let secure = try await StreamSocket(connectingTo: mux, tls: { _ in })
+        try await secure.send(STUNMessage(type: .bindingRequest).encoded())
+        let secureAnswer = try await secure.nextUnit(timeout: .seconds(5)).flatMap { try? STUNMessage(decoding: $0) }
+        XCTAssertEqual(secureAnswer?.xorMappedAddress, secure.localAddress, "STUN over TLS")
+
+        let https = try await RawWebSocket.openTCP(port: Int(mux.port), tls: true)
+        try await https.sendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let secureHealth = try await https.nextHTTPResponse()
+        XCTAssertEqual(secureHealth?.status, 200, "HTTPS")
+
+        let wss = try await RawWebSocket.connect(port: Int(mux.port), tls: true)
+        let welcome = try await wss.next(type: "welcome")
+        XCTAssertNotNil(welcome, "WSS")
+    }
+
+    func testBytesNoProtocolClaimsAreClosed() async throws {
+        let server = try await startServer()
+        let junk = try await RawWebSocket.openTCP(port: Int(server.address("mux").port))
+        try await junk.sendRaw("\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}\u{9}")
+        let closed = await eventually { !junk.isOpen }
+        XCTAssertTrue(closed)
+    }
+
+    func testFirstBytesAreToldApart() {
+        XCTAssertEqual(FirstBytes.of(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01])), .tls)
+        XCTAssertEqual(FirstBytes.of(STUNMessage(type: .bindingRequest).encoded()), .stun)
+        XCTAssertEqual(FirstBytes.of(ByteBuffer(string: "GET / HTTP/1.1\r\n")), .http)
+        XCTAssertEqual(FirstBytes.of(ByteBuffer(bytes: [0x00, 0x01, 0x00, 0x00, 1, 2, 3, 4])), .unknown, "STUN without the cookie")
+        XCTAssertEqual(FirstBytes.of(ByteBuffer(string: "get / http")), .unknown)
+    }
+}

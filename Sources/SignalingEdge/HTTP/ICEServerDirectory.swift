@@ -13,8 +13,8 @@ import TURN
 struct ICEServerDirectory: Sendable {
     let secret: String
     let port: UInt16
-    /// The STUN/TURN-over-TLS port (`turns:`); nil when TLS is not served.
-    var tlsPort: UInt16? = nil
+    /// The STUN/TURN-over-TLS ports (`turns:`); empty when TLS is not served.
+    var tlsPorts: [UInt16] = []
     /// URL hosts (IPv6 in brackets); empty means the address each connection reached.
     let hosts: [String]
     let ttl: Int = 86_400
@@ -28,7 +28,7 @@ struct ICEServerDirectory: Sendable {
             .object([
                 "urls": .array(hosts.flatMap { host in
                     [JSONValue.string("turn:\(host):\(port)?transport=udp"), .string("turn:\(host):\(port)?transport=tcp")]
-                        + (tlsPort.map { [JSONValue.string("turns:\(host):\($0)?transport=tcp")] } ?? [])
+                        + tlsPorts.map { JSONValue.string("turns:\(host):\($0)?transport=tcp") }
                 }),
                 "username": .string(credential.username),
                 "credential": .string(credential.password),

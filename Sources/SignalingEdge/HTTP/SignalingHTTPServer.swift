@@ -19,6 +19,8 @@ package struct SignalingHTTPServer: Sendable {
     let requestLimits: HTTPRequestLimits
     let connections: ConnectionLimiter
     let origins: OriginPolicy
+    /// How the one-port mux hands HTTP connections over; filled in once the HTTP listener runs.
+    let adoption = HTTPAdoption()
 
     /// Checks the token keys and makes the hub, on one loop of `group` (connections use all of them).
     package static func make(settings: SignalingEdgeSettings, group: any EventLoopGroup, connections: ConnectionLimiter,
@@ -40,7 +42,7 @@ package struct SignalingHTTPServer: Sendable {
         if settings.allowedOrigins.isEmpty {
             logger.notice("no --allowed-origin: pages from any origin may use signaling and the HTTP API")
         }
-        let directory = ICEServerDirectory(secret: settings.turnSecret, port: settings.stunPort, tlsPort: settings.turnsPort,
+        let directory = ICEServerDirectory(secret: settings.turnSecret, port: settings.stunPort, tlsPorts: settings.turnsPorts,
                                            hosts: settings.publicHosts)
         // `next()` hands out the group's loops in turn, so servers sharing a group spread their hubs.
         let hub = SignalingHub(limits: settings.limits,
@@ -49,6 +51,11 @@ package struct SignalingHTTPServer: Sendable {
         return SignalingHTTPServer(hub: hub, group: group, verifier: verifier, directory: directory, limits: settings.limits,
                                    logger: logger, requestLimits: settings.requestLimits, connections: connections,
                                    origins: OriginPolicy(allowed: settings.allowedOrigins))
+    }
+
+    /// Serves HTTP (and WSS, when the channel holds a TLS handler already) on a connection the one-port mux accepted.
+    package func adopt(_ channel: any Channel) {
+        adoption.serve(channel)
     }
 
     /// Live sessions and long-polling ids that still lead to one (inspection).
@@ -84,11 +91,18 @@ package struct SignalingHTTPServer: Sendable {
 
         // Hummingbird logs every connection that closes before its first request as an error; under a flood of
         // half-open connections that is a log flood, so its own messages only show when we debug.
-        var frameworkLogger = logger
-        if logger.logLevel > .debug { frameworkLogger.logLevel = .critical }
+        let frameworkLogger = {
+            var quiet = logger
+            if logger.logLevel > .debug { quiet.logLevel = .critical }
+            return quiet
+        }()
         let plain = Application(
             router: router,
-            server: HTTPServerBuilder { responder in childChannel(responder) },
+            server: HTTPServerBuilder { responder in
+                let child = childChannel(responder)
+                adoption.set(HTTPAdoption.adopting(child, logger: frameworkLogger))
+                return child
+            },
             // A reconnect storm (every client of a restarted node at once) must queue, not have its SYNs dropped and
             // retried seconds later; the kernel caps this at net.core.somaxconn.
             configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 4096),

@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var selfSigned = false
     /// HTTPS and WSS for signaling: the HTTP routes over TLS; nil: off.
     public var httpsPort: UInt16?
+    /// One port for TLS (turns: and HTTPS/WSS), plain STUN/TURN over TCP and plain HTTP, sorted by first bytes; nil: off.
+    public var muxPort: UInt16?
     public var httpPort: UInt16 = 8080
     public var adminPort: UInt16 = 8081
     public var alternateIP: IPAddress?
