@@ -16,7 +16,7 @@ public final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandl
     private let deadline: TimeAmount
     private let route: Route
     private var held: ByteBuffer?
-    private var timer: Scheduled<Void>?
+    private var timer = ChannelDeadline()
 
     public init(needed: Int, deadline: TimeAmount = .seconds(10), route: @escaping Route) {
         self.needed = needed
@@ -25,13 +25,11 @@ public final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandl
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel
-        timer = context.eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
+        timer.arm(context, in: deadline)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -55,8 +53,7 @@ public final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandl
     private func decide(context: ChannelHandlerContext) {
         guard let first = held else { return }
         held = nil
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
         do {
             guard try route(first, context.channel) else {
                 context.close(promise: nil)

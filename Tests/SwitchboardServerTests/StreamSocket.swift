@@ -56,6 +56,25 @@ final class StreamSocket: Sendable {
     }
 }
 
+extension StreamSocket {
+    /// Sends a request and returns the STUN response to it, skipping anything else; with `nonce`, signed as `alice`
+    /// of realm `switchboard` with `key`.
+    func transact(_ method: STUNMethod, _ attributes: [STUNAttribute], nonce: String?, key: IntegrityKey,
+                  timeout: TimeAmount = .seconds(2)) async throws -> STUNMessage {
+        var request = STUNMessage(type: STUNMessageType(method: method, messageClass: .request), attributes: attributes)
+        var options = STUNMessage.EncodingOptions(fingerprint: true)
+        if let nonce {
+            request.attributes += [.username("alice"), .realm("switchboard"), .nonce(nonce)]
+            options.integrityKey = key
+        }
+        try await send(request.encoded(options: options))
+        while let unit = try await nextUnit(timeout: timeout) {
+            if let message = try? STUNMessage(decoding: unit), message.transactionID == request.transactionID { return message }
+        }
+        throw ChannelError.eof
+    }
+}
+
 /// Event-loop-confined byte accumulator with at most one waiter.
 final class StreamUnitCollector: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer

@@ -17,20 +17,9 @@ final class TURNOverTCPTests: XCTestCase {
         }
     }
 
-    /// Sends a request over the stream and returns the STUN response to it, skipping anything else.
     private func transact(_ connection: StreamSocket, _ method: STUNMethod, _ attributes: [STUNAttribute],
                           nonce: String?) async throws -> STUNMessage {
-        var request = STUNMessage(type: STUNMessageType(method: method, messageClass: .request), attributes: attributes)
-        var options = STUNMessage.EncodingOptions(fingerprint: true)
-        if let nonce {
-            request.attributes += [.username("alice"), .realm("switchboard"), .nonce(nonce)]
-            options.integrityKey = key
-        }
-        try await connection.send(request.encoded(options: options))
-        while let unit = try await connection.nextUnit() {
-            if let message = try? STUNMessage(decoding: unit), message.transactionID == request.transactionID { return message }
-        }
-        throw ChannelError.eof
+        try await connection.transact(method, attributes, nonce: nonce, key: key)
     }
 
     /// Allocate with the challenge; returns the nonce and the relayed address.

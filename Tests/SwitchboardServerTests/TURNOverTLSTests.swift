@@ -27,17 +27,7 @@ final class TURNOverTLSTests: XCTestCase {
 
     private func transact(_ connection: StreamSocket, _ method: STUNMethod, _ attributes: [STUNAttribute],
                           nonce: String?) async throws -> STUNMessage {
-        var request = STUNMessage(type: STUNMessageType(method: method, messageClass: .request), attributes: attributes)
-        var options = STUNMessage.EncodingOptions(fingerprint: true)
-        if let nonce {
-            request.attributes += [.username("alice"), .realm("switchboard"), .nonce(nonce)]
-            options.integrityKey = key
-        }
-        try await connection.send(request.encoded(options: options))
-        while let unit = try await connection.nextUnit(timeout: .seconds(5)) {
-            if let message = try? STUNMessage(decoding: unit), message.transactionID == request.transactionID { return message }
-        }
-        throw ChannelError.eof
+        try await connection.transact(method, attributes, nonce: nonce, key: key, timeout: .seconds(5))
     }
 
     /// A TLS connection that records the fingerprint of the certificate the server showed.

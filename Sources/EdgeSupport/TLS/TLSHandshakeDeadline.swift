@@ -9,26 +9,23 @@ public final class TLSHandshakeDeadline: ChannelInboundHandler, RemovableChannel
     public typealias InboundIn = NIOAny
 
     private let limit: TimeAmount
-    private var deadline: Scheduled<Void>?
+    private var deadline = ChannelDeadline()
 
     public init(limit: TimeAmount = .seconds(10)) {
         self.limit = limit
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: limit) { channel.close(promise: nil) }
+        deadline.arm(context, in: limit)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        deadline.cancel()
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            deadline?.cancel()
-            deadline = nil
+            deadline.cancel()
             context.fireUserInboundEventTriggered(event)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             return
