@@ -1,7 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import EdgeSupport
 import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
 import STUN
 import SwitchboardApp
 import SwitchboardClient
@@ -141,5 +144,69 @@ final class ServeCommandTests: XCTestCase {
         let refused = try run(["serve", "--relay-ports", "9-3"])
         XCTAssertEqual(refused.status, 64)
         XCTAssertEqual(refused.err, "error: command line: relay-ports: '9-3' is not MIN-MAX with 1 ≤ MIN ≤ MAX ≤ 65535\n")
+    }
+
+    /// SIGHUP to the real process: the certificate files are read again, new handshakes get the new certificate
+    /// and a connection opened before keeps working.
+    func testSIGHUPReloadsTheCertificateFilesInTheRunningProcess() async throws {
+        let binary = Self.binary
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { return XCTFail("switchboard binary missing at \(binary.path)") }
+            throw XCTSkip("switchboard binary not built at \(binary.path); run `swift build` first")
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-hup-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let certFile = folder.appendingPathComponent("cert.pem"), keyFile = folder.appendingPathComponent("key.pem")
+        func install() throws {
+            let pem = try SelfSignedCertificate.makePEM(hosts: [])
+            try pem.certificate.write(to: certFile, atomically: true, encoding: .utf8)
+            try pem.key.write(to: keyFile, atomically: true, encoding: .utf8)
+        }
+        try install()
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--tls-port", "0",
+                             "--tls-cert", certFile.path, "--tls-key", keyFile.path, "--log-level", "warning"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var text = ""
+        while !text.contains("\nhttp ") {
+            let chunk = stdout.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("turn tls ") })
+        let address = try XCTUnwrap(TransportAddress(String(line.split(separator: " ")[2])))
+
+        func fingerprint(of socket: @escaping @Sendable (NIOLockedValueBox<[UInt8]>) async throws -> StreamSocket) async throws
+            -> (StreamSocket, [UInt8]) {
+            let seen = NIOLockedValueBox<[UInt8]>([])
+            let connection = try await socket(seen)
+            let binding = try await connection.transact(.binding, [], nonce: nil, key: .shortTerm(password: "unused"), timeout: .seconds(5))
+            XCTAssertEqual(binding.type.messageClass, .successResponse)
+            return (connection, seen.withLockedValue { $0 })
+        }
+        let connect: @Sendable (NIOLockedValueBox<[UInt8]>) async throws -> StreamSocket = { seen in
+            try await StreamSocket(connectingTo: address) { chain in seen.withLockedValue { $0 = (try? chain[0].toDERBytes()) ?? [] } }
+        }
+        let (old, first) = try await fingerprint(of: connect)
+        try install()
+        kill(process.processIdentifier, SIGHUP)
+        var second = first
+        for _ in 0..<100 where second == first {
+            try await Task.sleep(for: .milliseconds(50))
+            let (fresh, seen) = try await fingerprint(of: connect)
+            second = seen
+            await fresh.close()
+        }
+        XCTAssertNotEqual(second, first, "after SIGHUP new handshakes must get the new certificate")
+        let still = try await old.transact(.binding, [], nonce: nil, key: .shortTerm(password: "unused"), timeout: .seconds(5))
+        XCTAssertEqual(still.type.messageClass, .successResponse, "a connection from before the reload keeps working")
+        XCTAssertTrue(process.isRunning, "SIGHUP must not end the process")
+        await old.close()
     }
 }
