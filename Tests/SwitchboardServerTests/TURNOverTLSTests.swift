@@ -96,6 +96,38 @@ final class TURNOverTLSTests: XCTestCase {
         XCTAssertTrue(closed, "a handshake that stalls must be cut off")
     }
 
+    func testHalfOpenTLSConnectionsCountAgainstTheBoundsAndOthersAreStillServed() async throws {
+        let server = try await startServer {
+            $0.selfSigned = true
+            $0.maxConnectionsPerIP = 100
+        }
+        var silent: [StreamSocket] = []
+        for _ in 0..<100 { silent.append(try await StreamSocket(connectingTo: server.address("turn tls"))) }
+        let counted = await eventually { (try? await server.service.inspect().stun.tcpConnections) == 100 }
+        XCTAssertTrue(counted, "a TLS connection counts from its accept, before any handshake")
+        let extra = try await StreamSocket(connectingTo: server.address("turn tls"))
+        let refused = await eventually { !extra.channel.isActive }
+        XCTAssertTrue(refused, "over the per-address bound a TLS connection is closed at once")
+        for socket in silent.prefix(10) { await socket.close() }
+        let (connection, _) = try await connect(server)
+        let binding = try await transact(connection, .binding, [], nonce: nil)
+        XCTAssertEqual(binding.type.messageClass, .successResponse, "the server keeps serving others")
+        for socket in silent.dropFirst(10) { await socket.close() }
+    }
+
+    func testATruncatedRecordEndsOnlyItsOwnConnection() async throws {
+        let server = try await startServer()
+        let truncated = try await StreamSocket(connectingTo: server.address("turn tls"))
+        // A handshake record header promising 512 bytes, 10 of them, then the end of the stream.
+        try await truncated.send(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x02, 0x00] + Array(repeating: 0x01, count: 10)))
+        try await truncated.channel.close(mode: .output)
+        let closed = await eventually { !truncated.channel.isActive }
+        XCTAssertTrue(closed)
+        let (connection, _) = try await connect(server)
+        let binding = try await transact(connection, .binding, [], nonce: nil)
+        XCTAssertEqual(binding.type.messageClass, .successResponse)
+    }
+
     func testSIGHUPReloadServesTheNewCertificateToNewHandshakesAndKeepsOpenConnections() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-tls-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
