@@ -15,6 +15,11 @@ runs these checks, printing one PASS/FAIL line each:
   browser-resume-broadcast  a page's WebSocket is closed while another page broadcasts; after the automatic
                             resume every broadcast arrived exactly once, in order, with no peer-left
   browser-resume-broadcast-poll  the same over long polling (the transport is abandoned with its poll pending)
+  browser-turns-relay       two Chromium pages, relay only with nothing but our `turns:` server (the TLS port):
+                            data channel both ways, the selected pair relay/relay with relay protocol tls
+  browser-turns-mux-relay   two Chromium pages loaded over HTTPS from the one-port mux, signaling over WSS on that
+                            port, relay only with nothing but `turns:` on that same port: data channel both ways,
+                            the selected pair relay/relay with relay protocol tls
 
 Exits non-zero when any check fails. Every wait has a timeout and a watchdog ends the whole run (killing the
 server and the browsers it started) after --timeout seconds.
@@ -80,9 +85,22 @@ class Server:
 
     def __init__(self, binary):
         self.stderr = tempfile.TemporaryFile(mode="w+")
+        # A certificate for 127.0.0.1 that the browsers are told to trust by its key (no CA involved), and a fixed
+        # mux port, so that iceServers name it.
+        self.certs = tempfile.mkdtemp(prefix="switchboard-browser-tls-")
+        cert, key = os.path.join(self.certs, "cert.pem"), os.path.join(self.certs, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        public = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"], check=True, capture_output=True).stdout
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=public, check=True, capture_output=True).stdout
+        import base64, hashlib
+        self.spki = base64.b64encode(hashlib.sha256(der).digest()).decode()
+        self.mux_port = free_tcp_port()
         self.process = subprocess.Popen(
             [binary, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
              "--allow-peer", "127.0.0.0/8", "--relay-ports", f"{RELAY_PORTS[0]}-{RELAY_PORTS[1]}",
+             "--tls-cert", cert, "--tls-key", key, "--tls-port", "0", "--mux-port", str(self.mux_port),
              "--log-level", "warning"],
             stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.lines = []
@@ -105,7 +123,10 @@ class Server:
                 self.stun_port = int(address.rsplit(":", 1)[1])
             elif kind == "http":
                 self.http_port = int(address.rsplit(":", 1)[1])
+            elif line.startswith("turn tls "):
+                self.tls_port = int(address.rsplit(":", 1)[1])
         self.base = f"http://127.0.0.1:{self.http_port}"
+        self.mux_base = f"https://127.0.0.1:{self.mux_port}"
 
     def errors(self):
         self.stderr.seek(0)
@@ -121,15 +142,24 @@ class Server:
                 self.process.wait(5)
 
 
-class Browser:
-    """One headless Chromium under chromedriver."""
+def free_tcp_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    def __init__(self, name):
+
+class Browser:
+    """One headless Chromium under chromedriver; `spki`: trust the server certificate with that key."""
+
+    def __init__(self, name, spki=None):
         self.name = name
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
             options.add_argument(flag)
+        if spki:
+            options.add_argument(f"--ignore-certificate-errors-spki-list={spki}")
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.service = Service(executable_path=CHROMEDRIVER)
         self.driver = webdriver.Chrome(service=self.service, options=options)
@@ -373,7 +403,7 @@ def room_name(prefix):
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
-def check_relay_pair(browser, server, peer_id):
+def check_relay_pair(browser, server, peer_id, url_pattern=None):
     """demo.pairs[peer_id] (refreshed every second) must be relay/relay, both ends relayed by our server."""
     pair = browser.wait(f"(() => {{ const p = demo.pairs[{json.dumps(peer_id)}]; return p && p.local && p.remote && p; }})()",
                         f"a selected candidate pair to {peer_id}", timeout=10)
@@ -381,7 +411,7 @@ def check_relay_pair(browser, server, peer_id):
     if pair["local"] != "relay" or pair["remote"] != "relay":
         problems.append(f"pair is {pair['local']}/{pair['remote']}, not relay/relay")
     url = pair.get("url") or ""
-    if not re.fullmatch(rf"turns?:127\.0\.0\.1:{server.stun_port}(\?transport=(udp|tcp))?", url):
+    if not re.fullmatch(url_pattern or rf"turns?:127\.0\.0\.1:{server.stun_port}(\?transport=(udp|tcp))?", url):
         problems.append(f"local candidate url {url!r} is not our TURN server turn:127.0.0.1:{server.stun_port}")
     for end in ("localAddress", "remoteAddress"):
         host, _, port = (pair.get(end) or "").rpartition(":")
@@ -391,6 +421,35 @@ def check_relay_pair(browser, server, peer_id):
     if problems:
         raise CheckFailed("; ".join(problems) + f" — pair {pair}")
     return pair
+
+
+def turns_relay(server, browsers, base, port):
+    """Relay only, with nothing but the turns: URL on `port` offered to ICE; the page (and its signaling) from `base`."""
+    first, second = browsers
+    room = room_name("turns")
+    only = f"turns:127.0.0.1:{port}"
+    for browser, name in ((first, "first"), (second, "second")):
+        browser.open_demo(base, room=room, relay="1", transport="websocket", autojoin="1", name=name, ice=only)
+        browser.wait("demo.joined && demo.joined.self", f"the {name} page to join over WSS")
+    first_id, second_id = first.js("return demo.joined.self"), second.js("return demo.joined.self")
+    for browser in browsers:
+        url = browser.js("return location.href")
+        if not url.startswith(base):
+            raise CheckFailed(f"{browser.name}: the page is {url}, not on {base}")
+        if browser.js("return demo.joined.iceServers.some((s) => [].concat(s.urls).some((u) => u.startsWith(arguments[0])))", only) is not True:
+            raise CheckFailed(f"{browser.name}: {only} is not among the joined frame's iceServers")
+    for browser in browsers:
+        browser.wait("demo.opened >= 1", "an open data channel through turns:")
+    first.js("demo.send(arguments[0])", "over tls from the first page")
+    second.js("demo.send(arguments[0])", "over tls from the second page")
+    second.wait("demo.received.includes('over tls from the first page')", "the first page's message")
+    first.wait("demo.received.includes('over tls from the second page')", "the second page's message")
+    pattern = rf"turns:127\.0\.0\.1:{port}(\?transport=tcp)?"
+    pairs = [check_relay_pair(first, server, second_id, pattern), check_relay_pair(second, server, first_id, pattern)]
+    for pair in pairs:
+        if pair.get("relayProtocol") != "tls":
+            raise CheckFailed(f"relay protocol is {pair.get('relayProtocol')!r}, not tls — pair {pair}")
+    return f"page from {base}, turns: on port {port}; pairs relay/relay via {pairs[0]['url']} over {pairs[0]['relayProtocol']}"
 
 
 def two_pages(server, browsers, transport):
@@ -570,13 +629,15 @@ def main():
     try:
         server = Server(binary)
         print(f"switchboard: stun/turn 127.0.0.1:{server.stun_port}, http {server.base}", flush=True)
-        browsers.extend(Browser(name) for name in ("chromium-1", "chromium-2"))
+        browsers.extend(Browser(name, server.spki) for name in ("chromium-1", "chromium-2"))
         checks = [
             ("browser-websocket-relay", lambda: two_pages(server, browsers, "websocket")),
             ("browser-poll-relay", lambda: two_pages(server, browsers, "poll")),
             ("browser-aiortc-relay", lambda: aiortc_with_chromium(server, browsers[0])),
             ("browser-resume-broadcast", lambda: resume_broadcast(server, browsers, "websocket")),
             ("browser-resume-broadcast-poll", lambda: resume_broadcast(server, browsers, "poll")),
+            ("browser-turns-relay", lambda: turns_relay(server, browsers, server.base, server.tls_port)),
+            ("browser-turns-mux-relay", lambda: turns_relay(server, browsers, server.mux_base, server.mux_port)),
         ]
         for name, run in checks:
             if arguments.only and name not in arguments.only:

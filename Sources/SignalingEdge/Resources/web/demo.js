@@ -56,8 +56,13 @@
     setInterval(() => measure().catch(() => {}), 1000);
   }
 
+  // ?ice=PREFIX keeps only the ICE server URLs that start with it (e.g. `turns:` to try the TLS relay alone).
   function configuration() {
-    return { iceServers: demo.iceServers, iceTransportPolicy: $('relay').checked ? 'relay' : 'all' };
+    const only = params.get('ice');
+    const iceServers = !only ? demo.iceServers : demo.iceServers
+      .map((server) => ({ ...server, urls: [].concat(server.urls).filter((url) => url.startsWith(only)) }))
+      .filter((server) => server.urls.length > 0);
+    return { iceServers, iceTransportPolicy: $('relay').checked ? 'relay' : 'all' };
   }
 
   function peerConnection(room, peerId) {
