@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""TURN over TLS, ours and coturn in one run: TLS connections each carrying an authenticated Allocate, and memory per
+idle TLS connection.
+
+Each operation is what a `turns:` client does first: a TCP connection, a TLS handshake (the newest version both ends
+speak, printed per server: Debian's coturn 4.6.1 stops at TLS 1.2; P-256 certificate),
+Allocate -> 401 -> Allocate with MESSAGE-INTEGRITY -> success, then close (which ends the allocation). The generator
+is Python's asyncio and ssl with `--concurrency` operations in flight; it is likely the limit of the rate on 2 cores,
+so the figure to compare is the server's CPU per operation, with the generator's CPU printed beside it. Both servers
+get the same certificate (made with openssl here) and the same generator; runs alternate and medians are reported.
+
+usage: tls_allocate.py [--rounds 3] [--seconds 8] [--concurrency 32] [--idle 1000] [--tls12] [--json PATH]
+
+--tls12 holds the generator to TLS 1.2, which both servers speak, so that the handshakes compare like for like.
+"""
+import argparse, asyncio, json, os, resource, ssl, struct, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
+import turn_control as tc  # noqa: E402
+
+KEY = tc.long_term_key(benchlib.USER, benchlib.REALM, benchlib.PASSWORD)
+MAXIMUM_TLS = None  # set by --tls12
+
+
+def client_context():
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if MAXIMUM_TLS:
+        context.maximum_version = MAXIMUM_TLS
+    return context
+
+
+def make_certificate(folder):
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-subj", "/CN=127.0.0.1", "-days", "2", "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def start(kind, workdir, cert, key, run_name):
+    """(process, TLS port, log path)."""
+    log_path = os.path.join(workdir, f"{run_name}.log")
+    out = open(log_path, "w")
+    if kind == "ours":
+        cmd = [benchlib.SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
+               "--tls-port", "0", "--tls-cert", cert, "--tls-key", key, "--user", f"{benchlib.USER}:{benchlib.PASSWORD}",
+               "--relay-ports", f"{benchlib.RELAY_MIN}-{benchlib.RELAY_MAX}", "--log-level", "error"]
+        env = dict(os.environ, SWITCHBOARD_USER_QUOTA="20000", SWITCHBOARD_TOTAL_QUOTA="20000",
+                   SWITCHBOARD_USER_RELAY_SHARE="100", SWITCHBOARD_MAX_CONNECTIONS_PER_IP="100000",
+                   SWITCHBOARD_MAX_TCP_CONNECTIONS="100000")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
+        marker = "turn tls 127.0.0.1:"
+    else:
+        port = benchlib.free_port_pair()
+        tls_port = benchlib.free_port_pair()
+        base = os.path.join(workdir, run_name)
+        cmd = ["turnserver", "-n", "--listening-ip", "127.0.0.1", "--listening-port", str(port),
+               "--tls-listening-port", str(tls_port), "--cert", cert, "--pkey", key,
+               "--relay-ip", "127.0.0.1", "--min-port", str(benchlib.RELAY_MIN), "--max-port", str(benchlib.RELAY_MAX),
+               "--no-dtls", "--no-cli", "--log-file", "stdout", "--pidfile", base + ".pid", "--db", base + ".sqlite",
+               "--realm", benchlib.REALM, "--lt-cred-mech", "--user", f"{benchlib.USER}:{benchlib.PASSWORD}"]
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        marker = None
+    out.close()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{kind} exited before it was ready; see {log_path}")
+        text = open(log_path, errors="replace").read()
+        if marker:
+            for line in text.splitlines():
+                if line.startswith(marker):
+                    return proc, int(line.rsplit(":", 1)[1]), log_path
+        elif "Total General servers" in text or "Total auth threads" in text:
+            time.sleep(0.3)
+            return proc, tls_port, log_path
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{kind} not ready; see {log_path}")
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / benchlib.CLK_TCK
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def read_message(reader):
+    head = await reader.readexactly(20)
+    length = struct.unpack("!H", head[2:4])[0]
+    return tc.parse(head + await reader.readexactly(length))
+
+
+async def one_allocation(port, context):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    try:
+        transport = tc.attr(tc.A_REQUESTED_TRANSPORT, b"\x11\0\0\0")
+        writer.write(tc.build(tc.ALLOCATE, os.urandom(12), [transport]))
+        _, _, attrs = await read_message(reader)
+        realm, nonce = attrs[tc.A_REALM], attrs[tc.A_NONCE]
+        writer.write(tc.build(tc.ALLOCATE, os.urandom(12), [transport, tc.attr(tc.A_USERNAME, benchlib.USER.encode()),
+                                                             tc.attr(tc.A_REALM, realm), tc.attr(tc.A_NONCE, nonce)], KEY))
+        mtype, _, _ = await read_message(reader)
+        return mtype == tc.ALLOCATE | tc.SUCCESS
+    finally:
+        writer.close()
+
+
+async def load(port, seconds, concurrency):
+    context = client_context()
+    done, failed = 0, 0
+    stop_at = time.monotonic() + seconds
+
+    async def worker():
+        nonlocal done, failed
+        while time.monotonic() < stop_at:
+            try:
+                if await asyncio.wait_for(one_allocation(port, context), 10):
+                    done += 1
+                else:
+                    failed += 1
+            except Exception:
+                failed += 1
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done, failed
+
+
+async def hold_idle(port, count):
+    context = client_context()
+    held = []
+    for _ in range(count):
+        held.append(await asyncio.open_connection("127.0.0.1", port, ssl=context))
+    return held
+
+
+def negotiated_version(port):
+    async def probe():
+        context = client_context()
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+        version = writer.get_extra_info("ssl_object").version()
+        writer.close()
+        return version
+    return asyncio.run(probe())
+
+
+def one_run(kind, workdir, cert, key, args, run_name):
+    proc, port, log_path = start(kind, workdir, cert, key, run_name)
+    try:
+        time.sleep(0.5)
+        generator_before = resource.getrusage(resource.RUSAGE_SELF)
+        server_before = cpu_seconds(proc.pid)
+        started = time.monotonic()
+        done, failed = asyncio.run(load(port, args.seconds, args.concurrency))
+        elapsed = time.monotonic() - started
+        server_cpu = cpu_seconds(proc.pid) - server_before
+        generator_after = resource.getrusage(resource.RUSAGE_SELF)
+        generator_cpu = (generator_after.ru_utime + generator_after.ru_stime) - (generator_before.ru_utime + generator_before.ru_stime)
+        time.sleep(1)
+        rss_before = rss_kib(proc.pid)
+
+        async def idle():
+            held = await hold_idle(port, args.idle)
+            await asyncio.sleep(1)
+            rss = rss_kib(proc.pid)
+            for _, writer in held:
+                writer.close()
+            return rss
+        rss_after = asyncio.run(idle())
+        row = dict(server=kind, run=run_name, tls=negotiated_version(port), allocations_per_s=done / elapsed, failed=failed,
+                   server_cpu_us_per_allocation=server_cpu * 1e6 / max(1, done), server_cores=server_cpu / elapsed,
+                   generator_cores=generator_cpu / elapsed, kib_per_idle_tls=(rss_after - rss_before) / args.idle)
+        print(f"{kind:6} {run_name}: " + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                                   for k, v in row.items() if k not in ("server", "run")), flush=True)
+        return row
+    finally:
+        stop(proc)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=8)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--idle", type=int, default=1000)
+    p.add_argument("--tls12", action="store_true")
+    p.add_argument("--json")
+    args = p.parse_args()
+    global MAXIMUM_TLS
+    MAXIMUM_TLS = ssl.TLSVersion.TLSv1_2 if args.tls12 else None
+    benchlib.raise_fd_limit()
+    benchlib.require_coturn()
+    benchlib.build_switchboard()
+    results = {"ours": [], "coturn": []}
+    with tempfile.TemporaryDirectory(prefix="tls-allocate-") as workdir:
+        cert, key = make_certificate(workdir)
+        for round_ in range(1, args.rounds + 1):
+            for kind in ("ours", "coturn"):
+                benchlib.wait_for_quiet()
+                results[kind].append(one_run(kind, workdir, cert, key, args, f"{kind}-round{round_}"))
+    med = {kind: {key: benchlib.median([r[key] for r in rows]) for key in rows[0] if key not in ("server", "run", "tls")}
+           for kind, rows in results.items()}
+    versions = {kind: rows[0]["tls"] for kind, rows in results.items()}
+    print()
+    print(f"TLS negotiated: ours {versions['ours']}, coturn {versions['coturn']}")
+    print("| metric | ours | coturn | ratio | target |")
+    print("|---|---|---|---|---|")
+    for key, label, target in (("allocations_per_s", "TLS connections + authenticated Allocate per second", "≥ 1.3×"),
+                               ("server_cpu_us_per_allocation", "server CPU µs per TLS connection + Allocate", "≤ 0.8×"),
+                               ("kib_per_idle_tls", "KiB per idle TLS connection", "reported"),
+                               ("generator_cores", "generator cores", "")):
+        o, c = med["ours"][key], med["coturn"][key]
+        print(f"| {label} | {o:,.2f} | {c:,.2f} | {o / c if c else float('nan'):.2f}× | {target} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(med, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
