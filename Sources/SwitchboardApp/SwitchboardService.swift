@@ -170,7 +170,8 @@ public final class SwitchboardService: Service, Sendable {
             do {
                 let (channel, address) = try await MuxListener.bind(
                     TransportAddress(ip: configuration.listenIP, port: muxPort), group: signalingGroup ?? ownGroup!,
-                    relay: pipeline, http: http, tls: tls)
+                    relay: pipeline, http: http, tls: tls,
+                    sorting: ConnectionLimiter(maxTotal: configuration.maxTCPConnections, maxPerAddress: configuration.maxConnectionsPerIP))
                 mux = channel
                 all.append(BoundListener(name: "mux", address: address))
             } catch {

@@ -273,6 +273,28 @@ final class MuxPortTests: XCTestCase {
         XCTAssertNotNil(welcome, "WSS")
     }
 
+    func testConnectionsStillBeingSortedCountAgainstThePerAddressBound() async throws {
+        let server = try await running {
+            $0.selfSigned = true
+            $0.muxPort = 0
+            $0.maxConnectionsPerIP = 3
+        }
+        let port = Int(server.address("mux").port)
+        var silent: [RawWebSocket] = []
+        for _ in 0..<3 { silent.append(try await RawWebSocket.openTCP(port: port)) }
+        let extra = try await RawWebSocket.openTCP(port: port)
+        let refused = await eventually { !extra.isOpen }
+        XCTAssertTrue(refused, "a fourth connection from one address, none of them sorted yet, is closed at once")
+        XCTAssertTrue(silent.allSatisfy(\.isOpen), "the first three wait for their first bytes")
+        try await silent[0].sendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let answer = try await silent[0].nextHTTPResponse()
+        XCTAssertEqual(answer?.status, 200)
+        let next = try await RawWebSocket.openTCP(port: port)
+        try await next.sendRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let nextAnswer = try await next.nextHTTPResponse()
+        XCTAssertEqual(nextAnswer?.status, 200, "once sorted, a connection leaves the sorting bound for its protocol's")
+    }
+
     func testBytesNoProtocolClaimsAreClosed() async throws {
         let server = try await startServer()
         let junk = try await RawWebSocket.openTCP(port: Int(server.address("mux").port))
