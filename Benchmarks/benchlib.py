@@ -251,6 +251,14 @@ def wait_for_quiet(max_wait=10.0, threshold=0.10):
             return load
 
 
+def write_json(path, data):
+    """The summary a driver hands to compare-coturn (`--json PATH`); nothing when no path was given."""
+    if path:
+        import json
+        with open(path, "w") as f:
+            json.dump(data, f, indent=1)
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 

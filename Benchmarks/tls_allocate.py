@@ -229,9 +229,7 @@ def main():
                                ("generator_cores", "generator cores", "")):
         o, c = med["ours"][key], med["coturn"][key]
         print(f"| {label} | {o:,.2f} | {c:,.2f} | {o / c if c else float('nan'):.2f}× | {target} |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(med, f, indent=1)
+    benchlib.write_json(args.json, med)
 
 
 if __name__ == "__main__":

@@ -423,6 +423,16 @@ def check_relay_pair(browser, server, peer_id, url_pattern=None):
     return pair
 
 
+def talk_both_ways(first, second, words):
+    """Waits for both pages' data channels, then sends a message each way and waits for it to arrive."""
+    for browser in (first, second):
+        browser.wait("demo.opened >= 1", "an open data channel")
+    first.js("demo.send(arguments[0])", f"{words} from the first page")
+    second.js("demo.send(arguments[0])", f"{words} from the second page")
+    second.wait(f"demo.received.includes('{words} from the first page')", "the first page's message")
+    first.wait(f"demo.received.includes('{words} from the second page')", "the second page's message")
+
+
 def turns_relay(server, browsers, base, port):
     """Relay only, with nothing but the turns: URL on `port` offered to ICE; the page (and its signaling) from `base`."""
     first, second = browsers
@@ -438,12 +448,7 @@ def turns_relay(server, browsers, base, port):
             raise CheckFailed(f"{browser.name}: the page is {url}, not on {base}")
         if browser.js("return demo.joined.iceServers.some((s) => [].concat(s.urls).some((u) => u.startsWith(arguments[0])))", only) is not True:
             raise CheckFailed(f"{browser.name}: {only} is not among the joined frame's iceServers")
-    for browser in browsers:
-        browser.wait("demo.opened >= 1", "an open data channel through turns:")
-    first.js("demo.send(arguments[0])", "over tls from the first page")
-    second.js("demo.send(arguments[0])", "over tls from the second page")
-    second.wait("demo.received.includes('over tls from the first page')", "the first page's message")
-    first.wait("demo.received.includes('over tls from the second page')", "the second page's message")
+    talk_both_ways(first, second, "over tls")
     pattern = rf"turns:127\.0\.0\.1:{port}(\?transport=tcp)?"
     pairs = [check_relay_pair(first, server, second_id, pattern), check_relay_pair(second, server, first_id, pattern)]
     for pair in pairs:
@@ -465,12 +470,7 @@ def two_pages(server, browsers, transport):
             raise CheckFailed(f"{browser.name}: demo.sb.transportKind is {kind!r}, expected {transport!r}")
         if browser.js("return demo.joined.iceServers.some((s) => [].concat(s.urls).some((u) => u.startsWith('turn:')))") is not True:
             raise CheckFailed(f"{browser.name}: no TURN server in the joined frame's iceServers")
-    for browser in browsers:
-        browser.wait("demo.opened >= 1", "an open data channel")
-    first.js("demo.send(arguments[0])", "hello from the first page")
-    second.js("demo.send(arguments[0])", "hello from the second page")
-    second.wait("demo.received.includes('hello from the first page')", "the first page's message")
-    first.wait("demo.received.includes('hello from the second page')", "the second page's message")
+    talk_both_ways(first, second, "hello")
     pairs = [check_relay_pair(first, server, second_id), check_relay_pair(second, server, first_id)]
     for browser in browsers:
         errors = browser.js("return demo.errors.map(String)")

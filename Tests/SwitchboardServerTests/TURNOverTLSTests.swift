@@ -214,9 +214,7 @@ final class HTTPSSignalingTests: XCTestCase {
         let servers = try XCTUnwrap(response)
         XCTAssertTrue(servers.body.contains("turns:127.0.0.1:\(server.address("turn tls").port)?transport=tcp"), servers.body)
 
-        let socket = try await RawWebSocket.connect(port: httpsPort, tls: true)
-        let welcome = try await socket.next(type: "welcome")
-        XCTAssertNotNil(welcome, "a WSS connection gets its session")
+        try await expectWSSSession(port: httpsPort)
     }
 
     func testPlainHTTPOnTheHTTPSPortIsClosedUnanswered() async throws {
@@ -236,11 +234,12 @@ final class HTTPSSignalingTests: XCTestCase {
 /// The one-port mux (`--mux-port`): TLS (turns: and WSS), plain STUN/TURN and plain HTTP on one port, each told
 /// apart by its first bytes.
 final class MuxPortTests: XCTestCase {
-    private func startServer() async throws -> RunningServer {
+    private func startServer(_ extra: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningServer {
         try await running {
             $0.selfSigned = true
             $0.muxPort = 0
             $0.users = [.init(name: "alice", password: "alice-password")]
+            extra(&$0)
         }
     }
 
@@ -268,18 +267,11 @@ final class MuxPortTests: XCTestCase {
         let secureHealth = try await https.nextHTTPResponse()
         XCTAssertEqual(secureHealth?.status, 200, "HTTPS")
 
-        let wss = try await RawWebSocket.connect(port: Int(mux.port), tls: true)
-        let welcome = try await wss.next(type: "welcome")
-        XCTAssertNotNil(welcome, "WSS")
+        try await expectWSSSession(port: Int(mux.port))
     }
 
     func testConnectionsStillBeingSortedCountAgainstThePerAddressBound() async throws {
-        let server = try await running {
-            $0.selfSigned = true
-            $0.muxPort = 0
-            $0.maxConnectionsPerIP = 3
-        }
-        let port = Int(server.address("mux").port)
+        let port = Int(try await startServer { $0.maxConnectionsPerIP = 3 }.address("mux").port)
         var silent: [RawWebSocket] = []
         for _ in 0..<3 { silent.append(try await RawWebSocket.openTCP(port: port)) }
         let extra = try await RawWebSocket.openTCP(port: port)
@@ -309,5 +301,14 @@ final class MuxPortTests: XCTestCase {
         XCTAssertEqual(FirstBytes.of(ByteBuffer(string: "GET / HTTP/1.1\r\n")), .http)
         XCTAssertEqual(FirstBytes.of(ByteBuffer(bytes: [0x00, 0x01, 0x00, 0x00, 1, 2, 3, 4])), .unknown, "STUN without the cookie")
         XCTAssertEqual(FirstBytes.of(ByteBuffer(string: "get / http")), .unknown)
+    }
+}
+
+extension XCTestCase {
+    /// A WebSocket over TLS to `port` is upgraded and gets its session's `welcome`.
+    func expectWSSSession(port: Int, file: StaticString = #filePath, line: UInt = #line) async throws {
+        let socket = try await RawWebSocket.connect(port: port, tls: true)
+        let welcome = try await socket.next(type: "welcome")
+        XCTAssertNotNil(welcome, "a WSS connection gets its session", file: file, line: line)
     }
 }
