@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import NIOCore
+import STUN
 
 /// A listener that could not be opened at start: which one, where, and why, in the words an operator acts on
 /// (`http 127.0.0.1:8080: address already in use`).
@@ -45,6 +46,22 @@ extension ListenerStartError {
             throw ListenerStartError(listener: listener, address: address.description, error: error)
         }
     }
+}
+
+extension ListenerStartError {
+    /// The address `channel` was bound to (the port picked, for port 0), or the error naming `listener`.
+    package static func boundAddress(of channel: any Channel, listener: String,
+                                     requested address: TransportAddress) throws -> TransportAddress {
+        guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
+            throw ListenerStartError(listener: listener, address: address.description, error: ListenerAddressMissing())
+        }
+        return local
+    }
+}
+
+/// A bound socket that reports no local address (not expected from the kernel).
+struct ListenerAddressMissing: Error, CustomStringConvertible {
+    var description: String { "the bound socket has no address" }
 }
 
 /// An error from a system call of our own (not NIO's), which carries its errno.

@@ -159,10 +159,7 @@ actor STUNListeners {
             }
             .bind(to: address.socketAddress).get() }
         channels.append(channel)
-        guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
-            throw ListenerStartError(listener: name, address: address.description, error: ListenerAddressMissing())
-        }
-        return local
+        return try ListenerStartError.boundAddress(of: channel, listener: name, requested: address)
     }
 }
 
@@ -171,9 +168,4 @@ private struct BoundUDP: Sendable {
     let socket: DatagramLoopBound<DatagramSocket>
     let receiver: DatagramLoopBound<STUNDatagramReceiver>
     let address: TransportAddress
-}
-
-/// A bound socket that reports no local address (not expected from the kernel).
-struct ListenerAddressMissing: Error, CustomStringConvertible {
-    var description: String { "the bound socket has no address" }
 }

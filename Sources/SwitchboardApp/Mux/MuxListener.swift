@@ -51,13 +51,6 @@ enum MuxListener {
                 }
             }
             .bind(to: address.socketAddress).get() }
-        guard let local = channel.localAddress.flatMap(TransportAddress.init) else {
-            throw ListenerStartError(listener: "mux", address: address.description, error: MuxAddressMissing())
-        }
-        return (channel, local)
+        return (channel, try ListenerStartError.boundAddress(of: channel, listener: "mux", requested: address))
     }
-}
-
-struct MuxAddressMissing: Error, CustomStringConvertible {
-    var description: String { "the bound socket has no address" }
 }
