@@ -45,15 +45,10 @@ public final class SwitchboardService: Service, Sendable {
         }
         self.authSecrets = secrets
         if let certificate = try configuration.serverCertificate() {
-            do {
-                // ALPN for clients that ask (RFC 7443 names STUN over TLS `stun.turn`); the mux sorts by content anyway.
-                tls = try TLSContextSource(certificate: certificate, applicationProtocols: ["http/1.1", "stun.turn"])
-            } catch {
-                throw ConfigurationError(source: "configuration", key: "tls-cert", problem: "not usable for TLS: \(error)")
-            }
-            if let warning = certificate.validityWarning() { logger.warning("\(warning)") }
-            logger.notice(configuration.selfSigned ? "serving a self-signed certificate" : "serving the configured certificate",
-                          metadata: ["sha256": "\(certificate.fingerprint)", "not-after": "\(certificate.notValidAfter)"])
+            // ALPN for clients that ask (RFC 7443 names STUN over TLS `stun.turn`); the mux sorts by content anyway.
+            tls = try Self.usable { try TLSContextSource(certificate: certificate, applicationProtocols: ["http/1.1", "stun.turn"]) }
+            Self.announce(certificate, configuration.selfSigned ? "serving a self-signed certificate" : "serving the configured certificate",
+                          logger: logger)
         } else {
             tls = nil
         }
@@ -87,13 +82,24 @@ public final class SwitchboardService: Service, Sendable {
     /// theirs. A file that does not load leaves the certificate in force as it was. Runs on SIGHUP.
     public func reloadCertificate() throws(ConfigurationError) {
         guard let tls, !configuration.selfSigned, let certificate = try configuration.serverCertificate() else { return }
+        try Self.usable { try tls.replace(with: certificate) }
+        Self.announce(certificate, "certificate reloaded", logger: logger)
+    }
+
+    /// Runs `body`, which builds a TLS context from a checked certificate; BoringSSL's refusal names `tls-cert`.
+    private static func usable<T>(_ body: () throws -> T) throws(ConfigurationError) -> T {
         do {
-            try tls.replace(with: certificate)
+            return try body()
         } catch {
             throw ConfigurationError(source: "configuration", key: "tls-cert", problem: "not usable for TLS: \(error)")
         }
+    }
+
+    /// The log lines of a certificate going into service: its fingerprint and expiry, and a warning outside its
+    /// validity period.
+    private static func announce(_ certificate: ServerCertificate, _ message: Logger.Message, logger: Logger) {
         if let warning = certificate.validityWarning() { logger.warning("\(warning)") }
-        logger.notice("certificate reloaded", metadata: ["sha256": "\(certificate.fingerprint)", "not-after": "\(certificate.notValidAfter)"])
+        logger.notice(message, metadata: ["sha256": "\(certificate.fingerprint)", "not-after": "\(certificate.notValidAfter)"])
     }
 
     /// The SHA-256 fingerprint of the certificate new TLS handshakes get; nil without TLS.

@@ -6,25 +6,23 @@ import NIOSSL
 /// Each accepted connection takes `current` once, in its channel initializer; a reload (SIGHUP) swaps in a context
 /// built from the new certificate, so new handshakes use it and connections already open keep theirs.
 public final class TLSContextSource: Sendable {
-    private let context: NIOLockedValueBox<NIOSSLContext>
-    private let certificateBox: NIOLockedValueBox<ServerCertificate>
+    /// Swapped together, so that `certificate` always names what `current` serves.
+    private let served: NIOLockedValueBox<(context: NIOSSLContext, certificate: ServerCertificate)>
     /// ALPN protocols offered, in order of preference; empty offers none.
     public let applicationProtocols: [String]
 
     public init(certificate: ServerCertificate, applicationProtocols: [String] = []) throws {
         self.applicationProtocols = applicationProtocols
-        context = NIOLockedValueBox(try Self.makeContext(certificate, applicationProtocols: applicationProtocols))
-        certificateBox = NIOLockedValueBox(certificate)
+        served = NIOLockedValueBox((try Self.makeContext(certificate, applicationProtocols: applicationProtocols), certificate))
     }
 
-    public var current: NIOSSLContext { context.withLockedValue { $0 } }
-    public var certificate: ServerCertificate { certificateBox.withLockedValue { $0 } }
+    public var current: NIOSSLContext { served.withLockedValue { $0.context } }
+    public var certificate: ServerCertificate { served.withLockedValue { $0.certificate } }
 
     /// Serves new handshakes with `certificate` from now on.
     public func replace(with certificate: ServerCertificate) throws {
         let fresh = try Self.makeContext(certificate, applicationProtocols: applicationProtocols)
-        context.withLockedValue { $0 = fresh }
-        certificateBox.withLockedValue { $0 = certificate }
+        served.withLockedValue { $0 = (fresh, certificate) }
     }
 
     /// TLS 1.2 and 1.3 only; for 1.2, ECDHE key exchange with AEAD ciphers only (1.3 has nothing else). The client

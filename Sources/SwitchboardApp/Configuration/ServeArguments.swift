@@ -38,10 +38,11 @@ public struct ServeArguments: Equatable, Sendable {
                 value = String(body[body.index(after: equals)...])
             } else {
                 name = String(body)
-                guard name == "config" || ServerSettings.named(name) != nil else {
+                let setting = ServerSettings.named(name)
+                guard name == "config" || setting != nil else {
                     throw ConfigurationError(source: "command line", key: argument, problem: "unknown flag")
                 }
-                if ServerSettings.named(name)?.isSwitch == true {
+                if setting?.isSwitch == true {
                     parsed.settings[name] = ["true"]
                     continue
                 }
