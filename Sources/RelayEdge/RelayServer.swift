@@ -31,7 +31,7 @@ package final class RelayServer: Sendable {
             let loop = try DatagramLoop(name: "udp-loop-\(index)")
             let core = TURNServerCore(configuration: sliced, credentials: credentials, policy: policy,
                                       clock: clock, nonceSecret: nonceSecret, ledger: ledger)
-            return TURNShard(loop: loop, edge: TURNEdgeHandle(TURNEdge(loop: loop, core: core, logger: logger)))
+            return TURNShard(loop: loop, edge: TURNEdgeHandle(TURNEdge(loop: loop, core: core, group: group, logger: logger)))
         }
         // Started only once all exist: a loop that failed to open must not leave the others' threads running.
         for shard in shards { shard.loop.start() }

@@ -32,6 +32,14 @@ struct STUNStreamFramer: ByteToMessageDecoder {
     }
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        if !seenEOF {
+            // Removed from a live connection: it became an RFC 6062 data connection, so what is left is the
+            // client's raw bytes, passed on as they are.
+            if buffer.readableBytes > 0, let rest = buffer.readSlice(length: buffer.readableBytes) {
+                context.fireChannelRead(wrapInboundOut(rest))
+            }
+            return .needMoreData
+        }
         while try decode(context: context, buffer: &buffer) == .continue {}
         return .needMoreData
     }

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import STUN
 import TURN
 
@@ -11,19 +12,26 @@ import TURN
 final class TURNEdge {
     let loop: DatagramLoop
     let core: TURNServerCore
-    private let logger: Logger
-    private var actions: [TURNAction] = []
+    let logger: Logger
+    var actions: [TURNAction] = []
     /// The batch `perform` is carrying out while new actions collect in `actions`.
     private var performing: [TURNAction] = []
     /// The UDP listener each local server address was reached through (several with RFC 5780 or a wildcard bind).
     private var udpListeners: [TransportAddress: DatagramSocket] = [:]
-    private var tcpConnections: [FiveTuple: Channel] = [:]
+    private(set) var tcpConnections: [FiveTuple: Channel] = [:]
     private var relays: [TransportAddress: DatagramSocket] = [:]
     private var expiryTimer: Int?
 
-    init(loop: DatagramLoop, core: TURNServerCore, logger: Logger) {
+    // RFC 6062 TCP relays: their sockets are SwiftNIO channels on `group`, reporting back through the handle.
+    let group: any EventLoopGroup
+    var tcpRelayListeners: [TransportAddress: any Channel] = [:]
+    var peerChannels: [UInt32: any Channel] = [:]
+    var peerConnectionIDs: [ObjectIdentifier: UInt32] = [:]
+
+    init(loop: DatagramLoop, core: TURNServerCore, group: any EventLoopGroup, logger: Logger) {
         self.loop = loop
         self.core = core
+        self.group = group
         self.logger = logger
         actions.reserveCapacity(8)
         performing.reserveCapacity(8)
@@ -44,6 +52,11 @@ final class TURNEdge {
         relays = [:]
         for channel in tcpConnections.values { channel.close(promise: nil) }
         tcpConnections = [:]
+        for channel in tcpRelayListeners.values { channel.close(promise: nil) }
+        tcpRelayListeners = [:]
+        for channel in peerChannels.values { channel.close(promise: nil) }
+        peerChannels = [:]
+        peerConnectionIDs = [:]
         udpListeners = [:]
     }
 
@@ -112,7 +125,7 @@ final class TURNEdge {
 
     // MARK: Actions
 
-    private func perform() {
+    func perform() {
         // Opening a relay answers at once (`relayOpened`), which may add actions: run until none are left. The two
         // arrays trade places rather than copy: `actions.removeAll(keepingCapacity:)` on a shared buffer allocated a
         // new one for every relayed packet (perf probe on malloc in the running server).
@@ -136,6 +149,18 @@ final class TURNEdge {
                     openRelay(address, dontFragment: dontFragment)
                 case .closeRelay(let address):
                     if let socket = relays.removeValue(forKey: address) { loop.close(socket) }
+                    tcpRelayListeners.removeValue(forKey: address)?.close(promise: nil)
+                case .openTCPRelay(let address):
+                    openTCPRelay(address)
+                case .connectPeer(let id, let relay, let peer):
+                    connectPeer(id, relay: relay, peer: peer)
+                case .bindConnection(let id, let data, let response):
+                    bindConnection(id, data: data, response: response)
+                case .closePeerConnection(let id):
+                    if let channel = peerChannels.removeValue(forKey: id) {
+                        peerConnectionIDs[ObjectIdentifier(channel)] = nil
+                        channel.close(promise: nil)
+                    }
                 }
             }
             performing.removeAll(keepingCapacity: true)
@@ -200,6 +225,24 @@ struct TURNEdgeHandle: @unchecked Sendable {
 
     func tcpConnectionClosed(_ fiveTuple: FiveTuple) {
         edge.loop.execute { [self] in edge.tcpConnectionClosed(fiveTuple) }
+    }
+
+    // RFC 6062: what the TCP relay sockets report.
+
+    func tcpRelayBound(_ address: TransportAddress, _ result: Result<any Channel, any Error>) {
+        edge.loop.execute { [self] in edge.tcpRelayBound(address, result) }
+    }
+
+    func peerConnectDone(_ id: UInt32, _ result: Result<any Channel, any Error>) {
+        edge.loop.execute { [self] in edge.peerConnectDone(id, result) }
+    }
+
+    func peerConnectionArrived(relay: TransportAddress, peer: TransportAddress, channel: any Channel) {
+        edge.loop.execute { [self] in edge.peerConnectionArrived(relay: relay, peer: peer, channel: channel) }
+    }
+
+    func peerConnectionEnded(_ channel: ObjectIdentifier) {
+        edge.loop.execute { [self] in edge.peerConnectionEnded(channel) }
     }
 
     /// Runs `body` with the edge on its loop.

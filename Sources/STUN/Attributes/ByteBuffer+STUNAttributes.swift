@@ -129,6 +129,7 @@ extension ByteBuffer {
         case .dontFragment:
             try fixed(0)
             return .dontFragment
+        case .connectionID: return .connectionID(try u32())
         case .reservationToken:
             try fixed(8)
             return .reservationToken(value.readInteger(as: UInt64.self)!)
@@ -261,6 +262,8 @@ extension ByteBuffer {
             break
         case .reservationToken(let token):
             writeInteger(token)
+        case .connectionID(let id):
+            writeInteger(id)
         case .icmp(let info):
             writeInteger(UInt16(0))
             writeInteger(info.type)

@@ -46,6 +46,8 @@ public enum STUNAttribute: Hashable, Sendable {
     case additionalAddressFamily(AddressFamily)
     case addressErrorCode(family: AddressFamily, error: STUNErrorCode)
     case icmp(ICMPInfo)
+    // RFC 6062
+    case connectionID(UInt32)
     /// An attribute this codec does not know, kept as raw bytes.
     case unknown(type: STUNAttributeType, value: [UInt8])
 
@@ -88,6 +90,7 @@ public enum STUNAttribute: Hashable, Sendable {
         case .additionalAddressFamily: .additionalAddressFamily
         case .addressErrorCode: .addressErrorCode
         case .icmp: .icmp
+        case .connectionID: .connectionID
         case .unknown(let type, _): type
         }
     }

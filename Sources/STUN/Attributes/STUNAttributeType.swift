@@ -12,7 +12,7 @@ public struct STUNAttributeType: RawRepresentable, Hashable, Sendable, CustomStr
     public var isKnown: Bool {
         switch rawValue {
         case 0x0001...0x0006, 0x0008, 0x0009, 0x000A, 0x000C, 0x000D, 0x0012...0x001A, 0x001C...0x001E, 0x0020, 0x0022,
-             0x0026, 0x0027, 0x8000...0x8004, 0x8022, 0x8023, 0x8028, 0x802B, 0x802C:
+             0x0026, 0x002A, 0x0027, 0x8000...0x8004, 0x8022, 0x8023, 0x8028, 0x802B, 0x802C:
             true
         default:
             false
@@ -61,6 +61,9 @@ public struct STUNAttributeType: RawRepresentable, Hashable, Sendable, CustomStr
     public static let addressErrorCode = Self(rawValue: 0x8001)
     public static let icmp = Self(rawValue: 0x8004)
 
+    // RFC 6062
+    public static let connectionID = Self(rawValue: 0x002A)
+
     public var description: String {
         let names: [UInt16: String] = [
             0x0001: "MAPPED-ADDRESS", 0x0002: "RESPONSE-ADDRESS", 0x0003: "CHANGE-REQUEST", 0x0004: "SOURCE-ADDRESS",
@@ -69,7 +72,7 @@ public struct STUNAttributeType: RawRepresentable, Hashable, Sendable, CustomStr
             0x0013: "DATA", 0x0014: "REALM", 0x0015: "NONCE", 0x0016: "XOR-RELAYED-ADDRESS",
             0x0017: "REQUESTED-ADDRESS-FAMILY", 0x0018: "EVEN-PORT", 0x0019: "REQUESTED-TRANSPORT",
             0x001A: "DONT-FRAGMENT", 0x001C: "MESSAGE-INTEGRITY-SHA256", 0x001D: "PASSWORD-ALGORITHM",
-            0x001E: "USERHASH", 0x0020: "XOR-MAPPED-ADDRESS", 0x0022: "RESERVATION-TOKEN", 0x0026: "PADDING",
+            0x001E: "USERHASH", 0x0020: "XOR-MAPPED-ADDRESS", 0x0022: "RESERVATION-TOKEN", 0x0026: "PADDING", 0x002A: "CONNECTION-ID",
             0x0027: "RESPONSE-PORT", 0x8000: "ADDITIONAL-ADDRESS-FAMILY", 0x8001: "ADDRESS-ERROR-CODE",
             0x8002: "PASSWORD-ALGORITHMS", 0x8003: "ALTERNATE-DOMAIN", 0x8004: "ICMP", 0x8022: "SOFTWARE",
             0x8023: "ALTERNATE-SERVER", 0x8028: "FINGERPRINT", 0x802B: "RESPONSE-ORIGIN", 0x802C: "OTHER-ADDRESS",

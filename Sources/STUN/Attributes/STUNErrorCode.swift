@@ -19,6 +19,8 @@ public struct STUNErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let wrongCredentials = STUNErrorCode(code: 441)
     public static let unsupportedTransportProtocol = STUNErrorCode(code: 442)
     public static let peerAddressFamilyMismatch = STUNErrorCode(code: 443)
+    public static let connectionAlreadyExists = STUNErrorCode(code: 446)
+    public static let connectionTimeoutOrFailure = STUNErrorCode(code: 447)
     public static let allocationQuotaReached = STUNErrorCode(code: 486)
     public static let serverError = STUNErrorCode(code: 500)
     public static let insufficientCapacity = STUNErrorCode(code: 508)
@@ -36,6 +38,8 @@ public struct STUNErrorCode: Hashable, Sendable, CustomStringConvertible {
         case 441: "Wrong Credentials"
         case 442: "Unsupported Transport Protocol"
         case 443: "Peer Address Family Mismatch"
+        case 446: "Connection Already Exists"
+        case 447: "Connection Timeout or Failure"
         case 486: "Allocation Quota Reached"
         case 500: "Server Error"
         case 508: "Insufficient Capacity"

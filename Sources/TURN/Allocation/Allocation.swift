@@ -44,6 +44,11 @@ struct Allocation {
     var toPeerBucket: TokenBucket
     var toClientBucket: TokenBucket
 
+    /// UDP, or TCP (RFC 6062): then the relay addresses are listening TCP sockets and `peerConnections` holds the
+    /// connections to peers by peer address.
+    var relayProtocol: RelayProtocol = .udp
+    var peerConnections: [TransportAddress: UInt32] = [:]
+
     func hasPermission(_ ip: IPAddress, now: Timestamp) -> Bool {
         guard let expiry = permissions[ip] else { return false }
         return now < expiry

@@ -9,6 +9,18 @@ public enum TURNAction: Sendable {
     case toPeer(ByteBuffer, relay: TransportAddress, peer: TransportAddress)
     /// Bind a relay socket on this address; answer with `relayOpened` or `relayFailed`.
     case openRelay(TransportAddress, dontFragment: Bool)
-    /// Close the relay socket on this address.
+    /// Close the relay socket (or TCP relay listener) on this address.
     case closeRelay(TransportAddress)
+
+    // RFC 6062 TCP relays.
+    /// Listen for peers' TCP connections on this relay address; answer with `relayOpened` or `relayFailed`.
+    case openTCPRelay(TransportAddress)
+    /// Connect from the relay address to the peer, holding what the peer sends until the connection is bound; answer
+    /// with `peerConnected` or `peerConnectionFailed`.
+    case connectPeer(UInt32, relay: TransportAddress, peer: TransportAddress)
+    /// Send `response` on the data connection, then splice it to peer connection `id`: from here on each carries
+    /// the other's bytes as they are.
+    case bindConnection(UInt32, data: FiveTuple, response: ByteBuffer)
+    /// Close peer connection `id` (and the data connection bound to it).
+    case closePeerConnection(UInt32)
 }

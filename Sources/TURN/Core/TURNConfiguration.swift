@@ -20,6 +20,10 @@ public struct TURNConfiguration: Sendable {
     public var maxAllocationsPerUser: Int = 100
     public var maxPermissionsPerAllocation: Int = 256
     public var maxChannelsPerAllocation: Int = 256
+    /// TCP connections to peers (RFC 6062) each TCP allocation may hold, pending or bound.
+    public var maxPeerConnectionsPerAllocation: Int = 64
+    /// How long a peer connection waits for the client's ConnectionBind, and a Connect for the peer (RFC 6062 §5.2).
+    public var peerConnectionTimeout: UInt32 = 30
     /// Relayed bytes per second per allocation in each direction; 0 means no limit.
     public var maxBytesPerSecondPerAllocation: Int = 0
 

@@ -39,7 +39,15 @@ extension TURNServerCore {
             }
         }
         guard let requestedTransport else { return fail(400, "REQUESTED-TRANSPORT is missing") }
-        guard requestedTransport == 17 else { return fail(442) }
+        guard let relayProtocol = RelayProtocol(rawValue: requestedTransport) else { return fail(442) }
+        if relayProtocol == .tcp {
+            // RFC 6062 §5.1: a TCP relay is controlled over a TCP or TLS connection, and has no use for the
+            // attributes that shape UDP sockets.
+            guard fiveTuple.transport.isStream else { return fail(400, "TCP relays need a TCP or TLS connection") }
+            if dontFragment || evenPort != nil || reservationToken != nil {
+                return fail(400, "DONT-FRAGMENT, EVEN-PORT and RESERVATION-TOKEN are for UDP relays")
+            }
+        }
         if reservationToken != nil, evenPort != nil || requestedFamily != nil || additionalFamily != nil {
             return fail(400, "RESERVATION-TOKEN excludes EVEN-PORT and address family attributes")
         }
@@ -105,12 +113,16 @@ extension TURNServerCore {
             dontFragment: dontFragment, allocateTransactionID: request.transactionID, allocateCookie: request.cookie,
             reservationToken: token, addressError: addressError,
             toPeerBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now),
-            toClientBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now))
+            toClientBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now),
+            relayProtocol: relayProtocol)
         allocations[fiveTuple] = allocation
         allocationsPerUser[quotaUser, default: 0] += 1
         for relay in relays {
             relayOwners[relay] = fiveTuple
-            actions.append(.openRelay(relay, dontFragment: dontFragment))
+            switch relayProtocol {
+            case .udp: actions.append(.openRelay(relay, dontFragment: dontFragment))
+            case .tcp: actions.append(.openTCPRelay(relay))
+            }
         }
     }
 
@@ -157,7 +169,10 @@ extension TURNServerCore {
             allocation.state = .opening(remaining: remaining, attempts: attempts + 1)
             allocations[fiveTuple] = allocation
             relayOwners[replacement] = fiveTuple
-            actions.append(.openRelay(replacement, dontFragment: allocation.dontFragment))
+            switch allocation.relayProtocol {
+            case .udp: actions.append(.openRelay(replacement, dontFragment: allocation.dontFragment))
+            case .tcp: actions.append(.openTCPRelay(replacement))
+            }
             return
         }
         let request = STUNMessage(type: STUNMessageType(method: .allocate, messageClass: .request),

@@ -28,7 +28,7 @@ extension TURNServerCore {
     private func relayToPeer(_ data: ByteBuffer, peer: TransportAddress, from fiveTuple: FiveTuple,
                              channelExpiry: Timestamp? = nil, into actions: inout [TURNAction]) {
         let now = clock.now()
-        guard var allocation = allocations[fiveTuple], case .active = allocation.state,
+        guard var allocation = allocations[fiveTuple], case .active = allocation.state, allocation.relayProtocol == .udp,
               allocation.hasPermission(peer.ip, now: now), channelExpiry.map({ now < $0 }) ?? true,
               policy.permits(peer.ip), let relay = allocation.relay(for: peer.ip.family) else { return drop() }
         if configuration.maxBytesPerSecondPerAllocation > 0 {

@@ -3,7 +3,7 @@ import STUN
 
 extension TURNServerCore {
     /// The allocation a request refers to, checking ownership; nil means "already answered" (437 or 441).
-    private func ownedAllocation(_ request: STUNMessage, _ fiveTuple: FiveTuple, _ auth: AuthenticatedUser, now: Timestamp,
+    func ownedAllocation(_ request: STUNMessage, _ fiveTuple: FiveTuple, _ auth: AuthenticatedUser, now: Timestamp,
                                  into actions: inout [TURNAction]) -> Allocation? {
         guard let allocation = allocations[fiveTuple], case .active = allocation.state else {
             reply(error: .allocationMismatch, to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
@@ -40,7 +40,7 @@ extension TURNServerCore {
     }
 
     /// Checks a peer address for CreatePermission and ChannelBind: family (443) and policy (403).
-    private func peerError(_ peer: TransportAddress, allocation: Allocation) -> STUNErrorCode? {
+    func peerError(_ peer: TransportAddress, allocation: Allocation) -> STUNErrorCode? {
         guard allocation.families.contains(peer.ip.family) else { return .peerAddressFamilyMismatch }
         guard policy.permits(peer.ip) else { return STUNErrorCode(code: 403, reason: "Peer address not allowed") }
         return nil
@@ -80,6 +80,9 @@ extension TURNServerCore {
               var allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
         func fail(_ error: STUNErrorCode) {
             reply(error: error, to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
+        }
+        guard allocation.relayProtocol == .udp else {
+            return fail(STUNErrorCode(code: 400, reason: "Channels are for UDP relays"))
         }
         guard case .channelNumber(let number)? = request.attribute(.channelNumber) else {
             return fail(STUNErrorCode(code: 400, reason: "CHANNEL-NUMBER is missing"))

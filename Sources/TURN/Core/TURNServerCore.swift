@@ -18,6 +18,11 @@ public final class TURNServerCore {
     var allocationsPerUser: [String: Int] = [:]
     var ports: RelayPortPool
     var responses = ResponseCache()
+    /// RFC 6062: TCP connections to peers by CONNECTION-ID, and the data connection each bound one arrived on.
+    var peerConnections: [UInt32: PeerConnection] = [:]
+    var dataConnections: [FiveTuple: UInt32] = [:]
+    /// CONNECTION-IDs are random, so one client cannot guess and bind another's; tests may seed it.
+    var connectionIDs: any RandomNumberGenerator = SystemRandomNumberGenerator()
     public internal(set) var counters = TURNCounters()
 
     /// Quotas shared with the other cores of the server; nil when this core is alone and counts for itself.
@@ -65,6 +70,8 @@ public final class TURNServerCore {
             case .refresh: handleRefresh(message, from: fiveTuple, now: now, into: &actions)
             case .createPermission: handleCreatePermission(message, from: fiveTuple, now: now, into: &actions)
             case .channelBind: handleChannelBind(message, from: fiveTuple, now: now, into: &actions)
+            case .connect: handleConnect(message, from: fiveTuple, now: now, into: &actions)
+            case .connectionBind: handleConnectionBind(message, from: fiveTuple, now: now, into: &actions)
             default:
                 reply(error: STUNErrorCode(code: 400, reason: "Unknown method \(message.type.method)"), to: message,
                       on: fiveTuple, auth: nil, now: now, into: &actions)
@@ -143,15 +150,19 @@ public final class TURNServerCore {
         }
         ports.expire(now: now)
         responses.expire(now: now)
+        if !peerConnections.isEmpty { expirePeerConnections(now: now, into: &actions) }
     }
 
-    /// The client's TCP connection closed: its allocation goes with it (RFC 8656 §3.1).
+    /// The client's TCP connection closed: its allocation goes with it (RFC 8656 §3.1), and when it was an RFC 6062
+    /// data connection, the peer connection spliced to it.
     public func clientTransportClosed(_ fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
         deleteAllocation(fiveTuple, into: &actions)
+        if let id = dataConnections[fiveTuple] { closePeerConnection(id, into: &actions) }
     }
 
     func deleteAllocation(_ fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
         guard let allocation = allocations.removeValue(forKey: fiveTuple) else { return }
+        for id in allocation.peerConnections.values { closePeerConnection(id, into: &actions) }
         for relay in allocation.relays {
             relayOwners[relay] = nil
             ports.release(relay)
@@ -192,6 +203,9 @@ public struct TURNCounters: Sendable, Equatable {
     public var packetsDropped = 0
     /// Dropped by the per-allocation rate limit.
     public var packetsRateLimited = 0
+    /// RFC 6062: peer connections bound to a data connection, and those closed unbound (refused, failed, timed out).
+    public var peerConnectionsBound = 0
+    public var peerConnectionsAbandoned = 0
 }
 
 extension TURNServerCore {

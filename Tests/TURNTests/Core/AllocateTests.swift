@@ -48,9 +48,10 @@ final class AllocateTests: XCTestCase {
         XCTAssertError(client.request(.allocate, []), 400)
     }
 
-    func testTCPRelayIsRefusedWith442() {
+    func testTCPRelayOverUDPIs400AndAnUnknownTransport442() {
         let harness = TURNHarness()
-        XCTAssertError(harness.client().request(.allocate, [.requestedTransport(6)]), 442)
+        XCTAssertError(harness.client().request(.allocate, [.requestedTransport(6)]), 400, "RFC 6062 §5.1")
+        XCTAssertError(harness.client().request(.allocate, [.requestedTransport(132)]), 442)
         XCTAssertEqual(harness.core.allocationCount, 0)
     }
 

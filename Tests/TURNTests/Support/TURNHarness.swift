@@ -25,6 +25,11 @@ final class TURNHarness {
     private(set) var sentToClients: [(bytes: ByteBuffer, fiveTuple: FiveTuple)] = []
     /// Relay opens to fail before succeeding again (a port held by another process).
     var failingOpens = 0
+    /// RFC 6062: what the core asked of the edge's TCP sockets.
+    private(set) var openedTCP: [TransportAddress] = []
+    private(set) var peerConnects: [(id: UInt32, relay: TransportAddress, peer: TransportAddress)] = []
+    private(set) var bound: [(id: UInt32, data: FiveTuple, response: STUNMessage?)] = []
+    private(set) var closedPeerConnections: [UInt32] = []
 
     init(users: [(name: String, password: String)] = [("alice", "alice-password"), ("bob", "bob-password")],
          secrets: [String] = ["rest-secret"], allow: [String] = ["127.0.0.0/8", "::1/128"], deny: [String] = [],
@@ -72,6 +77,17 @@ final class TURNHarness {
                 actions.append(contentsOf: more)
             case .closeRelay(let relay):
                 closed.append(relay)
+            case .openTCPRelay(let relay):
+                openedTCP.append(relay)
+                var more: [TURNAction] = []
+                core.relayOpened(relay, into: &more)
+                actions.append(contentsOf: more)
+            case .connectPeer(let id, let relay, let peer):
+                peerConnects.append((id, relay, peer))
+            case .bindConnection(let id, let data, let response):
+                bound.append((id, data, try? STUNMessage(decoding: response)))
+            case .closePeerConnection(let id):
+                closedPeerConnections.append(id)
             }
         }
         return delivered
