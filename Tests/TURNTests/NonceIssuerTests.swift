@@ -17,7 +17,9 @@ final class NonceIssuerTests: XCTestCase {
 
     func testANonceFromAnotherAddressOrTamperedWithIsInvalid() {
         let nonce = issuer.issue(for: client, unixTime: 1_000)
-        XCTAssertEqual(issuer.validate(nonce, for: TransportAddress(ip: .v4(0xC000_0201), port: 54322), unixTime: 1_000), .invalid)
+        XCTAssertEqual(issuer.validate(nonce, for: TransportAddress(ip: .v4(0xC000_0202), port: 54321), unixTime: 1_000), .invalid)
+        XCTAssertEqual(issuer.validate(nonce, for: TransportAddress(ip: .v4(0xC000_0201), port: 54322), unixTime: 1_000), .valid,
+                       "another port of the same host: an RFC 6062 data connection")
         XCTAssertEqual(issuer.validate(nonce, for: TransportAddress(ip: .v6(high: 0x2001_0DB8 << 32, low: 1), port: 54321),
                                        unixTime: 1_000), .invalid)
         let longer = issuer.issue(for: client, unixTime: 1_000_000)

@@ -2,7 +2,9 @@ import Crypto
 import STUN
 
 /// Stateless nonces (RFC 8489 §9.2): a nonce carries its own expiry and an HMAC over the expiry and the client's
-/// address, so the server stores nothing per challenge and a nonce is useless from another address.
+/// IP address, so the server stores nothing per challenge and a nonce is useless from another host. The port is
+/// left out: an RFC 6062 data connection comes from a new port, and clients (coturn's among them) sign its
+/// ConnectionBind with the nonce of their control connection, without a challenge round first.
 ///
 /// Layout: `obMatJos2` + the 24-bit security feature set in base64 (we set "password algorithms" and "username
 /// anonymity", so clients may negotiate SHA-256 and send USERHASH) + expiry in hex + 16 hex digits of HMAC.
@@ -47,14 +49,14 @@ public struct NonceIssuer: Sendable {
         nonce.hasPrefix(cookie + features)
     }
 
-    /// 16 hex digits of HMAC-SHA256 over the expiry, `|`, and the client's address in binary (family, address, port).
+    /// 16 hex digits of HMAC-SHA256 over the expiry, `|`, and the client's IP address in binary (family, address).
     private func mac(expiry: String, client: TransportAddress) -> String {
         var computation = key.start()
         var expiryText = expiry
         expiryText.withUTF8 { computation.update(UnsafeRawBufferPointer($0)) }
         // Bytes, not a tuple: a tuple's padding is uninitialised and would change the MAC from call to call.
         var address: [UInt8] = [UInt8(ascii: "|")]
-        address.reserveCapacity(21)
+        address.reserveCapacity(18)
         switch client.ip {
         case .v4(let value):
             address.append(4)
@@ -64,7 +66,6 @@ public struct NonceIssuer: Sendable {
             withUnsafeBytes(of: high.bigEndian) { address.append(contentsOf: $0) }
             withUnsafeBytes(of: low.bigEndian) { address.append(contentsOf: $0) }
         }
-        withUnsafeBytes(of: client.port.bigEndian) { address.append(contentsOf: $0) }
         address.withUnsafeBytes { computation.update($0) }
         let code = computation.finalize()
         let digits = Array("0123456789abcdef".utf8)
