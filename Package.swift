@@ -137,6 +137,8 @@ let package = Package(
                 "STUN",
                 nioCore,
                 nioPosix,
+                nioSSL,
+                .product(name: "NIOTLS", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -145,6 +147,7 @@ let package = Package(
                 "SwitchboardApp", "EdgeSupport", "SwitchboardClient", "STUN", "TURN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 nioCore,
+                nioSSL,
                 logging,
                 serviceLifecycle,
             ]

@@ -2,11 +2,12 @@ import NIOCore
 import NIOPosix
 import STUN
 
-/// A TURN client over UDP (RFC 8656 §7–§12): allocation with the long-term credential challenge, permissions,
-/// channels, Send indications and ChannelData, refresh. Used by `switchboard turn-check`, tests and benchmarks.
+/// A TURN client (RFC 8656 §7–§12) over UDP, TCP or TLS: allocation with the long-term credential challenge,
+/// permissions, channels, Send indications and ChannelData, refresh. Used by `switchboard turn-check`, tests and
+/// benchmarks.
 public final class TURNClient: Sendable {
-    public let server: TransportAddress
-    public let stun: STUNClient
+    public var server: TransportAddress { transport.server }
+    public let transport: any TURNTransport
     private let username: String
     private let password: String
     private let policy: RetransmissionPolicy
@@ -35,13 +36,34 @@ public final class TURNClient: Sendable {
         public var lifetime: UInt32
     }
 
-    public init(server: TransportAddress, username: String, password: String, stun: STUNClient,
+    public init(username: String, password: String, transport: any TURNTransport,
                 policy: RetransmissionPolicy = RetransmissionPolicy(initialRTO: .milliseconds(250), maxRequests: 6)) {
-        self.server = server
         self.username = username
         self.password = password
-        self.stun = stun
+        self.transport = transport
         self.policy = policy
+    }
+
+    /// Over UDP, from `stun`'s socket.
+    public convenience init(server: TransportAddress, username: String, password: String, stun: STUNClient,
+                            policy: RetransmissionPolicy = RetransmissionPolicy(initialRTO: .milliseconds(250), maxRequests: 6)) {
+        self.init(username: username, password: password, transport: DatagramTURNTransport(stun: stun, server: server),
+                  policy: policy)
+    }
+
+    public var localAddress: TransportAddress { transport.localAddress }
+
+    /// The next Data indication or ChannelData the server relayed to us, or nil after `timeout`.
+    public func nextRelayedData(timeout: TimeAmount) async throws -> STUNClient.RelayedData? {
+        try await transport.nextRelayedData(timeout: timeout)
+    }
+
+    public func sendRaw(_ bytes: ByteBuffer) async throws {
+        try await transport.sendRaw(bytes)
+    }
+
+    public func close() async {
+        await transport.close()
     }
 
     /// Sends an authenticated request, answering one 401 challenge or 438 stale nonce by retrying with fresh values.
@@ -55,7 +77,7 @@ public final class TURNClient: Sendable {
                 request.attributes += [.username(username), .realm(realm), .nonce(nonce)]
                 options.integrityKey = key
             }
-            let response = try await stun.transact(request, to: server, policy: policy, options: options).message
+            let response = try await transport.transact(request, options: options, policy: policy)
             guard let error = response.errorCode, error.code == 401 || error.code == 438 else { return response }
             // A 401 to a request that already carried our credentials means they are wrong: stop.
             if error.code == 401, key != nil, response.nonce == nonce { return response }
@@ -70,8 +92,9 @@ public final class TURNClient: Sendable {
         return response
     }
 
-    public func allocate(lifetime: UInt32? = nil, extra: [STUNAttribute] = []) async throws -> Allocation {
-        var attributes: [STUNAttribute] = [.requestedTransport(17)] + extra
+    /// `relayTransport`: 17 for UDP relays, 6 for RFC 6062 TCP relays (over a stream transport only).
+    public func allocate(lifetime: UInt32? = nil, relayTransport: UInt8 = 17, extra: [STUNAttribute] = []) async throws -> Allocation {
+        var attributes: [STUNAttribute] = [.requestedTransport(relayTransport)] + extra
         if let lifetime { attributes.append(.lifetime(lifetime)) }
         let response = try await succeed(.allocate, attributes)
         var relayed: [TransportAddress] = []
@@ -100,12 +123,12 @@ public final class TURNClient: Sendable {
     public func send(_ data: ByteBuffer, to peer: TransportAddress) async throws {
         let indication = STUNMessage(type: STUNMessageType(method: .send, messageClass: .indication),
                                      attributes: [.xorPeerAddress(peer), .data(data)])
-        try await stun.sendRaw(indication.encoded(), to: server)
+        try await transport.sendRaw(indication.encoded())
     }
 
     public func send(_ data: ByteBuffer, onChannel number: UInt16) async throws {
         var out = ByteBufferAllocator().buffer(capacity: data.readableBytes + 4)
-        ChannelData.write(channel: number, data: data, stream: false, into: &out)
-        try await stun.sendRaw(out, to: server)
+        ChannelData.write(channel: number, data: data, stream: transport.isStream, into: &out)
+        try await transport.sendRaw(out)
     }
 }

@@ -30,7 +30,7 @@ final class TURNOverUDPTests: XCTestCase {
         let relay = try XCTUnwrap(allocation.relayed.first)
         XCTAssertEqual(relay.ip, .ipv4Loopback)
         XCTAssertTrue((52_000...52_999).contains(relay.port))
-        XCTAssertEqual(allocation.mapped, turn.stun.localAddress)
+        XCTAssertEqual(allocation.mapped, turn.localAddress)
         XCTAssertEqual(allocation.lifetime, 600)
 
         try await turn.createPermission([peer.localAddress])
@@ -40,7 +40,7 @@ final class TURNOverUDPTests: XCTestCase {
         XCTAssertEqual(atPeer.map { TransportAddress($0.remoteAddress) }, relay, "sent from the relayed address")
 
         try await peer.send(ByteBuffer(string: "data indication"), to: relay)
-        let viaIndication = try await turn.stun.nextRelayedData(timeout: .seconds(2))
+        let viaIndication = try await turn.nextRelayedData(timeout: .seconds(2))
         XCTAssertEqual(viaIndication?.data, ByteBuffer(string: "data indication"))
         XCTAssertEqual(viaIndication?.peer, peer.localAddress)
         XCTAssertNil(viaIndication?.channel)
@@ -51,12 +51,12 @@ final class TURNOverUDPTests: XCTestCase {
         XCTAssertEqual(atPeerAgain?.data, ByteBuffer(string: "via channel"))
 
         try await peer.send(ByteBuffer(string: "channel data"), to: relay)
-        let viaChannel = try await turn.stun.nextRelayedData(timeout: .seconds(2))
+        let viaChannel = try await turn.nextRelayedData(timeout: .seconds(2))
         XCTAssertEqual(viaChannel?.data, ByteBuffer(string: "channel data"))
         XCTAssertEqual(viaChannel?.channel, 0x4000)
 
         await peer.close()
-        await turn.stun.close()
+        await turn.close()
         try await server.stop()
     }
 
@@ -69,14 +69,14 @@ final class TURNOverUDPTests: XCTestCase {
         let relay = try XCTUnwrap(allocated.relayed.first)
         try await turn.createPermission([permitted.localAddress])
         try await stranger.send(ByteBuffer(string: "let me in"), to: relay)
-        let leaked = try await turn.stun.nextRelayedData(timeout: .milliseconds(300))
+        let leaked = try await turn.nextRelayedData(timeout: .milliseconds(300))
         XCTAssertNil(leaked)
         try await turn.send(ByteBuffer(string: "nope"), to: stranger.localAddress)
         let atStranger = try await stranger.next(timeout: .milliseconds(300))
         XCTAssertNil(atStranger)
         await permitted.close()
         await stranger.close()
-        await turn.stun.close()
+        await turn.close()
         try await server.stop()
     }
 
@@ -92,7 +92,7 @@ final class TURNOverUDPTests: XCTestCase {
             XCTAssertEqual(error.code, 403)
         }
         await peer.close()
-        await turn.stun.close()
+        await turn.close()
         try await server.stop()
     }
 
@@ -105,7 +105,7 @@ final class TURNOverUDPTests: XCTestCase {
         } catch STUNClientError.errorResponse(let error) {
             XCTAssertEqual(error.code, 401)
         }
-        await turn.stun.close()
+        await turn.close()
         try await server.stop()
     }
 
@@ -124,7 +124,7 @@ final class TURNOverUDPTests: XCTestCase {
         }
         XCTAssertNotNil(rebound, "relay port \(relay.port) still bound after Refresh 0")
         await rebound?.close()
-        await turn.stun.close()
+        await turn.close()
         try await server.stop()
     }
 
@@ -140,14 +140,14 @@ final class TURNOverUDPTests: XCTestCase {
                                [0xFF], Array(repeating: 0x41, count: 1500)] {
             try await attacker.send(ByteBuffer(bytes: bytes), to: server.address("stun udp"))
         }
-        try await turn.stun.sendRaw(ByteBuffer(bytes: [0x40, 0x01, 0x00, 0x09, 1]), to: server.address("stun udp"))
+        try await turn.sendRaw(ByteBuffer(bytes: [0x40, 0x01, 0x00, 0x09, 1]))
         try await turn.send(ByteBuffer(string: "still fine"), onChannel: 0x4001)
         let atPeer = try await peer.next()
         XCTAssertEqual(atPeer?.data, ByteBuffer(string: "still fine"))
         XCTAssertEqual(atPeer.map { TransportAddress($0.remoteAddress) }, relay)
         await attacker.close()
         await peer.close()
-        await turn.stun.close()
+        await turn.close()
         try await server.stop()
     }
 }
