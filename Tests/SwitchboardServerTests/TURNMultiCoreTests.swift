@@ -39,7 +39,7 @@ final class TURNMultiCoreTests: XCTestCase {
             let relayed = try await peer.next()
             XCTAssertEqual(relayed?.data, ByteBuffer(string: "hello"))
             if let relayed { try await peer.send(ByteBuffer(string: "back"), to: TransportAddress(relayed.remoteAddress)!) }
-            let back = try await turn.stun.nextRelayedData(timeout: .seconds(2))
+            let back = try await turn.nextRelayedData(timeout: .seconds(2))
             XCTAssertEqual(back?.data, ByteBuffer(string: "back"))
             clients.append(turn)
         }
@@ -56,8 +56,8 @@ final class TURNMultiCoreTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("486"), "\(error)")
         }
         expectEqual(try await server.service.inspect().relaySockets, 16)
-        for turn in clients { await turn.stun.close() }
-        await extra.stun.close()
+        for turn in clients { await turn.close() }
+        await extra.close()
         await peer.close()
         try await server.stop()
     }

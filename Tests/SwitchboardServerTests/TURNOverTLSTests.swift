@@ -7,6 +7,7 @@ import NIOPosix
 import NIOSSL
 import STUN
 import SwitchboardApp
+import SwitchboardClient
 import TURN
 import XCTest
 
@@ -72,6 +73,43 @@ final class TURNOverTLSTests: XCTestCase {
         XCTAssertEqual(unit.map { Array($0.readableBytesView) }, [0x40, 0x01, 0x00, 0x04] + Array("back".utf8))
         await peer.close()
         await connection.close()
+    }
+
+    /// Our own client (turn-check's) over TLS: two allocations relaying to each other, and a certificate it was not
+    /// told to trust refused.
+    func testTURNClientOverTLSRelaysBetweenTwoAllocations() async throws {
+        let server = try await startServer()
+        let address = server.address("turn tls")
+        let tls = STUNStreamClient.TLS(host: "127.0.0.1", verify: false)
+        let first = TURNClient(username: "alice", password: "alice-password",
+                               transport: try await STUNStreamClient.connect(to: address, tls: tls))
+        let second = TURNClient(username: "alice", password: "alice-password",
+                                transport: try await STUNStreamClient.connect(to: address, tls: tls))
+        XCTAssertEqual((first.transport as? STUNStreamClient)?.tlsVersion, "TLSv1.3")
+        let firstAllocation = try await first.allocate()
+        let secondAllocation = try await second.allocate()
+        let a = try XCTUnwrap(firstAllocation.relayed.first)
+        let b = try XCTUnwrap(secondAllocation.relayed.first)
+        try await first.createPermission([b])
+        try await second.createPermission([a])
+        try await first.bindChannel(0x4000, to: b)
+        try await first.send(ByteBuffer(string: "odd"), onChannel: 0x4000)
+        let atSecond = try await second.nextRelayedData(timeout: .seconds(5))
+        XCTAssertEqual(atSecond?.data, ByteBuffer(string: "odd"))
+        XCTAssertEqual(atSecond?.peer, a)
+        try await second.send(ByteBuffer(string: "padded back"), to: a)
+        let atFirst = try await first.nextRelayedData(timeout: .seconds(5))
+        XCTAssertEqual(atFirst?.channel, 0x4000)
+        XCTAssertEqual(atFirst?.data, ByteBuffer(string: "padded back"))
+        await first.close()
+        await second.close()
+
+        do {
+            _ = try await STUNStreamClient.connect(to: address, tls: STUNStreamClient.TLS(host: "127.0.0.1"))
+            XCTFail("a self-signed certificate passed verification against the system roots")
+        } catch let error as NIOSSLError {
+            guard case .handshakeFailed = error else { return XCTFail("\(error)") }
+        }
     }
 
     func testPlainBytesOnTheTLSPortAreClosedAndTheListenerKeepsServing() async throws {
