@@ -15,7 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.join(ROOT, "Benchmarks")
 SCRATCH = os.path.join(ROOT, ".build-release")
 TOOLS = os.path.join(SCRATCH, "bench")
-SWITCHBOARD = os.path.join(SCRATCH, "release", "switchboard")
+# SWITCHBOARD_BENCH_BINARY=PATH runs that prebuilt server instead, and build_switchboard() then builds nothing.
+PREBUILT = os.environ.get("SWITCHBOARD_BENCH_BINARY")
+SWITCHBOARD = os.path.abspath(PREBUILT) if PREBUILT else os.path.join(SCRATCH, "release", "switchboard")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 USER, PASSWORD, REALM = "bench", "bench-password", "switchboard"
@@ -36,6 +38,9 @@ def raise_fd_limit(n=20000):
 
 
 def build_switchboard():
+    if PREBUILT:
+        log(f"using {SWITCHBOARD} (SWITCHBOARD_BENCH_BINARY); not building")
+        return
     # Always asked: an up-to-date build takes seconds, and a stale binary would measure old code.
     log(f"building {SWITCHBOARD} (release; several minutes the first time, seconds when up to date)")
     subprocess.check_call(["swift", "build", "-c", "release", "--product", "switchboard",
