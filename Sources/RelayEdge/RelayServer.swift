@@ -20,7 +20,8 @@ package final class RelayServer: Sendable {
     /// `turn` is the configuration of the whole relay; each core gets it with its own slice of `turn.relayPorts`.
     package init(settings: RelayListenerSettings, turn: TURNConfiguration, credentials: any CredentialStore,
                  policy: PeerAddressPolicy, ledger: AllocationLedger, nonceSecret: [UInt8], clock: any TURNClock,
-                 group: any EventLoopGroup, logger: Logger) throws {
+                 group: any EventLoopGroup, events: @escaping @Sendable (TURNEvent) -> Void = { _ in },
+                 logger: Logger) throws {
         self.settings = settings
         self.group = group
         self.logger = logger
@@ -31,7 +32,7 @@ package final class RelayServer: Sendable {
             let loop = try DatagramLoop(name: "udp-loop-\(index)")
             let core = TURNServerCore(configuration: sliced, credentials: credentials, policy: policy,
                                       clock: clock, nonceSecret: nonceSecret, ledger: ledger)
-            return TURNShard(loop: loop, edge: TURNEdgeHandle(TURNEdge(loop: loop, core: core, group: group, logger: logger)))
+            return TURNShard(loop: loop, edge: TURNEdgeHandle(TURNEdge(loop: loop, core: core, group: group, events: events, logger: logger)))
         }
         // Started only once all exist: a loop that failed to open must not leave the others' threads running.
         for shard in shards { shard.loop.start() }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import RelayEdge
 import ServiceLifecycle
+import Signaling
 import SignalingEdge
 import STUN
 import TURN
@@ -26,12 +27,19 @@ public final class SwitchboardService: Service, Sendable {
     private let signaling = SignalingSlot()
     /// The certificate of the TLS listeners, swapped on SIGHUP; nil without TLS.
     private let tls: TLSContextSource?
+    /// Both cores' lifecycle events, for the log lines and every operator-facing consumer.
+    public let events: LifecycleEvents
 
     /// `signalingGroup`: event loops for the HTTP side; nil makes `--signaling-threads` of them for this service.
+    /// `eventConsumers`: more consumers of the lifecycle events, beside the log lines (tests).
     public init(configuration: ServerConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 signalingGroup: (any EventLoopGroup)? = nil, clock: any TURNClock = SystemTURNClock(), logger: Logger,
+                eventConsumers: [LifecycleEvents.Consumer] = [],
                 onReady: @escaping @Sendable ([BoundListener]) -> Void = { _ in }) throws {
         self.configuration = configuration
+        let log = LifecycleLog(logger: logger)
+        let events = LifecycleEvents(consumers: [log.consume] + eventConsumers)
+        self.events = events
         self.logger = logger
         self.onReady = onReady
         self.signalingGroup = signalingGroup
@@ -58,7 +66,8 @@ public final class SwitchboardService: Service, Sendable {
                                 credentials: configuration.credentialStore(secrets: secrets),
                                 policy: try configuration.peerPolicy(),
                                 ledger: AllocationLedger(maxTotal: turn.maxAllocations, maxPerUser: configuration.perUserAllocations),
-                                nonceSecret: RandomSecret.bytes(32), clock: clock, group: group, logger: logger)
+                                nonceSecret: RandomSecret.bytes(32), clock: clock, group: group,
+                                events: { events.turn($0) }, logger: logger)
     }
 
     /// What is running now: the same figures the admin API will serve.
@@ -122,7 +131,8 @@ public final class SwitchboardService: Service, Sendable {
             http = try await SignalingHTTPServer.make(
                 settings: try signalingSettings(stunPort: listeners.first { $0.name == "stun udp" }?.address.port ?? configuration.stunPort,
                                                 turnsPort: listeners.first { $0.name == "turn tls" }?.address.port),
-                group: signalingGroup ?? ownGroup!, connections: httpLimiter, logger: logger)
+                group: signalingGroup ?? ownGroup!, connections: httpLimiter, events: { [events] in events.signaling($0) },
+                logger: logger)
         } catch var error as InvalidSetting {
             await relay.stop()
             error.source = error.source ?? "configuration"

@@ -8,6 +8,7 @@ final class SignalingHarness {
     var now: Double = 1000
     private(set) var inbox: [String: [[String: Any]]] = [:]
     private(set) var closed: [String: SignalingCloseReason] = [:]
+    private(set) var events: [SignalingEvent] = []
 
     init(_ configure: (inout SignalingLimits) -> Void = { _ in }) {
         var limits = SignalingLimits()
@@ -25,6 +26,8 @@ final class SignalingHarness {
                 inbox[session, default: []].append(object)
             case .close(let session, let reason):
                 closed[session] = reason
+            case .event(let event):
+                events.append(event)
             }
         }
     }
@@ -58,6 +61,12 @@ final class SignalingHarness {
     }
 
     func types(_ session: String) -> [String] { take(session).map { $0["type"] as! String } }
+
+    /// Events since the last call.
+    func takeEvents() -> [SignalingEvent] {
+        defer { events = [] }
+        return events
+    }
 
     func join(_ session: String, _ room: String, meta: [String: Any]? = nil) -> [String: Any]? {
         var frame: [String: Any] = ["type": "join", "room": room]

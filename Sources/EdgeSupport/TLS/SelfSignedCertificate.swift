@@ -33,9 +33,11 @@ public enum SelfSignedCertificate {
             issuer: name,
             subject: name,
             signatureAlgorithm: .ecdsaWithSHA256,
+            // Its own root, as `openssl req -x509` makes them: a client can trust exactly this certificate
+            // (`turn-check --ca-file`, `curl --cacert`); verifiers do not treat a non-CA certificate as a trust anchor.
             extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true))
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(digitalSignature: true, keyCertSign: true))
                 try ExtendedKeyUsage([.serverAuth])
                 SubjectAlternativeNames(names)
             },

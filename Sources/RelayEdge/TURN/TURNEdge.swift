@@ -28,10 +28,15 @@ final class TURNEdge {
     var peerChannels: [UInt32: any Channel] = [:]
     var peerConnectionIDs: [ObjectIdentifier: UInt32] = [:]
 
-    init(loop: DatagramLoop, core: TURNServerCore, group: any EventLoopGroup, logger: Logger) {
+    /// Where lifecycle events go; called on this loop, must not block.
+    private let events: @Sendable (TURNEvent) -> Void
+
+    init(loop: DatagramLoop, core: TURNServerCore, group: any EventLoopGroup,
+         events: @escaping @Sendable (TURNEvent) -> Void = { _ in }, logger: Logger) {
         self.loop = loop
         self.core = core
         self.group = group
+        self.events = events
         self.logger = logger
         actions.reserveCapacity(8)
         performing.reserveCapacity(8)
@@ -161,6 +166,8 @@ final class TURNEdge {
                         peerConnectionIDs[ObjectIdentifier(channel)] = nil
                         channel.close(promise: nil)
                     }
+                case .event(let event):
+                    events(event)
                 }
             }
             performing.removeAll(keepingCapacity: true)

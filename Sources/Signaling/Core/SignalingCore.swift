@@ -9,6 +9,8 @@ public final class SignalingCore {
         case send(session: String, text: String)
         /// Close the session's current connection; the session is gone.
         case close(session: String, SignalingCloseReason)
+        /// Something happened that operators hear about (webhooks, metrics, logs); nothing to send.
+        case event(SignalingEvent)
     }
 
     public let limits: SignalingLimits
@@ -70,6 +72,7 @@ public final class SignalingCore {
                               limiter: FrameRateLimiter(rate: limits.framesPerSecond, burst: limits.frameBurst, now: now))
         sessions[id] = session
         sessionByResumeToken[session.resumeToken] = id
+        actions.append(.event(.sessionStarted(session: id, user: identity.user)))
         sendWelcome(session, resumed: false, into: &actions)
         return .success(id)
     }
@@ -93,6 +96,7 @@ public final class SignalingCore {
         session.host = host
         if let identity { session.identity = identity }
         sessions[id] = session
+        actions.append(.event(.sessionResumed(session: id, user: session.identity.user)))
         sendWelcome(session, resumed: true, into: &actions)
         for text in session.replay.frames(after: last) {
             actions.append(.send(session: id, text: text))
@@ -216,8 +220,10 @@ public final class SignalingCore {
         }
         let others = room.members.map { PeerInfo(id: $0.session, user: $0.user, meta: $0.meta) }
         let me = PeerInfo(id: session.id, user: session.identity.user, meta: meta)
+        if room.members.isEmpty { actions.append(.event(.roomStarted(room: name))) }
         room.members.append(Room.Member(session: session.id, user: session.identity.user, meta: meta))
         rooms[name] = room
+        actions.append(.event(.peerJoined(room: name, session: session.id, user: session.identity.user)))
         sessions[session.id]?.rooms.append(name)
         deliver(.joined(room: name, selfID: session.id, peers: others,
                         iceServers: iceServers(session.identity.user, session.host)), to: session.id, into: &actions)
@@ -265,6 +271,8 @@ public final class SignalingCore {
         for name in session.rooms {
             removeMember(id, from: name, reason: peerLeftReason, into: &actions)
         }
+        actions.append(.event(.sessionEnded(session: id, user: session.identity.user, reason: peerLeftReason,
+                                             closeCode: close?.code)))
         finish(into: &actions)
     }
 
@@ -273,10 +281,12 @@ public final class SignalingCore {
     }
 
     private func removeMember(_ id: String, from name: String, reason: String, into actions: inout [Action]) {
-        guard var room = rooms[name] else { return }
-        room.members.removeAll { $0.session == id }
+        guard var room = rooms[name], let index = room.members.firstIndex(where: { $0.session == id }) else { return }
+        let member = room.members.remove(at: index)
+        actions.append(.event(.peerLeft(room: name, session: id, user: member.user, reason: reason)))
         if room.members.isEmpty {
             rooms[name] = nil
+            actions.append(.event(.roomFinished(room: name)))
             return
         }
         rooms[name] = room

@@ -24,6 +24,7 @@ package struct SignalingHTTPServer: Sendable {
 
     /// Checks the token keys and makes the hub, on one loop of `group` (connections use all of them).
     package static func make(settings: SignalingEdgeSettings, group: any EventLoopGroup, connections: ConnectionLimiter,
+                             events: @escaping @Sendable (SignalingEvent) -> Void = { _ in },
                              logger: Logger) async throws -> SignalingHTTPServer {
         let verifier: SignalingTokenVerifier
         do {
@@ -47,7 +48,8 @@ package struct SignalingHTTPServer: Sendable {
         // `next()` hands out the group's loops in turn, so servers sharing a group spread their hubs.
         let hub = SignalingHub(limits: settings.limits,
                                iceServers: { user, host in directory.iceServers(user: user, reachedHost: host) },
-                               loop: group.next(), connectionLoops: Array(group.makeIterator()), logger: logger)
+                               loop: group.next(), connectionLoops: Array(group.makeIterator()), events: events,
+                               logger: logger)
         return SignalingHTTPServer(hub: hub, group: group, verifier: verifier, directory: directory, limits: settings.limits,
                                    logger: logger, requestLimits: settings.requestLimits, connections: connections,
                                    origins: OriginPolicy(allowed: settings.allowedOrigins))

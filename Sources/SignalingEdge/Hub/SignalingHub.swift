@@ -29,6 +29,8 @@ actor SignalingHub {
     /// Set by `shutdown`: nothing new attaches while the server winds down.
     private var shuttingDown = false
     let limits: SignalingLimits
+    /// Where lifecycle events go (the app's event stream); called on the hub's loop, must not block.
+    private let events: @Sendable (SignalingEvent) -> Void
     static let pollHold: TimeAmount = .seconds(25)
 
     /// The hub runs on this event loop; connections live on it and on the other `connectionLoops`.
@@ -39,8 +41,9 @@ actor SignalingHub {
 
     init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String) -> JSONValue, loop: any EventLoop,
          connectionLoops: [any EventLoop] = [], random: any RandomNumberGenerator = SystemRandomNumberGenerator(),
-         logger: Logger) {
+         events: @escaping @Sendable (SignalingEvent) -> Void = { _ in }, logger: Logger) {
         self.loop = loop
+        self.events = events
         self.core = SignalingCore(limits: limits, iceServers: iceServers, random: random)
         self.random = random
         self.limits = limits
@@ -353,6 +356,8 @@ actor SignalingHub {
                 case nil:
                     break
                 }
+            case .event(let event):
+                events(event)
             }
         }
     }

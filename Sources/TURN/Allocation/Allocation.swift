@@ -49,6 +49,14 @@ struct Allocation {
     var relayProtocol: RelayProtocol = .udp
     var peerConnections: [TransportAddress: UInt32] = [:]
 
+    var createdAt: Timestamp
+    let traffic = AllocationTraffic()
+
+    var summary: AllocationSummary {
+        AllocationSummary(fiveTuple: fiveTuple, username: username, relays: advertised, relayProtocol: relayProtocol,
+                          lifetime: lifetime)
+    }
+
     func hasPermission(_ ip: IPAddress, now: Timestamp) -> Bool {
         guard let expiry = permissions[ip] else { return false }
         return now < expiry

@@ -23,4 +23,7 @@ public enum TURNAction: Sendable {
     case bindConnection(UInt32, data: FiveTuple, response: ByteBuffer)
     /// Close peer connection `id` (and the data connection bound to it).
     case closePeerConnection(UInt32)
+
+    /// Tell the operator's side (webhooks, metrics, logs); nothing to send.
+    case event(TURNEvent)
 }

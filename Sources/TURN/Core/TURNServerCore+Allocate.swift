@@ -56,18 +56,22 @@ extension TURNServerCore {
         }
         if additionalFamily == .ipv4 { return fail(400, "ADDITIONAL-ADDRESS-FAMILY must be IPv6") }
 
+        func refuseForQuota(_ code: UInt16, _ reason: String? = nil) {
+            actions.append(.event(.quotaRefused(username: auth.username, code: code)))
+            fail(code, reason)
+        }
         // Quotas count the person, not the credential: a REST username (`EXPIRY:USER`) changes with every
         // credential a web app hands out, so it is counted under USER.
         let quotaUser = QuotaUser.of(auth.username)
         if let ledger {
             switch ledger.reserve(quotaUser) {
             case .granted: break
-            case .userQuotaReached: return fail(486)
-            case .totalQuotaReached: return fail(508, "Server allocation limit reached")
+            case .userQuotaReached: return refuseForQuota(486)
+            case .totalQuotaReached: return refuseForQuota(508, "Server allocation limit reached")
             }
         } else {
-            if allocationsPerUser[quotaUser, default: 0] >= configuration.maxAllocationsPerUser { return fail(486) }
-            if allocations.count >= configuration.maxAllocations { return fail(508, "Server allocation limit reached") }
+            if allocationsPerUser[quotaUser, default: 0] >= configuration.maxAllocationsPerUser { return refuseForQuota(486) }
+            if allocations.count >= configuration.maxAllocations { return refuseForQuota(508, "Server allocation limit reached") }
         }
         // A refusal from here on gives the shared quota back.
         func refuse(_ code: UInt16, _ reason: String? = nil) {
@@ -114,7 +118,7 @@ extension TURNServerCore {
             reservationToken: token, addressError: addressError,
             toPeerBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now),
             toClientBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now),
-            relayProtocol: relayProtocol)
+            relayProtocol: relayProtocol, createdAt: now)
         allocations[fiveTuple] = allocation
         allocationsPerUser[quotaUser, default: 0] += 1
         for relay in relays {
@@ -152,6 +156,7 @@ extension TURNServerCore {
         responses.store(out, for: fiveTuple, allocation.allocateTransactionID, now: now)
         counters.allocationsCreated += 1
         actions.append(.toClient(out, fiveTuple))
+        actions.append(.event(.allocationCreated(allocation.summary)))
     }
 
     /// The edge could not bind a relay socket (the port is held by someone else): try another port a few times,
@@ -179,7 +184,7 @@ extension TURNServerCore {
                                   transactionID: allocation.allocateTransactionID, cookie: allocation.allocateCookie)
         allocation.relays.remove(at: index)
         allocations[fiveTuple] = allocation
-        deleteAllocation(fiveTuple, into: &actions)
+        deleteAllocation(fiveTuple, reason: .deleted, into: &actions)
         reply(error: STUNErrorCode(code: 508, reason: "Cannot open a relay socket"), to: request, on: fiveTuple,
               auth: allocation.auth, now: now, into: &actions)
     }

@@ -40,6 +40,7 @@ extension TURNServerCore {
         }
         counters.packetsToPeer += 1
         counters.bytesToPeer += data.readableBytes
+        allocation.traffic.toPeer(data.readableBytes)
         actions.append(.toPeer(data, relay: relay, peer: peer))
     }
 
@@ -72,6 +73,7 @@ extension TURNServerCore {
         }
         counters.packetsToClient += 1
         counters.bytesToClient += length
+        allocation.traffic.toClient(length)
         if let number = allocation.channelByPeer[peer], let binding = allocation.channels[number], now < binding.expiry {
             return .channelData(number, to: fiveTuple)
         }

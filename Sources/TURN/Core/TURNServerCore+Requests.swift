@@ -27,7 +27,7 @@ extension TURNServerCore {
         var requested: UInt32?
         if case .lifetime(let value)? = request.attribute(.lifetime) { requested = value }
         if requested == 0 {
-            deleteAllocation(fiveTuple, into: &actions)
+            deleteAllocation(fiveTuple, reason: .deleted, into: &actions)
             return reply(request.response(.successResponse, attributes: [.lifetime(0)]), to: request, on: fiveTuple,
                          auth: auth, now: now, into: &actions)
         }
@@ -35,14 +35,18 @@ extension TURNServerCore {
         allocation.expiry = now.adding(seconds: granted)
         allocation.lifetime = granted
         allocations[fiveTuple] = allocation
+        actions.append(.event(.allocationRefreshed(fiveTuple, lifetime: granted)))
         reply(request.response(.successResponse, attributes: [.lifetime(granted)]), to: request, on: fiveTuple,
               auth: auth, now: now, into: &actions)
     }
 
-    /// Checks a peer address for CreatePermission and ChannelBind: family (443) and policy (403).
-    func peerError(_ peer: TransportAddress, allocation: Allocation) -> STUNErrorCode? {
+    /// Checks a peer address for CreatePermission, ChannelBind and Connect: family (443) and policy (403).
+    func peerError(_ peer: TransportAddress, allocation: Allocation, into actions: inout [TURNAction]) -> STUNErrorCode? {
         guard allocation.families.contains(peer.ip.family) else { return .peerAddressFamilyMismatch }
-        guard policy.permits(peer.ip) else { return STUNErrorCode(code: 403, reason: "Peer address not allowed") }
+        guard policy.permits(peer.ip) else {
+            actions.append(.event(.peerDenied(allocation.fiveTuple, username: allocation.username, peer: peer.ip)))
+            return STUNErrorCode(code: 403, reason: "Peer address not allowed")
+        }
         return nil
     }
 
@@ -59,7 +63,7 @@ extension TURNServerCore {
                          on: fiveTuple, auth: auth, now: now, into: &actions)
         }
         for peer in peers {
-            if let error = peerError(peer, allocation: allocation) {
+            if let error = peerError(peer, allocation: allocation, into: &actions) {
                 return reply(error: error, to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
             }
         }
@@ -69,7 +73,11 @@ extension TURNServerCore {
                          on: fiveTuple, auth: auth, now: now, into: &actions)
         }
         let expiry = now.adding(seconds: configuration.permissionLifetime)
-        for peer in peers { allocation.permissions[peer.ip] = expiry }
+        for peer in peers {
+            if allocation.permissions.updateValue(expiry, forKey: peer.ip) == nil {
+                actions.append(.event(.permissionCreated(fiveTuple, peer: peer.ip)))
+            }
+        }
         allocations[fiveTuple] = allocation
         reply(request.response(.successResponse), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
     }
@@ -93,7 +101,7 @@ extension TURNServerCore {
         guard case .xorPeerAddress(let peer)? = request.attribute(.xorPeerAddress) else {
             return fail(STUNErrorCode(code: 400, reason: "XOR-PEER-ADDRESS is missing"))
         }
-        if let error = peerError(peer, allocation: allocation) { return fail(error) }
+        if let error = peerError(peer, allocation: allocation, into: &actions) { return fail(error) }
         if let bound = allocation.channels[number], bound.peer != peer {
             return fail(STUNErrorCode(code: 400, reason: "Channel already bound to another peer"))
         }
@@ -109,6 +117,8 @@ extension TURNServerCore {
         if allocation.permissions[peer.ip] == nil, allocation.permissions.count >= configuration.maxPermissionsPerAllocation {
             return fail(STUNErrorCode(code: 508, reason: "Permission limit reached"))
         }
+        if allocation.channels[number] == nil { actions.append(.event(.channelBound(fiveTuple, channel: number, peer: peer))) }
+        if allocation.permissions[peer.ip] == nil { actions.append(.event(.permissionCreated(fiveTuple, peer: peer.ip))) }
         allocation.channels[number] = ChannelBinding(peer: peer, expiry: now.adding(seconds: configuration.channelLifetime))
         allocation.channelByPeer[peer] = number
         allocation.channelCooldowns[number] = nil

@@ -15,7 +15,7 @@ extension TURNServerCore {
         guard case .xorPeerAddress(let peer)? = request.attribute(.xorPeerAddress) else {
             return fail(STUNErrorCode(code: 400, reason: "XOR-PEER-ADDRESS is missing"))
         }
-        if let error = peerError(peer, allocation: allocation) { return fail(error) }
+        if let error = peerError(peer, allocation: allocation, into: &actions) { return fail(error) }
         // Pending or bound, one connection per peer address (RFC 6062 §5.2).
         guard allocation.peerConnections[peer] == nil else { return fail(.connectionAlreadyExists) }
         guard allocation.peerConnections.count < configuration.maxPeerConnectionsPerAllocation,

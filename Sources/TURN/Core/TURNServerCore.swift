@@ -146,7 +146,7 @@ public final class TURNServerCore {
         }
         for fiveTuple in expired {
             counters.allocationsExpired += 1
-            deleteAllocation(fiveTuple, into: &actions)
+            deleteAllocation(fiveTuple, reason: .expired, into: &actions)
         }
         ports.expire(now: now)
         responses.expire(now: now)
@@ -156,12 +156,15 @@ public final class TURNServerCore {
     /// The client's TCP connection closed: its allocation goes with it (RFC 8656 §3.1), and when it was an RFC 6062
     /// data connection, the peer connection spliced to it.
     public func clientTransportClosed(_ fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
-        deleteAllocation(fiveTuple, into: &actions)
+        deleteAllocation(fiveTuple, reason: .connectionClosed, into: &actions)
         if let id = dataConnections[fiveTuple] { closePeerConnection(id, into: &actions) }
     }
 
-    func deleteAllocation(_ fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
+    func deleteAllocation(_ fiveTuple: FiveTuple, reason: AllocationEndReason, into actions: inout [TURNAction]) {
         guard let allocation = allocations.removeValue(forKey: fiveTuple) else { return }
+        if case .active = allocation.state {
+            actions.append(.event(.allocationClosed(allocation.summary, reason: reason, traffic: allocation.traffic.snapshot)))
+        }
         for id in allocation.peerConnections.values { closePeerConnection(id, into: &actions) }
         for relay in allocation.relays {
             relayOwners[relay] = nil

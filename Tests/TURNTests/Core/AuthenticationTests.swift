@@ -67,15 +67,20 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertError(other.allocate(), 438)
     }
 
-    func testNonceIssuedToAnotherClientIsNotAccepted() {
+    func testNonceIssuedToAnotherHostIsNotAcceptedButAnotherPortOfTheSameHostIs() {
         let harness = TURNHarness()
         let first = harness.client("127.0.0.1:1")
         XCTAssertSuccess(first.allocate())
-        let second = harness.client("127.0.0.1:2")
+        let second = harness.client("127.0.0.2:2")
         second.realm = "switchboard"
         second.nonce = first.nonce
         XCTAssertError(second.allocate(), 438)
         XCTAssertSuccess(second.allocate(), "after learning its own nonce")
+        // An RFC 6062 data connection comes from a new port with the control connection's nonce.
+        let samehost = harness.client("127.0.0.1:3")
+        samehost.realm = "switchboard"
+        samehost.nonce = first.nonce
+        XCTAssertSuccess(samehost.allocate())
     }
 
     func testMessageIntegritySHA256IsAnsweredWithSHA256() {

@@ -30,6 +30,8 @@ final class TURNHarness {
     private(set) var peerConnects: [(id: UInt32, relay: TransportAddress, peer: TransportAddress)] = []
     private(set) var bound: [(id: UInt32, data: FiveTuple, response: STUNMessage?)] = []
     private(set) var closedPeerConnections: [UInt32] = []
+    /// Lifecycle events, in order.
+    var events: [TURNEvent] = []
 
     init(users: [(name: String, password: String)] = [("alice", "alice-password"), ("bob", "bob-password")],
          secrets: [String] = ["rest-secret"], allow: [String] = ["127.0.0.0/8", "::1/128"], deny: [String] = [],
@@ -88,6 +90,8 @@ final class TURNHarness {
                 bound.append((id, data, try? STUNMessage(decoding: response)))
             case .closePeerConnection(let id):
                 closedPeerConnections.append(id)
+            case .event(let event):
+                events.append(event)
             }
         }
         return delivered
