@@ -44,6 +44,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.5.0"),
@@ -119,14 +121,27 @@ let package = Package(
             resources: [.copy("Resources/web")]
         ),
         // The app: settings, the service group, start-up and shutdown. Composes both edges.
+        // The operator's listener: /metrics and the admin API, on what the app hands it.
+        .target(
+            name: "AdminEdge",
+            dependencies: [
+                nioCore,
+                logging,
+                serviceLifecycle,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .target(
             name: "SwitchboardApp",
             dependencies: [
-                "STUN", "TURN", "Signaling", "EdgeSupport", "RelayEdge", "SignalingEdge",
+                "STUN", "TURN", "Signaling", "EdgeSupport", "RelayEdge", "SignalingEdge", "AdminEdge",
                 nioCore,
                 nioPosix,
                 logging,
                 serviceLifecycle,
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 crypto,
             ]

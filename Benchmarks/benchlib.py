@@ -108,7 +108,7 @@ class Server:
         self.log_path = os.path.join(self.workdir, f"{run_name}.log")
         out = open(self.log_path, "w")
         if self.kind == "ours":
-            cmd = [SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0",
+            cmd = [SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--admin-port", "0",
                    "--user", f"{USER}:{PASSWORD}", "--allow-peer", "127.0.0.0/8",
                    "--relay-ports", f"{RELAY_MIN}-{RELAY_MAX}", "--log-level", "warning"]
             # `serve` has no --user-quota/--total-quota flags (refused as unknown options); the settings exist as

@@ -40,7 +40,7 @@ def run(server_bin, load_bin, sessions, room, rate, seconds):
     # Every session comes from 127.0.0.1: lift the per-address bound (1,000 by default) above the session count.
     # Through the environment, which older binaries (run side by side) ignore, where they would refuse a flag.
     env = dict(os.environ, SWITCHBOARD_MAX_CONNECTIONS_PER_IP="100000", SWITCHBOARD_HTTP_MAX_CONNECTIONS="100000")
-    server = subprocess.Popen([server_bin, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
+    server = subprocess.Popen([server_bin, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0",
                                "--log-level", "error"], env=env, stdout=subprocess.PIPE, text=True, preexec_fn=raise_limit)
     try:
         port = None

@@ -48,7 +48,7 @@ def start(kind, workdir, cert, key, run_name):
     log_path = os.path.join(workdir, f"{run_name}.log")
     out = open(log_path, "w")
     if kind == "ours":
-        cmd = [benchlib.SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
+        cmd = [benchlib.SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0",
                "--tls-port", "0", "--tls-cert", cert, "--tls-key", key, "--user", f"{benchlib.USER}:{benchlib.PASSWORD}",
                "--relay-ports", f"{benchlib.RELAY_MIN}-{benchlib.RELAY_MAX}", "--log-level", "error"]
         env = dict(os.environ, SWITCHBOARD_USER_QUOTA="20000", SWITCHBOARD_TOTAL_QUOTA="20000",

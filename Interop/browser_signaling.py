@@ -98,7 +98,7 @@ class Server:
         self.spki = base64.b64encode(hashlib.sha256(der).digest()).decode()
         self.mux_port = free_tcp_port()
         self.process = subprocess.Popen(
-            [binary, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
+            [binary, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0",
              "--allow-peer", "127.0.0.0/8", "--relay-ports", f"{RELAY_PORTS[0]}-{RELAY_PORTS[1]}",
              "--tls-cert", cert, "--tls-key", key, "--tls-port", "0", "--mux-port", str(self.mux_port),
              "--log-level", "warning"],

@@ -40,7 +40,7 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < COUNT + FLOOD + 500:
         sys.exit(f"FAIL: the descriptor limit ({soft}, hard {hard}) is too low to hold {COUNT} connections")
-    server = subprocess.Popen([sys.argv[1], "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0",
+    server = subprocess.Popen([sys.argv[1], "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0",
                                "--log-level", "error",
                                # Silent connections are closed after the request deadline (10 s by default): hold
                                # them for the whole check.

@@ -96,6 +96,47 @@ package final class RelayServer: Sendable {
         return total
     }
 
+    /// Every core's active allocations (admin API).
+    package func allocationReports() async throws -> [AllocationReport] {
+        var reports: [AllocationReport] = []
+        for shard in shards {
+            reports += try await shard.edge.submit { $0.core.allocationReports() }
+        }
+        return reports
+    }
+
+    /// Ends the allocations of a user or a signaling session on every core; returns how many ended.
+    package func closeAllocations(user: String? = nil, session: String? = nil) async throws -> Int {
+        var total = 0
+        for shard in shards {
+            total += try await shard.edge.submit { $0.closeAllocations(user: user, session: session) }
+        }
+        return total
+    }
+
+    /// The relay's counters summed over its cores, read live (metrics).
+    package func metrics() async throws -> RelayMetrics {
+        var metrics = RelayMetrics()
+        for shard in shards {
+            let core = try await shard.edge.submit { edge in
+                (edge.core.counters, edge.core.activeAllocationsByTransport(), edge.loop.droppedReads, edge.loop.droppedSends,
+                 edge.droppedTCPFrames, edge.relayCount)
+            }
+            metrics.turn.add(core.0)
+            for (transport, count) in core.1 { metrics.activeAllocations[transport, default: 0] += count }
+            metrics.droppedReads += core.2
+            metrics.droppedSends += core.3
+            metrics.droppedStreamFrames += core.4
+            metrics.relaySockets += core.5
+            metrics.shedTasks += shard.loop.shedTaskCount
+        }
+        metrics.stunResponses = counters.responses.load(ordering: .relaxed)
+        metrics.stunDropped = counters.dropped.load(ordering: .relaxed)
+        metrics.streamConnections = counters.tcpConnections.load(ordering: .relaxed)
+        metrics.streamRefused = counters.tcpRefused.load(ordering: .relaxed)
+        return metrics
+    }
+
     /// Runs `body` with the first TURN core on its loop (diagnostics and tests).
     package func withFirstCore<T: Sendable>(_ body: @escaping @Sendable (TURNServerCore) -> T) async throws -> T {
         try await shards[0].edge.submit { body($0.core) }
@@ -120,4 +161,21 @@ package final class RelayServer: Sendable {
 struct TURNShard: Sendable {
     let loop: DatagramLoop
     let edge: TURNEdgeHandle
+}
+
+/// The relay's live counters, summed over its cores.
+package struct RelayMetrics: Sendable {
+    package var turn = TURNCounters()
+    package var activeAllocations: [ClientTransport: Int] = [:]
+    package var relaySockets = 0
+    /// The data plane's losses: datagrams the kernel had queued when a read batch was full, sends the kernel refused,
+    /// frames for stream clients that were not draining, and tasks shed from an overloaded loop.
+    package var droppedReads = 0
+    package var droppedSends = 0
+    package var droppedStreamFrames = 0
+    package var shedTasks = 0
+    package var stunResponses = 0
+    package var stunDropped = 0
+    package var streamConnections = 0
+    package var streamRefused = 0
 }

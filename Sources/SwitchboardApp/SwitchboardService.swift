@@ -1,3 +1,4 @@
+import AdminEdge
 import EdgeSupport
 import Foundation
 import Logging
@@ -29,6 +30,11 @@ public final class SwitchboardService: Service, Sendable {
     private let tls: TLSContextSource?
     /// Both cores' lifecycle events, for the log lines and every operator-facing consumer.
     public let events: LifecycleEvents
+    public let metrics = ServerMetrics()
+    /// Quotas, draining, revocations and live signaling sessions, shared by the TURN cores.
+    private let ledger: AllocationLedger
+    /// The admin API's bearer token: configured, or generated for this run.
+    public let adminToken: String
 
     /// `signalingGroup`: event loops for the HTTP side; nil makes `--signaling-threads` of them for this service.
     /// `eventConsumers`: more consumers of the lifecycle events, beside the log lines (tests).
@@ -38,8 +44,20 @@ public final class SwitchboardService: Service, Sendable {
                 onReady: @escaping @Sendable ([BoundListener]) -> Void = { _ in }) throws {
         self.configuration = configuration
         let log = LifecycleLog(logger: logger)
-        let events = LifecycleEvents(consumers: [log.consume] + eventConsumers)
+        let turn = configuration.turnConfiguration
+        let ledger = AllocationLedger(maxTotal: turn.maxAllocations, maxPerUser: configuration.perUserAllocations)
+        self.ledger = ledger
+        let relaySlot = NIOLockedValueBox<RelayServer?>(nil)
+        let sessions = SessionBoundCredentials(ledger: ledger, relay: { relaySlot.withLockedValue { $0 } })
+        let events = LifecycleEvents(consumers: [log.consume, metrics.consume, sessions.consume] + eventConsumers)
         self.events = events
+        if let token = configuration.adminToken {
+            adminToken = token
+        } else {
+            adminToken = RandomSecret.hex(bytes: 24)
+            logger.notice("no --admin-token given; the admin API and /metrics take a token generated for this run",
+                          metadata: ["admin-token": "\(adminToken)"])
+        }
         self.logger = logger
         self.onReady = onReady
         self.signalingGroup = signalingGroup
@@ -60,14 +78,14 @@ public final class SwitchboardService: Service, Sendable {
         } else {
             tls = nil
         }
-        let turn = configuration.turnConfiguration
         // Every core must accept every core's nonces (a client's NAT binding may move it to another loop).
         relay = try RelayServer(settings: configuration.relayListenerSettings(tls: tls), turn: turn,
                                 credentials: configuration.credentialStore(secrets: secrets),
                                 policy: try configuration.peerPolicy(),
-                                ledger: AllocationLedger(maxTotal: turn.maxAllocations, maxPerUser: configuration.perUserAllocations),
+                                ledger: ledger,
                                 nonceSecret: RandomSecret.bytes(32), clock: clock, group: group,
                                 events: { events.turn($0) }, logger: logger)
+        relaySlot.withLockedValue { [relay] in $0 = relay }
     }
 
     /// What is running now: the same figures the admin API will serve.
@@ -199,6 +217,22 @@ public final class SwitchboardService: Service, Sendable {
             }
         }
         defer { mux?.close(promise: nil) }
+        let admin: AdminListener
+        do {
+            let backend = AdminBackend.serving(
+                relay: relay, signaling: { [signaling] in await signaling.server }, ledger: ledger, metrics: metrics,
+                httpConnections: { [httpLimiter] in httpLimiter.open }, alternateServer: configuration.alternateServer)
+            admin = try await AdminListener.start(AdminServer(backend: backend, token: adminToken, logger: logger),
+                                                  at: TransportAddress(ip: configuration.adminIP, port: configuration.adminPort),
+                                                  group: signalingGroup ?? ownGroup!, logger: logger)
+            all.append(BoundListener(name: "admin", address: admin.address))
+        } catch {
+            logger.error("cannot start listener", metadata: ["error": "\(error)"])
+            stopContinuation.finish()
+            _ = try? await httpTask.value
+            await relay.stop()
+            throw error
+        }
         for listener in all {
             logger.info("listening", metadata: ["listener": "\(listener)"])
         }
@@ -207,6 +241,7 @@ public final class SwitchboardService: Service, Sendable {
         defer { hangup?.cancel() }
         try? await gracefulShutdown()
         logger.info("shutting down")
+        await admin.stop()
         stopContinuation.finish()
         // HTTP connections get a moment to finish; a client that never sent a request must not hold up the exit.
         let (finished, finish) = AsyncStream.makeStream(of: Void.self)

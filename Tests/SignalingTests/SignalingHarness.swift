@@ -13,7 +13,7 @@ final class SignalingHarness {
     init(_ configure: (inout SignalingLimits) -> Void = { _ in }) {
         var limits = SignalingLimits()
         configure(&limits)
-        core = SignalingCore(limits: limits) { user, host in
+        core = SignalingCore(limits: limits) { user, host, _ in
             .array([.object(["urls": .string("turn:\(host):3478"), "username": .string("x:\(user)"), "credential": .string("c")])])
         }
     }

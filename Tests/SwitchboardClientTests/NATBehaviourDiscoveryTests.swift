@@ -13,6 +13,7 @@ final class NATBehaviourDiscoveryTests: XCTestCase {
         configuration.listenIP = .ipv4Loopback
         configuration.stunPort = 0
         configuration.httpPort = 0
+        configuration.adminPort = 0
         if alternate {
             configuration.alternateIP = IPAddress("127.0.0.2")
             configuration.alternatePort = 0

@@ -20,6 +20,7 @@ final class RunningServer: @unchecked Sendable {
         configuration.listenIP = .ipv4Loopback
         configuration.stunPort = 0
         configuration.httpPort = 0
+        configuration.adminPort = 0
         configure(&configuration)
         let (stream, continuation) = AsyncStream.makeStream(of: [BoundListener].self)
         var logger = Logger(label: "test")

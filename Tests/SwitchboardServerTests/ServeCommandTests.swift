@@ -26,7 +26,7 @@ final class ServeCommandTests: XCTestCase {
         }
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--log-level", "warning"]
+        process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0", "--log-level", "warning"]
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice
@@ -88,10 +88,11 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertEqual(listen(tcp, 1), 0)
         let stunPort = bindLoopback(udp)
         for (arguments, expected) in [(["--http-port", "\(httpPort)"], "error: http 127.0.0.1:\(httpPort): address already in use"),
+                                      (["--admin-port", "\(httpPort)"], "error: admin 127.0.0.1:\(httpPort): address already in use"),
                                       (["--stun-port", "\(stunPort)"], "error: stun udp 127.0.0.1:\(stunPort): address already in use")] {
             let process = Process()
             process.executableURL = binary
-            process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0"] + arguments
+            process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0"] + arguments
             let stderr = Pipe()
             process.standardOutput = FileHandle.nullDevice
             process.standardError = stderr
@@ -166,7 +167,7 @@ final class ServeCommandTests: XCTestCase {
         try install()
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--tls-port", "0",
+        process.arguments = ["serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0", "--tls-port", "0",
                              "--tls-cert", certFile.path, "--tls-key", keyFile.path, "--log-level", "warning"]
         let stdout = Pipe()
         process.standardOutput = stdout

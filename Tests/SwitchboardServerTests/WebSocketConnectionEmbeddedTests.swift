@@ -15,7 +15,7 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
     /// A connection on its own embedded loop; the hub lives on that loop too.
     private func connection(uri: String = "/v1/ws", verifier: SignalingTokenVerifier) throws -> EmbeddedChannel {
         let loop = EmbeddedEventLoop()
-        let hub = SignalingHub(limits: SignalingLimits(), iceServers: { _, _ in .array([]) }, loop: loop,
+        let hub = SignalingHub(limits: SignalingLimits(), iceServers: { _, _, _ in .array([]) }, loop: loop,
                                logger: Logger(label: "test"))
         let channel = EmbeddedChannel(loop: loop)
         let handler = WebSocketConnection(channel: channel, hub: hub, verifier: verifier, limits: SignalingLimits(),

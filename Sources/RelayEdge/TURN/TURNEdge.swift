@@ -80,6 +80,13 @@ final class TURNEdge {
 
     var relayCount: Int { relays.count }
 
+    /// Ends a user's or a session's allocations (the operator's revoke and kick) and closes their sockets.
+    func closeAllocations(user: String?, session: String?) -> Int {
+        let count = core.closeAllocations(user: user, session: session, into: &actions)
+        perform()
+        return count
+    }
+
     // MARK: Input from clients
 
     func clientMessage(_ message: STUNMessage, from fiveTuple: FiveTuple, via listener: DatagramSocket?) {

@@ -14,8 +14,9 @@ public final class SignalingCore {
     }
 
     public let limits: SignalingLimits
-    /// The `iceServers` value handed out on join, for a user who reached us by a host name.
-    let iceServers: @Sendable (_ user: String, _ host: String) -> JSONValue
+    /// The `iceServers` value handed out on join, for a user of a session who reached us by a host name (the
+    /// credentials name the session, so they die with it).
+    let iceServers: @Sendable (_ user: String, _ host: String, _ session: String) -> JSONValue
 
     var sessions: [String: Session] = [:]
     /// Sessions waiting in their resume window, so `expire` looks at these rather than copying every session.
@@ -32,7 +33,7 @@ public final class SignalingCore {
 
     /// `random` must be cryptographic in a server (the default): session ids and resume tokens are capabilities.
     public init(limits: SignalingLimits = SignalingLimits(),
-                iceServers: @escaping @Sendable (_ user: String, _ host: String) -> JSONValue = { _, _ in .array([]) },
+                iceServers: @escaping @Sendable (_ user: String, _ host: String, _ session: String) -> JSONValue = { _, _, _ in .array([]) },
                 random: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.limits = limits
         self.iceServers = iceServers
@@ -44,6 +45,18 @@ public final class SignalingCore {
 
     public var sessionCount: Int { sessions.count }
     public var roomCount: Int { rooms.count }
+
+    /// Every room with its members in join order (admin API).
+    public func roomReports() -> [RoomReport] {
+        rooms.map { name, room in
+            RoomReport(room: name, peers: room.members.map { RoomReport.Peer(session: $0.session, user: $0.user, meta: $0.meta) })
+        }.sorted { $0.room < $1.room }
+    }
+
+    /// Sessions of `user`, connected or waiting in their resume window.
+    public func sessions(of user: String) -> [String] {
+        sessions.values.filter { $0.identity.user == user }.map(\.id)
+    }
 
     /// Peer ids in a room, in join order (for tests and metrics).
     public func members(of room: String) -> [String] {
@@ -226,7 +239,7 @@ public final class SignalingCore {
         actions.append(.event(.peerJoined(room: name, session: session.id, user: session.identity.user)))
         sessions[session.id]?.rooms.append(name)
         deliver(.joined(room: name, selfID: session.id, peers: others,
-                        iceServers: iceServers(session.identity.user, session.host)), to: session.id, into: &actions)
+                        iceServers: iceServers(session.identity.user, session.host, session.id)), to: session.id, into: &actions)
         for other in others {
             deliver(.peerJoined(room: name, peer: me), to: other.id, into: &actions)
         }

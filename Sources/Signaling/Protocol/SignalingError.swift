@@ -56,6 +56,12 @@ public struct SignalingCloseReason: Error, Sendable, Equatable, CustomStringConv
     public static let idleTimeout = SignalingCloseReason(code: 4008, reason: "idle-timeout")
     public static let replaced = SignalingCloseReason(code: 4009, reason: "replaced")
     public static let tooSlow = SignalingCloseReason(code: 4010, reason: "too-slow")
+    /// Ended by the operator (admin API `kick`).
+    public static let kicked = SignalingCloseReason(code: 4011, reason: "kicked")
+    /// The user's access was revoked (admin API `revoke`).
+    public static let revoked = SignalingCloseReason(code: 4012, reason: "revoked")
+    /// The server is draining: new sessions go elsewhere; resumes of existing ones are still served.
+    public static let draining = SignalingCloseReason(code: 4013, reason: "draining")
 
     public var description: String { "\(code) \(reason)" }
 }

@@ -19,9 +19,11 @@ struct ICEServerDirectory: Sendable {
     let hosts: [String]
     let ttl: Int = 86_400
 
-    func iceServers(user: String, reachedHost: String) -> JSONValue {
+    /// With `session`, the credential is bound to that signaling session (`EXPIRY:USER:SESSION`): it stops
+    /// working, and its allocations close, when the session ends.
+    func iceServers(user: String, reachedHost: String, session: String? = nil) -> JSONValue {
         let hosts = hosts.isEmpty ? [reachedHost] : hosts
-        let credential = RESTCredential.generate(secret: secret, user: user, ttl: ttl,
+        let credential = RESTCredential.generate(secret: secret, user: user, session: session, ttl: ttl,
                                                   unixTime: Int64(Date().timeIntervalSince1970))
         return .array([
             .object(["urls": .array(hosts.map { .string("stun:\($0):\(port)") })]),

@@ -47,7 +47,9 @@ package struct SignalingHTTPServer: Sendable {
                                            hosts: settings.publicHosts)
         // `next()` hands out the group's loops in turn, so servers sharing a group spread their hubs.
         let hub = SignalingHub(limits: settings.limits,
-                               iceServers: { user, host in directory.iceServers(user: user, reachedHost: host) },
+                               iceServers: { user, host, session in
+                                   directory.iceServers(user: user, reachedHost: host, session: session)
+                               },
                                loop: group.next(), connectionLoops: Array(group.makeIterator()), events: events,
                                logger: logger)
         return SignalingHTTPServer(hub: hub, group: group, verifier: verifier, directory: directory, limits: settings.limits,
@@ -64,6 +66,16 @@ package struct SignalingHTTPServer: Sendable {
     package var sessionCount: Int { get async { await hub.sessionCount } }
     package var pollIndexCount: Int { get async { await hub.pollIndexCount } }
     package var roomCount: Int { get async { await hub.roomCount } }
+
+    // The operator's hand (admin API).
+    package func roomReports() async -> [RoomReport] { await hub.roomReports() }
+    package func kick(session: String) async -> Bool { await hub.kick(session) }
+    package func hasSession(_ session: String) async -> Bool { await hub.hasSession(session) }
+    package func revoke(user: String) async -> Int { await hub.revoke(user: user) }
+    package func drain() async { await hub.drain() }
+    package var isDraining: Bool { get async { await hub.isDraining } }
+    /// How long the TURN credentials handed out on join live.
+    package var credentialTTL: Int { directory.ttl }
 
     /// Runs until `stop` finishes; `onBound` gets each listener's name (`http`, `https`) and port once it listens.
     /// With `https` the same routes are served over TLS on a second port. On `stop` the hub ends every session

@@ -28,6 +28,8 @@ actor SignalingHub {
     private var inBatch = false
     /// Set by `shutdown`: nothing new attaches while the server winds down.
     private var shuttingDown = false
+    /// Set by the operator: no new sessions; existing ones (and their resumes) are served until they end.
+    private var draining = false
     let limits: SignalingLimits
     /// Where lifecycle events go (the app's event stream); called on the hub's loop, must not block.
     private let events: @Sendable (SignalingEvent) -> Void
@@ -39,7 +41,7 @@ actor SignalingHub {
     /// How events on each other connection loop reach the hub.
     private nonisolated let inboundHandoffs: [ObjectIdentifier: InboundHandoff]
 
-    init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String) -> JSONValue, loop: any EventLoop,
+    init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String, String) -> JSONValue, loop: any EventLoop,
          connectionLoops: [any EventLoop] = [], random: any RandomNumberGenerator = SystemRandomNumberGenerator(),
          events: @escaping @Sendable (SignalingEvent) -> Void = { _ in }, logger: Logger) {
         self.loop = loop
@@ -56,6 +58,34 @@ actor SignalingHub {
     }
 
     var sessionCount: Int { core.sessionCount }
+
+    // MARK: Operator
+
+    func roomReports() -> [RoomReport] { core.roomReports() }
+    func hasSession(_ session: String) -> Bool { core.hasSession(session) }
+
+    /// Ends one session with close 4011; false when there is no such session.
+    func kick(_ session: String) -> Bool {
+        guard core.hasSession(session) else { return false }
+        end(session, .kicked)
+        return true
+    }
+
+    /// Ends every session of `user` with close 4012; returns how many.
+    func revoke(user: String) -> Int {
+        let sessions = core.sessions(of: user)
+        for session in sessions { end(session, .revoked) }
+        return sessions.count
+    }
+
+    private func end(_ session: String, _ reason: SignalingCloseReason) {
+        var actions: [SignalingCore.Action] = []
+        core.terminate(session, reason: reason, into: &actions)
+        perform(actions)
+    }
+
+    func drain() { draining = true }
+    var isDraining: Bool { draining }
     /// Poll ids that still lead to a session: each ended, resumed or idle long-polling session leaves none behind.
     var pollIndexCount: Int { sessionByPollID.count }
     var roomCount: Int { core.roomCount }
@@ -144,6 +174,7 @@ actor SignalingHub {
     private func startSession(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
                               outlet: Outlet) -> Result<String, SignalingCloseReason> {
         guard !shuttingDown else { return .failure(.goingAway) }
+        if draining, resume == nil { return .failure(.draining) }
         var actions: [SignalingCore.Action] = []
         let result: Result<String, SignalingCloseReason>
         if let resume {

@@ -40,7 +40,9 @@ struct LongPollRoutes: Sendable {
         case .success(let (session, pollID)):
             return try JSONResponse.make(.ok, ["session": .string(session), "poll": .string(pollID)])
         case .failure(let reason):
-            return try JSONResponse.make(.gone, ["code": .number(Double(reason.code)), "reason": .string(reason.reason)])
+            // Draining is not the end of anything: the client should go to another node (503), not give up (410).
+            return try JSONResponse.make(reason == .draining ? .serviceUnavailable : .gone,
+                                         ["code": .number(Double(reason.code)), "reason": .string(reason.reason)])
         }
     }
 

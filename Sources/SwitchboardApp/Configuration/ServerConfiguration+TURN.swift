@@ -14,6 +14,7 @@ extension ServerConfiguration {
         turn.maxBytesPerSecondPerAllocation = maxBps
         turn.maximumLifetime = UInt32(clamping: maxAllocateLifetime)
         turn.relayPorts = relayPorts
+        turn.alternateServer = alternateServer
         for ip in [relayIP ?? (listenIP.isUnspecified ? nil : listenIP)].compactMap({ $0 }) {
             if ip.family == .ipv4 { turn.relayIPv4 = ip } else { turn.relayIPv6 = ip }
         }

@@ -23,6 +23,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var muxPort: UInt16?
     public var httpPort: UInt16 = 8080
     public var adminPort: UInt16 = 8081
+    public var adminIP: IPAddress = .v4(0x7F00_0001)
+    /// Bearer token of the admin API; nil generates one at start (logged).
+    public var adminToken: String?
+    /// Where a draining server sends new TURN allocations (300 ALTERNATE-SERVER).
+    public var alternateServer: TransportAddress?
     public var alternateIP: IPAddress?
     public var alternatePort: UInt16?
     public var relayIP: IPAddress?

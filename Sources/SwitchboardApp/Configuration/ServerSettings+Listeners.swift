@@ -18,7 +18,6 @@ extension ServerSettings {
         .optional("mux-port", "PORT",
                   help: "One port for turns:, HTTPS/WSS, plain STUN/TURN over TCP and plain HTTP, told apart by their first bytes (443 where only 443 is open).",
                   default: "off", \.muxPort, parser: SettingParsers.port),
-        .port("admin-port", help: "Admin API and metrics on 127.0.0.1 (validated; not served yet).", \.adminPort),
         .address("alternate-ip", help: "RFC 5780 second IP address; needs a concrete listen IP of the same family.",
                  default: "off", \.alternateIP),
         .optional("alternate-port", "PORT", help: "RFC 5780 second port.", default: "STUN port + 1", \.alternatePort,

@@ -12,6 +12,13 @@ public final class AllocationLedger: Sendable {
     private struct State {
         var total = 0
         var perUser: [String: Int] = [:]
+        var draining = false
+        /// Revoked users, each until the Unix second after which any credential it held has expired.
+        var revokedUsers: [String: Int64] = [:]
+        /// Signaling sessions alive now: a credential bound to a session (`EXPIRY:USER:SESSION`) works only while
+        /// its session does. Bounded by the signaling session limit.
+        var liveSessions: Set<String> = []
+        var checksSessions = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -43,4 +50,46 @@ public final class AllocationLedger: Sendable {
     }
 
     public var total: Int { state.withLockedValue { $0.total } }
+
+    /// Draining: new allocations are refused (300 to the alternate server when one is configured), existing ones
+    /// are served until they end.
+    public var isDraining: Bool {
+        get { state.withLockedValue { $0.draining } }
+        set { state.withLockedValue { $0.draining = newValue } }
+    }
+
+    /// Refuses `user`'s credentials until `until` (Unix seconds): those issued before the revocation expire by then.
+    public func revoke(user: String, until: Int64) {
+        state.withLockedValue { $0.revokedUsers[user] = max($0.revokedUsers[user] ?? 0, until) }
+    }
+
+    /// A signaling session began: credentials bound to it work from now on. The first call turns the check on
+    /// (a relay without signaling in the same process does not check sessions).
+    public func sessionStarted(_ session: String) {
+        state.withLockedValue {
+            $0.checksSessions = true
+            $0.liveSessions.insert(session)
+        }
+    }
+
+    /// A signaling session ended: credentials bound to it are refused from now on.
+    public func sessionEnded(_ session: String) {
+        state.withLockedValue { _ = $0.liveSessions.remove(session) }
+    }
+
+    /// Whether a credential is refused: its user is revoked and the revocation still runs, or it is bound to a
+    /// session that is not alive. Expired revocations are forgotten here.
+    public func isRevoked(user: String, session: String?, unixTime: Int64) -> Bool {
+        state.withLockedValue { state in
+            if let until = state.revokedUsers[user] {
+                if until > unixTime { return true }
+                state.revokedUsers[user] = nil
+            }
+            if let session, state.checksSessions, !state.liveSessions.contains(session) { return true }
+            return false
+        }
+    }
+
+    /// Whether any check can refuse (so authentication skips the lock when none can).
+    public var hasRevocations: Bool { state.withLockedValue { !$0.revokedUsers.isEmpty || $0.checksSessions } }
 }

@@ -35,6 +35,8 @@ public struct TURNConfiguration: Sendable {
     public var externalIPv4: IPAddress?
     public var externalIPv6: IPAddress?
     public var relayPorts: ClosedRange<UInt16> = 49152...65535
+    /// Where a draining server sends new allocations (300 with ALTERNATE-SERVER); nil refuses them with 508.
+    public var alternateServer: TransportAddress?
 
     public init() {}
 }

@@ -9,6 +9,13 @@ extension TURNServerCore {
             reply(error: STUNErrorCode(code: code, reason: reason), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
         }
 
+        if allocations[fiveTuple] == nil, let ledger, ledger.isDraining {
+            if let alternate = configuration.alternateServer {
+                return reply(error: .tryAlternate, to: request, on: fiveTuple, auth: auth,
+                             extra: [.alternateServer(alternate)], now: now, into: &actions)
+            }
+            return fail(508, "Server draining")
+        }
         if let existing = allocations[fiveTuple] {
             if existing.allocateTransactionID == request.transactionID {
                 // A retransmission of the request that created it: same answer once it exists, silence until then.

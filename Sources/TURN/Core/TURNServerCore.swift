@@ -89,6 +89,14 @@ public final class TURNServerCore {
         let unixTime = clock.unixSeconds()
         switch authenticator.authenticate(request, from: fiveTuple.client, unixTime: unixTime) {
         case .authenticated(let user):
+            if let ledger, ledger.hasRevocations,
+               ledger.isRevoked(user: QuotaUser.of(user.username), session: QuotaUser.session(of: user.username), unixTime: unixTime) {
+                counters.authenticationFailures += 1
+                var out = ByteBufferAllocator().buffer(capacity: 96)
+                write(request.errorResponse(STUNErrorCode(code: 401, reason: "Credentials revoked")), auth: nil, into: &out)
+                actions.append(.toClient(out, fiveTuple))
+                return nil
+            }
             return user
         case .rejected(let error, let challenge):
             counters.authenticationFailures += 1
@@ -209,6 +217,25 @@ public struct TURNCounters: Sendable, Equatable {
     /// RFC 6062: peer connections bound to a data connection, and those closed unbound (refused, failed, timed out).
     public var peerConnectionsBound = 0
     public var peerConnectionsAbandoned = 0
+
+    public init() {}
+
+    /// Adds another core's counts (a server's figures are the sum over its cores).
+    public mutating func add(_ other: TURNCounters) {
+        allocationsCreated += other.allocationsCreated
+        allocationsExpired += other.allocationsExpired
+        authenticationFailures += other.authenticationFailures
+        errorResponses += other.errorResponses
+        retransmissionsAnswered += other.retransmissionsAnswered
+        packetsToPeer += other.packetsToPeer
+        packetsToClient += other.packetsToClient
+        bytesToPeer += other.bytesToPeer
+        bytesToClient += other.bytesToClient
+        packetsDropped += other.packetsDropped
+        packetsRateLimited += other.packetsRateLimited
+        peerConnectionsBound += other.peerConnectionsBound
+        peerConnectionsAbandoned += other.peerConnectionsAbandoned
+    }
 }
 
 extension TURNServerCore {

@@ -62,11 +62,17 @@ public struct RESTCredential: Sendable, Equatable, Codable {
 
     /// Issues a credential valid for `ttl` seconds from `unixTime`. An empty `user` is treated as none, so the
     /// username never ends in a bare `:`; an absurd `ttl` saturates rather than trapping.
-    public static func generate(secret: String, user: String?, ttl: Int, unixTime: Int64) -> RESTCredential {
+    /// With `session`, the username is `EXPIRY:USER:SESSION`, bound to a signaling session (a `:` inside USER is
+    /// written `%3A` so the three fields stay apart); a relay checks it with the secret alone, like any other.
+    public static func generate(secret: String, user: String?, session: String? = nil, ttl: Int,
+                                unixTime: Int64) -> RESTCredential {
         let (sum, overflow) = unixTime.addingReportingOverflow(Int64(ttl))
         let expiry = overflow ? (ttl > 0 ? Int64.max : Int64.min) : sum
         let username: String
-        if let user, !user.isEmpty {
+        if let session, !session.isEmpty {
+            let name = (user ?? "").split(separator: ":", omittingEmptySubsequences: false).joined(separator: "%3A")
+            username = "\(expiry):\(name):\(session)"
+        } else if let user, !user.isEmpty {
             username = "\(expiry):\(user)"
         } else {
             username = "\(expiry)"
