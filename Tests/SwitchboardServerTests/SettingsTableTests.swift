@@ -8,7 +8,8 @@ final class SettingsTableTests: XCTestCase {
     /// A value each setting accepts; every setting must have one so that a new setting cannot skip the round trip.
     static let samples: [String: [String]] = [
         "listen-ip": ["127.0.0.1"], "stun-port": ["3479"], "tls-port": ["5350"], "http-port": ["8090"],
-        "admin-port": ["8091"], "https-port": ["8443"], "tls-cert": ["/etc/cert.pem"], "tls-key": ["/etc/key.pem"],
+        "admin-port": ["8091"], "admin-ip": ["127.0.0.3"], "admin-token": ["an-admin-token-0123456789"],
+        "alternate-server": ["192.0.2.7:3478"], "https-port": ["8443"], "tls-cert": ["/etc/cert.pem"], "tls-key": ["/etc/key.pem"],
         "self-signed": ["true"], "mux-port": ["4443"], "alternate-ip": ["127.0.0.2"], "alternate-port": ["3481"],
         "max-tcp-connections": ["77"], "tcp-idle-timeout": ["30"], "max-connections-per-ip": ["9"],
         "turn-threads": ["2"], "software": ["Test Server 1"],
