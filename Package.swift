@@ -162,6 +162,8 @@ let package = Package(
                 "SwitchboardApp", "EdgeSupport", "SwitchboardClient", "STUN", "TURN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 nioCore,
+                nioPosix,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 nioSSL,
                 logging,
                 serviceLifecycle,

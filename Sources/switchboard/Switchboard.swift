@@ -5,7 +5,7 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "WebRTC signaling server and STUN/TURN relay in one binary.",
-        subcommands: [Serve.self, Stun.self, TurnCheck.self, Credentials.self],
+        subcommands: [Serve.self, Stun.self, TurnCheck.self, Credentials.self, Admin.self],
         defaultSubcommand: nil
     )
 

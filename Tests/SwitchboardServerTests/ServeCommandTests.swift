@@ -36,7 +36,7 @@ final class ServeCommandTests: XCTestCase {
         var lines: [String] = []
         var pending = Data()
         let handle = stdout.fileHandleForReading
-        while lines.count < 3 {
+        while lines.count < 4 {
             let chunk = handle.availableData
             guard !chunk.isEmpty else { break }
             pending += chunk
@@ -45,7 +45,8 @@ final class ServeCommandTests: XCTestCase {
                 pending = pending[pending.index(after: newline)...]
             }
         }
-        XCTAssertEqual(lines.map { $0.hasPrefix("http ") ? "http" : $0.split(separator: " ").prefix(2).joined(separator: " ") }, ["stun udp", "stun tcp", "http"])
+        XCTAssertEqual(lines.map { $0.hasPrefix("http ") ? "http" : $0.hasPrefix("admin ") ? "admin" : $0.split(separator: " ").prefix(2).joined(separator: " ") },
+                       ["stun udp", "stun tcp", "http", "admin"])
         let udp = try XCTUnwrap(TransportAddress(String(lines[0].split(separator: " ")[2])))
         XCTAssertEqual(udp.ip, .ipv4Loopback)
         XCTAssertNotEqual(udp.port, 0, "port 0 is replaced by the port picked")
