@@ -101,7 +101,7 @@ class Server:
             [binary, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0",
              "--allow-peer", "127.0.0.0/8", "--relay-ports", f"{RELAY_PORTS[0]}-{RELAY_PORTS[1]}",
              "--tls-cert", cert, "--tls-key", key, "--tls-port", "0", "--mux-port", str(self.mux_port),
-             "--log-level", "warning"],
+             "--admin-token", ADMIN_TOKEN, "--log-level", "warning"],
             stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.lines = []
         ready = threading.Event()
@@ -114,6 +114,12 @@ class Server:
             ready.set()
 
         threading.Thread(target=read, daemon=True).start()
+        # `admin` is the last readiness line: wait for it so every port is known.
+        deadline = time.monotonic() + 20
+        while not any(line.startswith("admin ") for line in self.lines) and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
         if not ready.wait(20) or not any(line.startswith("http ") for line in self.lines):
             self.stop()
             raise CheckFailed(f"server did not report its http listener: {self.lines} {self.errors()}")
@@ -125,6 +131,8 @@ class Server:
                 self.http_port = int(address.rsplit(":", 1)[1])
             elif line.startswith("turn tls "):
                 self.tls_port = int(address.rsplit(":", 1)[1])
+            elif kind == "admin":
+                self.admin_port = int(address.rsplit(":", 1)[1])
         self.base = f"http://127.0.0.1:{self.http_port}"
         self.mux_base = f"https://127.0.0.1:{self.mux_port}"
 
@@ -140,6 +148,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+ADMIN_TOKEN = "interop-browser-admin-token-0123"
 
 
 def free_tcp_port():
@@ -589,10 +600,46 @@ def resume_broadcast(server, browsers, transport):
 
 # ---------------------------------------------------------------- main
 
+def admin(server, method, path):
+    import urllib.request
+    request = urllib.request.Request(f"http://127.0.0.1:{server.admin_port}{path}", method=method,
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def admin_kick(server, browsers):
+    """Two relay-only pages talk; the operator kicks the second: its WebSocket closes with 4011, the first page hears
+    `peer-left` (kicked), the second's allocations are gone from the admin API, and nothing crosses the relay any
+    more."""
+    first, second = browsers
+    room = room_name("kick")
+    first.open_demo(server.base, room=room, relay="1", transport="websocket", autojoin="1", name="first")
+    first.wait("demo.joined && demo.joined.self", "the first page to join")
+    second.open_demo(server.base, room=room, relay="1", transport="websocket", autojoin="1", name="second")
+    second_id = second.wait("demo.joined && demo.joined.self", "the second page to join")
+    talk_both_ways(first, second, "before the kick")
+    listed = [a for a in admin(server, "GET", "/admin/allocations")["allocations"] if a.get("session") == second_id]
+    if not listed:
+        raise CheckFailed(f"no allocation bound to the second page's session {second_id} before the kick")
+    kicked = admin(server, "POST", f"/admin/peers/{second_id}/kick")
+    if kicked.get("closeCode") != 4011 or kicked.get("allocationsClosed") != len(listed):
+        raise CheckFailed(f"kick answered {kicked}, expected close 4011 and {len(listed)} allocations closed")
+    second.wait("demo.sb.state === 'closed'", "the kicked page's signaling to close for good")
+    left = [a for a in admin(server, "GET", "/admin/allocations")["allocations"] if a.get("session") == second_id]
+    if left:
+        raise CheckFailed(f"allocations of the kicked session remain: {left}")
+    first.js("demo.send(arguments[0])", "after the kick")
+    time.sleep(4)
+    if second.js("return demo.received.includes('after the kick')"):
+        raise CheckFailed("a message crossed the relay to the kicked page after the kick")
+    return f"kicked {second_id}: close 4011, {len(listed)} allocation(s) closed, data channel silent afterwards"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary", nargs="?", default=os.environ.get("SWITCHBOARD"))
-    parser.add_argument("--timeout", type=float, default=100, help="watchdog for the whole run, in seconds")
+    parser.add_argument("--timeout", type=float, default=150, help="watchdog for the whole run, in seconds")
     parser.add_argument("--only", action="append", help="run only these checks (repeatable)")
     arguments = parser.parse_args()
     binary = arguments.binary or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "debug",
@@ -638,6 +685,7 @@ def main():
             ("browser-resume-broadcast-poll", lambda: resume_broadcast(server, browsers, "poll")),
             ("browser-turns-relay", lambda: turns_relay(server, browsers, server.base, server.tls_port)),
             ("browser-turns-mux-relay", lambda: turns_relay(server, browsers, server.mux_base, server.mux_port)),
+            ("browser-admin-kick", lambda: admin_kick(server, browsers)),
         ]
         for name, run in checks:
             if arguments.only and name not in arguments.only:

@@ -7,7 +7,7 @@
 (function (global) {
   'use strict';
 
-  const FATAL = new Set([1002, 1003, 1007, 1009, 4000, 4001, 4002, 4006, 4007]);
+  const FATAL = new Set([1002, 1003, 1007, 1009, 4000, 4001, 4002, 4006, 4007, 4011, 4012]);
   const RESUME_LOST = new Set([4003, 4004, 4005, 4010]);
 
   class SwitchboardError extends Error {
