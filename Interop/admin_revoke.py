@@ -10,27 +10,7 @@ import asyncio, json, subprocess, sys, time, urllib.request, urllib.error
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
-TOKEN = "interop-admin-token-0123456789"
-
-
-def start(binary):
-    proc = subprocess.Popen(
-        [binary, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0",
-         "--admin-token", TOKEN, "--user", "mallory:mallory-password", "--allow-peer", "127.0.0.0/8",
-         "--relay-ports", "58000-58999"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    ports = {}
-    deadline = time.time() + 20
-    while "admin" not in ports and time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        name, _, address = line.strip().rpartition(" ")
-        ports[name] = int(address.rsplit(":", 1)[1])
-    if "admin" not in ports:
-        proc.kill()
-        sys.exit("the server did not print its admin readiness line")
-    return proc, ports
+from serve_process import ADMIN_TOKEN as TOKEN, start
 
 
 def admin(port, method, path):
@@ -89,7 +69,7 @@ async def scenario(ports):
 
 
 def main():
-    proc, ports = start(sys.argv[1])
+    proc, ports = start(sys.argv[1], "--user", "mallory:mallory-password", "--relay-ports", "58000-58999")
     try:
         asyncio.run(scenario(ports))
     finally:

@@ -13,27 +13,7 @@ import json, os, socket, struct, subprocess, sys, time, urllib.request, urllib.e
 
 from prometheus_client.parser import text_string_to_metric_families
 
-TOKEN = "interop-admin-token-0123456789"
-
-
-def start(binary):
-    proc = subprocess.Popen(
-        [binary, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0",
-         "--admin-token", TOKEN, "--user", "alice:alice-password", "--allow-peer", "127.0.0.0/8",
-         "--relay-ports", "57000-57999"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    ports = {}
-    deadline = time.time() + 20
-    while "admin" not in ports and time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        name, _, address = line.strip().rpartition(" ")
-        ports[name] = int(address.rsplit(":", 1)[1])
-    if "admin" not in ports:
-        proc.kill()
-        sys.exit("the server did not print its admin readiness line")
-    return proc, ports
+from serve_process import ADMIN_TOKEN as TOKEN, start
 
 
 def bindings(port, count):
@@ -57,7 +37,7 @@ def get(port, path, token=TOKEN):
 
 
 def main():
-    proc, ports = start(sys.argv[1])
+    proc, ports = start(sys.argv[1], "--user", "alice:alice-password", "--relay-ports", "57000-57999")
     try:
         bindings(ports["stun udp"], 7)
         check = subprocess.run([sys.argv[1], "turn-check", f"turn:127.0.0.1:{ports['stun udp']}", "--user", "alice",

@@ -103,34 +103,10 @@ final class STUNClientHandler: ChannelDuplexHandler {
     }
 
     private var pending: [TransactionID: Pending] = [:]
-    /// Relayed data not yet taken, bounded so a flood cannot grow it without limit.
-    private var inbox: [STUNClient.RelayedData] = []
-    private var inboxWaiter: EventLoopPromise<STUNClient.RelayedData?>?
-    static let inboxLimit = 4096
-
-    private func deliver(_ data: STUNClient.RelayedData) {
-        if let waiter = inboxWaiter {
-            inboxWaiter = nil
-            waiter.succeed(data)
-        } else if inbox.count < STUNClientHandler.inboxLimit {
-            inbox.append(data)
-        }
-    }
+    private let inbox = RelayedDataInbox()
 
     func nextRelayedData(timeout: TimeAmount, on loop: EventLoop) -> EventLoopFuture<STUNClient.RelayedData?> {
-        if !inbox.isEmpty { return loop.makeSucceededFuture(inbox.removeFirst()) }
-        inboxWaiter?.succeed(nil)
-        let promise = loop.makePromise(of: STUNClient.RelayedData?.self)
-        inboxWaiter = promise
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        loop.scheduleTask(in: timeout) {
-            let handler = bound.value
-            if let waiter = handler.inboxWaiter, waiter.futureResult === promise.futureResult {
-                handler.inboxWaiter = nil
-                waiter.succeed(nil)
-            }
-        }
-        return promise.futureResult
+        inbox.next(timeout: timeout, on: loop)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -158,28 +134,18 @@ final class STUNClientHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        if let first = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self), ChannelData.looksLikeChannelData(first) {
-            if case .success(let (number, payload)) = ChannelData.parse(envelope.data) {
-                deliver(.init(peer: nil, channel: number, data: payload))
-            }
-            return
+        switch ServerUnit(envelope.data, acceptClassic: true) {
+        case .relayed(let relayed):
+            inbox.deliver(relayed)
+        case .message(let message):
+            guard message.type.messageClass == .successResponse || message.type.messageClass == .errorResponse,
+                  let entry = pending.removeValue(forKey: message.transactionID),
+                  let source = TransportAddress(envelope.remoteAddress) else { return }
+            entry.timer?.cancel()
+            entry.transaction.promise.succeed(STUNClient.Response(message: message, source: source))
+        case .garbage:
+            break
         }
-        guard let message = try? STUNMessage(decoding: envelope.data, options: .init(acceptClassic: true)) else { return }
-        if message.type == STUNMessageType(method: .data, messageClass: .indication) {
-            var peer: TransportAddress?
-            var payload: ByteBuffer?
-            for attribute in message.attributes {
-                if case .xorPeerAddress(let address) = attribute { peer = address }
-                if case .data(let bytes) = attribute { payload = bytes }
-            }
-            if let peer, let payload { deliver(.init(peer: peer, channel: nil, data: payload)) }
-            return
-        }
-        guard message.type.messageClass == .successResponse || message.type.messageClass == .errorResponse,
-              let entry = pending.removeValue(forKey: message.transactionID),
-              let source = TransportAddress(envelope.remoteAddress) else { return }
-        entry.timer?.cancel()
-        entry.transaction.promise.succeed(STUNClient.Response(message: message, source: source))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -192,8 +158,7 @@ final class STUNClientHandler: ChannelDuplexHandler {
             entry.transaction.promise.fail(STUNClientError.closed)
         }
         pending = [:]
-        inboxWaiter?.succeed(nil)
-        inboxWaiter = nil
+        inbox.close()
         context.fireChannelInactive()
     }
 }

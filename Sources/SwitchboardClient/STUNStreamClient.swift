@@ -145,8 +145,7 @@ final class STUNStreamClientHandler: ChannelInboundHandler {
     struct NoAnswer: Error {}
 
     private var pending: [TransactionID: (promise: EventLoopPromise<STUNMessage>, timer: Scheduled<Void>)] = [:]
-    private var inbox: [STUNClient.RelayedData] = []
-    private var inboxWaiter: EventLoopPromise<STUNClient.RelayedData?>?
+    private let inbox = RelayedDataInbox()
     /// Completed with the negotiated TLS version (never for plain TCP).
     private(set) var handshake: EventLoopPromise<String?>!
 
@@ -170,27 +169,7 @@ final class STUNStreamClientHandler: ChannelInboundHandler {
     }
 
     func nextRelayedData(timeout: TimeAmount, on loop: any EventLoop) -> EventLoopFuture<STUNClient.RelayedData?> {
-        if !inbox.isEmpty { return loop.makeSucceededFuture(inbox.removeFirst()) }
-        inboxWaiter?.succeed(nil)
-        let promise = loop.makePromise(of: STUNClient.RelayedData?.self)
-        inboxWaiter = promise
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        loop.scheduleTask(in: timeout) {
-            if let waiter = bound.value.inboxWaiter, waiter.futureResult === promise.futureResult {
-                bound.value.inboxWaiter = nil
-                waiter.succeed(nil)
-            }
-        }
-        return promise.futureResult
-    }
-
-    private func deliver(_ data: STUNClient.RelayedData) {
-        if let waiter = inboxWaiter {
-            inboxWaiter = nil
-            waiter.succeed(data)
-        } else if inbox.count < STUNClientHandler.inboxLimit {
-            inbox.append(data)
-        }
+        inbox.next(timeout: timeout, on: loop)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -202,28 +181,17 @@ final class STUNStreamClientHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let unit = unwrapInboundIn(data)
-        if let first = unit.getInteger(at: unit.readerIndex, as: UInt8.self), ChannelData.looksLikeChannelData(first) {
-            if case .success(let (number, payload)) = ChannelData.parse(unit) {
-                deliver(.init(peer: nil, channel: number, data: payload))
-            }
-            return
+        switch ServerUnit(unwrapInboundIn(data)) {
+        case .relayed(let relayed):
+            inbox.deliver(relayed)
+        case .message(let message):
+            guard message.type.messageClass == .successResponse || message.type.messageClass == .errorResponse,
+                  let entry = pending.removeValue(forKey: message.transactionID) else { return }
+            entry.timer.cancel()
+            entry.promise.succeed(message)
+        case .garbage:
+            break
         }
-        guard let message = try? STUNMessage(decoding: unit) else { return }
-        if message.type == STUNMessageType(method: .data, messageClass: .indication) {
-            var peer: TransportAddress?
-            var payload: ByteBuffer?
-            for attribute in message.attributes {
-                if case .xorPeerAddress(let address) = attribute { peer = address }
-                if case .data(let bytes) = attribute { payload = bytes }
-            }
-            if let peer, let payload { deliver(.init(peer: peer, channel: nil, data: payload)) }
-            return
-        }
-        guard message.type.messageClass == .successResponse || message.type.messageClass == .errorResponse,
-              let entry = pending.removeValue(forKey: message.transactionID) else { return }
-        entry.timer.cancel()
-        entry.promise.succeed(message)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -238,8 +206,7 @@ final class STUNStreamClientHandler: ChannelInboundHandler {
             entry.promise.fail(STUNClientError.closed)
         }
         pending = [:]
-        inboxWaiter?.succeed(nil)
-        inboxWaiter = nil
+        inbox.close()
         context.fireChannelInactive()
     }
 
