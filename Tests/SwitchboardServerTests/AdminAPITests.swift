@@ -104,6 +104,11 @@ final class AdminAPITests: XCTestCase {
         let server = try await startServer()
         let (alice, aliceID, joined) = try await join(server, room: "studio")
         let (bob, bobID, _) = try await join(server, room: "studio")
+        let metrics = try await admin(server, "GET", "/metrics").body
+        XCTAssertEqual(sample(metrics, #"switchboard_signaling_frames_in_total{type="join"}"#), 2)
+        XCTAssertEqual(sample(metrics, #"switchboard_signaling_frames_out_total{type="joined"}"#), 2)
+        XCTAssertEqual(sample(metrics, #"switchboard_signaling_frames_out_total{type="peer-joined"}"#), 1)
+        XCTAssertEqual(sample(metrics, "switchboard_signaling_rooms"), 1)
         let rooms = json(try await admin(server, "GET", "/admin/rooms").body)["rooms"] as? [[String: Any]]
         XCTAssertEqual(rooms?.first?["room"] as? String, "studio")
         XCTAssertEqual((rooms?.first?["peers"] as? [[String: Any]])?.compactMap { $0["id"] as? String }, [aliceID, bobID])

@@ -30,6 +30,8 @@ public final class SignalingCore {
 
     /// Session ids, resume tokens and the user ids of anonymous (open-mode) sessions.
     private var random: any RandomNumberGenerator
+    /// Frames in and out by type, for metrics.
+    public private(set) var frameCounts = FrameCounts()
 
     /// `random` must be cryptographic in a server (the default): session ids and resume tokens are capabilities.
     public init(limits: SignalingLimits = SignalingLimits(),
@@ -164,6 +166,7 @@ public final class SignalingCore {
             return end(id, close: .flood, peerLeftReason: "kicked", into: &actions)
         }
         let received = ReceivedFrame.parse(text, limits: limits)
+        frameCounts.received(received.frame)
         switch received.frame {
         case .failure(let error):
             deliver(.error(error, ref: received.id), to: id, into: &actions)
@@ -252,6 +255,7 @@ public final class SignalingCore {
     // MARK: Delivery
 
     private func sendWelcome(_ session: Session, resumed: Bool, into actions: inout [Action]) {
+        frameCounts.producedWelcome()
         let welcome = ServerFrame.welcome(session: session.id, resume: session.resumeToken, heartbeat: limits.heartbeat,
                                           user: session.identity.user, resumed: resumed)
         actions.append(.send(session: session.id, text: welcome.encode(seq: 0)))
@@ -259,6 +263,7 @@ public final class SignalingCore {
 
     /// Numbers a frame, keeps it for replay, and sends it if the session is connected.
     private func deliver(_ frame: ServerFrame, to id: String, into actions: inout [Action]) {
+        frameCounts.produced(frame)
         // Mutated in place through the dictionary: a copy of the session would copy its replay buffer per frame.
         guard let recorded = sessions[id]?.record(frame, replayLimit: limits.replayFrames) else { return }
         if recorded.sendNow {

@@ -71,6 +71,7 @@ package struct SignalingHTTPServer: Sendable {
     package func roomReports() async -> [RoomReport] { await hub.roomReports() }
     package func kick(session: String) async -> Bool { await hub.kick(session) }
     package func hasSession(_ session: String) async -> Bool { await hub.hasSession(session) }
+    package var frameCounts: FrameCounts { get async { await hub.frameCounts } }
     package func revoke(user: String) async -> Int { await hub.revoke(user: user) }
     package func drain() async { await hub.drain() }
     package var isDraining: Bool { get async { await hub.isDraining } }

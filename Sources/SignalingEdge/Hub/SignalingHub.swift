@@ -63,6 +63,7 @@ actor SignalingHub {
 
     func roomReports() -> [RoomReport] { core.roomReports() }
     func hasSession(_ session: String) -> Bool { core.hasSession(session) }
+    var frameCounts: FrameCounts { core.frameCounts }
 
     /// Ends one session with close 4011; false when there is no such session.
     func kick(_ session: String) -> Bool {

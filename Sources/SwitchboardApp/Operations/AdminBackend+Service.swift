@@ -47,7 +47,8 @@ extension AdminBackend {
                 let live = ServerMetrics.Live(
                     relay: try await relay.metrics(), sessions: await server?.sessionCount ?? 0,
                     rooms: await server?.roomCount ?? 0, pollSessions: await server?.pollIndexCount ?? 0,
-                    httpConnections: httpConnections(), draining: ledger.isDraining)
+                    httpConnections: httpConnections(), draining: ledger.isDraining,
+                    frames: await server?.frameCounts ?? FrameCounts())
                 return metrics.render(live)
             })
     }

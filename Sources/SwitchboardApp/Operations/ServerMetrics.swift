@@ -68,6 +68,7 @@ public final class ServerMetrics: Sendable {
         var pollSessions: Int
         var httpConnections: Int
         var draining: Bool
+        var frames: FrameCounts
     }
 
     /// The text exposition, after bringing the live figures up to date.
@@ -100,6 +101,12 @@ public final class ServerMetrics: Sendable {
         gauge("switchboard_signaling_long_poll_sessions", [:], live.pollSessions)
         gauge("switchboard_http_connections", [:], live.httpConnections)
         gauge("switchboard_draining", [:], live.draining ? 1 : 0)
+        for (index, type) in FrameCounts.inboundTypes.enumerated() {
+            advance("switchboard_signaling_frames_in_total", ["type": type], live.frames.inbound[index])
+        }
+        for (index, type) in FrameCounts.outboundTypes.enumerated() {
+            advance("switchboard_signaling_frames_out_total", ["type": type], live.frames.outbound[index])
+        }
         let process = ProcessFigures.read()
         gauge("process_resident_memory_bytes", [:], process.residentBytes)
         gauge("process_open_fds", [:], process.openFiles)
