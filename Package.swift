@@ -210,6 +210,8 @@ let package = Package(
                 nioWebSocket,
                 nioConcurrencyHelpers,
                 serviceLifecycle,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "Webhooks",
             ]
         ),
         .testTarget(name: "SwitchboardClientTests", dependencies: [

@@ -10,6 +10,7 @@ import Signaling
 import SignalingEdge
 import STUN
 import TURN
+import Webhooks
 
 /// `switchboard serve`: the relay edge and the signaling edge in one process, run under swift-service-lifecycle.
 ///
@@ -29,6 +30,8 @@ public final class SwitchboardService: Service, Sendable {
     private let tls: TLSContextSource?
     /// Both cores' lifecycle events, for the log lines and every operator-facing consumer.
     public let events: LifecycleEvents
+    /// Sends the room, peer and allocation events to `--webhook-url`s; nil without one.
+    public let webhooks: WebhookDispatcher?
 
     /// `signalingGroup`: event loops for the HTTP side; nil makes `--signaling-threads` of them for this service.
     /// `eventConsumers`: more consumers of the lifecycle events, beside the log lines (tests).
@@ -38,7 +41,16 @@ public final class SwitchboardService: Service, Sendable {
                 onReady: @escaping @Sendable ([BoundListener]) -> Void = { _ in }) throws {
         self.configuration = configuration
         let log = LifecycleLog(logger: logger)
-        let events = LifecycleEvents(consumers: [log.consume] + eventConsumers)
+        var webhooks: WebhookDispatcher?
+        if let settings = try configuration.webhookSettings() {
+            do {
+                webhooks = try WebhookDispatcher(settings: settings, logger: logger)
+            } catch {
+                throw ConfigurationError(source: "configuration", key: "webhook-queue-dir", problem: "\(error)")
+            }
+        }
+        self.webhooks = webhooks
+        let events = LifecycleEvents(consumers: [log.consume] + (webhooks.map { [$0.lifecycleConsumer] } ?? []) + eventConsumers)
         self.events = events
         self.logger = logger
         self.onReady = onReady
@@ -122,7 +134,23 @@ public final class SwitchboardService: Service, Sendable {
         try await relay.withFirstCore(body)
     }
 
+    /// Serves until graceful shutdown. Webhooks run beside it and stop last, so that the events of the shutdown
+    /// itself (peers leaving, rooms finishing) are queued; what is undelivered then waits on disk for the next start.
     public func run() async throws {
+        // Detached, like the HTTP task below: the dispatcher must not see graceful shutdown before the service is done.
+        let webhookRun = webhooks.map { dispatcher in Task.detached { try? await dispatcher.run() } }
+        do {
+            try await serve()
+        } catch {
+            webhooks?.shutdown()
+            await webhookRun?.value
+            throw error
+        }
+        webhooks?.shutdown()
+        await webhookRun?.value
+    }
+
+    private func serve() async throws {
         let listeners = try await relay.start()
         let ownGroup = signalingGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.signalingThreads)) : nil
         defer { if let ownGroup { ownGroup.shutdownGracefully { _ in } } }

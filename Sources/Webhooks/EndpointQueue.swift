@@ -24,6 +24,8 @@ struct EndpointQueue {
     let limit: Int
     private(set) var unwritten: [Accepted] = []
     private(set) var ready: Deque<StoredEvent>
+    /// Taken by the writer and not yet back from disk: still undelivered, so still counted.
+    private var beingWritten: (count: Int, oldest: Date?) = (0, nil)
     private(set) var finishedThrough: UInt64 = 0
     private var finishedWritten: UInt64 = 0
     /// Whether the log may hold records (so an empty queue still gets one reset).
@@ -44,9 +46,9 @@ struct EndpointQueue {
         logDirty = !recovered.isEmpty
     }
 
-    var depth: Int { unwritten.count + ready.count }
+    var depth: Int { unwritten.count + beingWritten.count + ready.count }
     var head: StoredEvent? { ready.first }
-    var oldestAcceptedAt: Date? { ready.first?.acceptedAt ?? unwritten.first?.acceptedAt }
+    var oldestAcceptedAt: Date? { ready.first?.acceptedAt ?? beingWritten.oldest ?? unwritten.first?.acceptedAt }
 
     /// Takes an event unless the queue is full or closed (then it is counted as dropped). `wakeWriter`: the writer
     /// may be asleep (the first unwritten event since it last looked).
@@ -67,6 +69,7 @@ struct EndpointQueue {
         let empty = ready.isEmpty && events.isEmpty && logDirty
         guard !events.isEmpty || finished != nil || empty else { return nil }
         finishedWritten = finishedThrough
+        beingWritten = (events.count, events.first?.acceptedAt)
         if empty { logDirty = false }
         if !events.isEmpty { logDirty = true }
         return Work(events: events, finishedThrough: finished, everythingFinished: empty)
@@ -75,6 +78,7 @@ struct EndpointQueue {
     /// Events now on disk join the delivery line. Returns whether the sender may be waiting for them.
     mutating func written(_ events: [StoredEvent]) -> Bool {
         let wasEmpty = ready.isEmpty
+        beingWritten = (0, nil)
         ready.append(contentsOf: events)
         return wasEmpty && !events.isEmpty
     }

@@ -28,11 +28,11 @@ final class TestReceiver: Sendable {
     private let channel: any Channel
     private let state: NIOLockedValueBox<[Request]>
     /// Body bytes of `.huge` replies that the socket took before the client went away.
-    let hugeBytesWritten = NIOLockedValueBox(0)
+    let hugeBytesWritten: NIOLockedValueBox<Int>
 
     var requests: [Request] { state.withLockedValue { $0 } }
 
-    static func start(path: String = "/hooks", reply: @escaping @Sendable (Request) -> Reply) async throws -> TestReceiver {
+    static func start(path: String = "/hooks", port: Int = 0, reply: @escaping @Sendable (Request) -> Reply) async throws -> TestReceiver {
         let state = NIOLockedValueBox<[Request]>([])
         let written = NIOLockedValueBox(0)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -42,7 +42,7 @@ final class TestReceiver: Sendable {
                     channel.pipeline.addHandler(ReceiverHandler(state: state, written: written, reply: reply))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         let port = channel.localAddress!.port!
         return TestReceiver(url: URL(string: "http://127.0.0.1:\(port)\(path)")!, channel: channel, state: state, written: written)
     }
