@@ -49,6 +49,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -120,6 +122,22 @@ let package = Package(
             ],
             resources: [.copy("Resources/web")]
         ),
+        // Signed, retried, durable webhooks: a queue on disk per endpoint, sent with AsyncHTTPClient. Knows nothing of
+        // the cores: it takes a type, a time and JSON fields.
+        .target(
+            name: "Webhooks",
+            dependencies: [
+                nioCore,
+                nioPosix,
+                nioConcurrencyHelpers,
+                logging,
+                serviceLifecycle,
+                crypto,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
         // The app: settings, the service group, start-up and shutdown. Composes both edges.
         // The operator's listener: /metrics and the admin API, on what the app hands it.
         .target(
@@ -135,7 +153,7 @@ let package = Package(
         .target(
             name: "SwitchboardApp",
             dependencies: [
-                "STUN", "TURN", "Signaling", "EdgeSupport", "RelayEdge", "SignalingEdge", "AdminEdge",
+                "STUN", "TURN", "Signaling", "EdgeSupport", "RelayEdge", "SignalingEdge", "AdminEdge", "Webhooks",
                 nioCore,
                 nioPosix,
                 logging,
@@ -177,6 +195,12 @@ let package = Package(
                            atomics],
             path: "Benchmarks/SignalingLoad"
         ),
+        // Webhook delivery rate through the on-disk queue to a loopback receiver, for Benchmarks/webhook-throughput.
+        .executableTarget(
+            name: "WebhookThroughput",
+            dependencies: ["Webhooks", nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio")],
+            path: "Benchmarks/WebhookThroughput"
+        ),
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", nioCore]),
         .testTarget(name: "STUNTests", dependencies: ["STUN", nioCore,
                                                       crypto],
@@ -184,6 +208,10 @@ let package = Package(
         .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", nioCore,
                                                       crypto]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
+        .testTarget(name: "WebhooksTests", dependencies: [
+            "Webhooks", nioCore, nioPosix, nioConcurrencyHelpers, crypto, logging, serviceLifecycle,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(
             name: "SwitchboardServerTests",
             dependencies: [
@@ -199,6 +227,8 @@ let package = Package(
                 nioWebSocket,
                 nioConcurrencyHelpers,
                 serviceLifecycle,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "Webhooks",
             ]
         ),
         .testTarget(name: "SwitchboardClientTests", dependencies: [

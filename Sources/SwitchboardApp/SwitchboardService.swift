@@ -11,6 +11,7 @@ import Signaling
 import SignalingEdge
 import STUN
 import TURN
+import Webhooks
 
 /// `switchboard serve`: the relay edge and the signaling edge in one process, run under swift-service-lifecycle.
 ///
@@ -35,6 +36,8 @@ public final class SwitchboardService: Service, Sendable {
     private let ledger: AllocationLedger
     /// The admin API's bearer token: configured, or generated for this run.
     public let adminToken: String
+    /// Sends the room, peer and allocation events to `--webhook-url`s; nil without one.
+    public let webhooks: WebhookDispatcher?
 
     /// `signalingGroup`: event loops for the HTTP side; nil makes `--signaling-threads` of them for this service.
     /// `eventConsumers`: more consumers of the lifecycle events, beside the log lines (tests).
@@ -49,7 +52,17 @@ public final class SwitchboardService: Service, Sendable {
         self.ledger = ledger
         let relaySlot = NIOLockedValueBox<RelayServer?>(nil)
         let sessions = SessionBoundCredentials(ledger: ledger, relay: { relaySlot.withLockedValue { $0 } })
-        let events = LifecycleEvents(consumers: [log.consume, metrics.consume, sessions.consume] + eventConsumers)
+        var webhooks: WebhookDispatcher?
+        if let settings = try configuration.webhookSettings() {
+            do {
+                webhooks = try WebhookDispatcher(settings: settings, logger: logger)
+            } catch {
+                throw ConfigurationError(source: "configuration", key: "webhook-queue-dir", problem: "\(error)")
+            }
+        }
+        self.webhooks = webhooks
+        let events = LifecycleEvents(consumers: [log.consume, metrics.consume, sessions.consume]
+                                         + (webhooks.map { [$0.lifecycleConsumer] } ?? []) + eventConsumers)
         self.events = events
         if let token = configuration.adminToken {
             adminToken = token
@@ -140,7 +153,23 @@ public final class SwitchboardService: Service, Sendable {
         try await relay.withFirstCore(body)
     }
 
+    /// Serves until graceful shutdown. Webhooks run beside it and stop last, so that the events of the shutdown
+    /// itself (peers leaving, rooms finishing) are queued; what is undelivered then waits on disk for the next start.
     public func run() async throws {
+        // Detached, like the HTTP task below: the dispatcher must not see graceful shutdown before the service is done.
+        let webhookRun = webhooks.map { dispatcher in Task.detached { try? await dispatcher.run() } }
+        do {
+            try await serve()
+        } catch {
+            webhooks?.shutdown()
+            await webhookRun?.value
+            throw error
+        }
+        webhooks?.shutdown()
+        await webhookRun?.value
+    }
+
+    private func serve() async throws {
         let listeners = try await relay.start()
         let ownGroup = signalingGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.signalingThreads)) : nil
         defer { if let ownGroup { ownGroup.shutdownGracefully { _ in } } }
@@ -221,7 +250,8 @@ public final class SwitchboardService: Service, Sendable {
         do {
             let backend = AdminBackend.serving(
                 relay: relay, signaling: { [signaling] in await signaling.server }, ledger: ledger, metrics: metrics,
-                httpConnections: { [httpLimiter] in httpLimiter.open }, alternateServer: configuration.alternateServer)
+                httpConnections: { [httpLimiter] in httpLimiter.open }, webhooks: webhooks,
+                alternateServer: configuration.alternateServer)
             admin = try await AdminListener.start(AdminServer(backend: backend, token: adminToken, logger: logger),
                                                   at: TransportAddress(ip: configuration.adminIP, port: configuration.adminPort),
                                                   group: signalingGroup ?? ownGroup!, logger: logger)

@@ -22,6 +22,9 @@ final class SettingsTableTests: XCTestCase {
         "public-host": ["turn.example.com", "[2001:db8::1]"], "allowed-origin": ["https://app.example.com"],
         "http-request-timeout": ["2.5"], "http-max-header-bytes": ["4096"], "http-max-headers": ["50"],
         "http-max-connections": ["500"],
+        "webhook-url": ["https://hooks.example.com/switchboard", "http://127.0.0.1:9000/hooks"],
+        "webhook-secret": ["whsec-first", "whsec-second"], "webhook-queue-dir": ["/var/lib/switchboard/webhooks"],
+        "webhook-deadline": ["600"], "webhook-queue-limit": ["1000"],
         "log-level": ["debug"], "log-format": ["json"],
     ]
 

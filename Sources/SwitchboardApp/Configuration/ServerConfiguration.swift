@@ -74,6 +74,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var signalingLimits = SignalingLimits()
     /// The largest share of the relay port range, in percent, that one user's allocations may hold.
     public var userRelayShare: Int = 10
+    public var webhooks = WebhookConfiguration()
 
     public init() {}
 

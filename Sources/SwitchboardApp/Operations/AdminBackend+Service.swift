@@ -5,12 +5,13 @@ import Signaling
 import SignalingEdge
 import STUN
 import TURN
+import Webhooks
 
 extension AdminBackend {
     /// The admin API over a running server's parts.
     static func serving(relay: RelayServer, signaling: @escaping @Sendable () async -> SignalingHTTPServer?,
                         ledger: AllocationLedger, metrics: ServerMetrics, httpConnections: @escaping @Sendable () -> Int,
-                        alternateServer: TransportAddress?) -> AdminBackend {
+                        webhooks: WebhookDispatcher?, alternateServer: TransportAddress?) -> AdminBackend {
         AdminBackend(
             rooms: {
                 await (signaling()?.roomReports() ?? []).map { room in
@@ -48,7 +49,7 @@ extension AdminBackend {
                     relay: try await relay.metrics(), sessions: await server?.sessionCount ?? 0,
                     rooms: await server?.roomCount ?? 0, pollSessions: await server?.pollIndexCount ?? 0,
                     httpConnections: httpConnections(), draining: ledger.isDraining,
-                    frames: await server?.frameCounts ?? FrameCounts())
+                    frames: await server?.frameCounts ?? FrameCounts(), webhooks: webhooks?.statistics)
                 return metrics.render(live)
             })
     }

@@ -5,6 +5,7 @@ import RelayEdge
 import Signaling
 import STUN
 import TURN
+import Webhooks
 
 /// The Prometheus metrics of one server (docs/admin-api.md#metrics), in swift-prometheus's registry.
 ///
@@ -69,6 +70,7 @@ public final class ServerMetrics: Sendable {
         var httpConnections: Int
         var draining: Bool
         var frames: FrameCounts
+        var webhooks: WebhookStatistics?
     }
 
     /// The text exposition, after bringing the live figures up to date.
@@ -106,6 +108,17 @@ public final class ServerMetrics: Sendable {
         }
         for (index, type) in FrameCounts.outboundTypes.enumerated() {
             advance("switchboard_signaling_frames_out_total", ["type": type], live.frames.outbound[index])
+        }
+        if let webhooks = live.webhooks {
+            // Totals over the configured URLs; a URL is configuration, but a label per URL would still grow with
+            // every one an operator ever tried.
+            advance("switchboard_webhook_deliveries_total", ["outcome": "delivered"], webhooks.delivered)
+            advance("switchboard_webhook_deliveries_total", ["outcome": "rejected"], webhooks.rejected)
+            advance("switchboard_webhook_deliveries_total", ["outcome": "failed"], webhooks.failed)
+            advance("switchboard_webhook_events_dropped_total", [:], webhooks.dropped)
+            gauge("switchboard_webhook_queue_depth", [:], webhooks.queueDepth)
+            registry.makeGauge(name: "switchboard_webhook_oldest_undelivered_age_seconds", labels: [])
+                .set(webhooks.oldestUndeliveredAge ?? 0)
         }
         let process = ProcessFigures.read()
         gauge("process_resident_memory_bytes", [:], process.residentBytes)

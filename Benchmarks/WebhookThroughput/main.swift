@@ -1,0 +1,70 @@
+// Webhook delivery rate through the on-disk queue to a loopback receiver.
+//
+//   swift build -c release --product WebhookThroughput && .build/release/WebhookThroughput [EVENTS] [QUEUE-DIR]
+//
+// Submits EVENTS events at once (the queue bound is raised to hold them all), then waits until the receiver has
+// answered every one, and prints events/s. The queue directory (default: a new one under the temporary directory,
+// removed afterwards) decides which disk the fsyncs go to. Loopback only; it stops by itself.
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Webhooks
+
+final class CountingReceiver: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let count = NIOLockedValueBox(0)
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .end = unwrapInboundIn(data) else { return }
+        count.withLockedValue { $0 += 1 }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .noContent,
+                                                             headers: ["Content-Length": "0"]))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+let events = arguments.first.flatMap { Int($0) } ?? 20_000
+let temporary = arguments.count < 2
+let queueDirectory = arguments.count >= 2 ? URL(fileURLWithPath: Array(arguments)[1])
+    : FileManager.default.temporaryDirectory.appendingPathComponent("webhook-throughput-\(UUID().uuidString)")
+defer { if temporary { try? FileManager.default.removeItem(at: queueDirectory) } }
+
+let receiver = CountingReceiver()
+let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    .childChannelInitializer { channel in
+        channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(receiver) }
+    }
+    .bind(host: "127.0.0.1", port: 0).get()
+let url = URL(string: "http://127.0.0.1:\(server.localAddress!.port!)/hooks")!
+
+var settings = WebhookSettings(urls: [url], secrets: ["benchmark-secret"], queueDirectory: queueDirectory)
+settings.queueLimit = events
+var logger = Logger(label: "webhook-throughput")
+logger.logLevel = .warning
+let dispatcher = try WebhookDispatcher(settings: settings, logger: logger)
+let running = Task { try await dispatcher.run() }
+
+let start = ContinuousClock.now
+var accepted = 0
+for n in 0..<events {
+    let event = WebhookEvent(type: "peer.joined", timestamp: Date(),
+                             fields: ["room": .string("room-\(n % 100)"), "peer": .string("session-\(n)"), "user": "bench"])
+    if dispatcher.submit(event) { accepted += 1 }
+}
+let submitted = ContinuousClock.now - start
+while dispatcher.statistics.delivered < accepted, ContinuousClock.now - start < .seconds(300) {
+    try await Task.sleep(for: .milliseconds(5))
+}
+let elapsed = ContinuousClock.now - start
+let delivered = dispatcher.statistics.delivered
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+print("webhook-throughput: \(delivered)/\(events) events delivered in \(String(format: "%.2f", seconds)) s "
+      + "(submitted in \(submitted)): \(Int(Double(delivered) / seconds)) events/s; receiver saw \(receiver.count.withLockedValue { $0 }) requests")
+dispatcher.shutdown()
+try await running.value
+try await server.close()
