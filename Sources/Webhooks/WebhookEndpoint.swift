@@ -189,8 +189,7 @@ final class WebhookEndpoint: Sendable {
                 logger.error("webhook not delivered before its deadline; given up",
                              metadata: ["id": "\(head.payload.id)", "attempts": "\(failures)"])
             }
-            state.withLockedValue { $0.finishHead(result ?? .failed) }
-            writerBell.ring()
+            if state.withLockedValue({ $0.finishHead(result ?? .failed) }) { writerBell.ring() }
         }
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -25,7 +26,7 @@ struct WebhookSender: Sendable {
         let (client, limit, timeout, prepared) = (client, maxResponseBytes, timeout, request)
         do {
             // AsyncHTTPClient's deadline stops at the response head; the race bounds the body as well.
-            return try await Self.within(timeout) {
+            return try await within(timeout) {
                 let response = try await client.execute(prepared, deadline: .now() + TimeAmount(timeout))
                 // Read a small response to its end so the connection can be reused; past the bound, stop: leaving
                 // the body unread makes the client close the connection rather than take in the rest.
@@ -41,17 +42,24 @@ struct WebhookSender: Sendable {
         }
     }
 
-    /// `body`'s result, or `AttemptTimeout` once `limit` has passed (then `body` is cancelled).
-    private static func within(_ limit: Duration, _ body: @escaping @Sendable () async throws -> AttemptOutcome) async throws -> AttemptOutcome {
-        try await withThrowingTaskGroup(of: AttemptOutcome?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+    /// `body`'s result, or `AttemptTimeout` once `limit` has passed (then `body` is cancelled). One task and one
+    /// event-loop timer per request: a task group racing a sleeping task cost a second task and a second timer.
+    private func within(_ limit: Duration, _ body: @escaping @Sendable () async throws -> AttemptOutcome) async throws -> AttemptOutcome {
+        let attempt = Task { try await body() }
+        let expired = NIOLockedValueBox(false)
+        let timer = client.eventLoopGroup.any().scheduleTask(in: TimeAmount(limit)) {
+            expired.withLockedValue { $0 = true }
+            attempt.cancel()
+        }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await attempt.value
+            } onCancel: {
+                attempt.cancel()
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let outcome = first else { throw AttemptTimeout(limit: limit) }
-            return outcome
+        } catch where expired.withLockedValue({ $0 }) {
+            throw AttemptTimeout(limit: limit)
         }
     }
 }
