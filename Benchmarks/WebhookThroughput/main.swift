@@ -30,8 +30,11 @@ final class CountingReceiver: ChannelInboundHandler, Sendable {
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 // --bare: the same POSTs, one at a time, straight through AsyncHTTPClient with no queue: the ceiling for the rest.
+// --futures: the same again through AsyncHTTPClient's EventLoopFuture API, each request chained to the last on one
+// event loop, with no Swift concurrency in the path: how much of the round trip is thread hops.
 let bare = arguments.first == "--bare"
-if bare { arguments.removeFirst() }
+let futures = arguments.first == "--futures"
+if bare || futures { arguments.removeFirst() }
 let events = arguments.first.flatMap { Int($0) } ?? 20_000
 let temporary = arguments.count < 2
 let queueDirectory = arguments.count >= 2 ? URL(fileURLWithPath: arguments[1])
@@ -45,6 +48,29 @@ let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.single
     }
     .bind(host: "127.0.0.1", port: 0).get()
 let url = URL(string: "http://127.0.0.1:\(server.localAddress!.port!)/hooks")!
+
+if futures {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let client = HTTPClient(eventLoopGroup: group)
+    let loop = group.next()
+    let start = ContinuousClock.now
+    let done = loop.makePromise(of: Void.self)
+    let remaining = NIOLockedValueBox(events)
+    @Sendable func next() {
+        guard remaining.withLockedValue({ $0 -= 1; return $0 }) >= 0 else { return done.succeed() }
+        var request = try! HTTPClient.Request(url: url.absoluteString, method: .POST)
+        request.body = .string(#"{"id":"evt_0123456789abcdef0123456789abcdef","peer":"session-1","room":"room-1","type":"peer.joined"}"#)
+        client.execute(request: request, eventLoop: .delegate(on: loop)).whenComplete { _ in next() }
+    }
+    loop.execute { next() }
+    try await done.futureResult.get()
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    print("AsyncHTTPClient futures, chained on one event loop: \(events) requests in \(String(format: "%.2f", seconds)) s: \(Int(Double(events) / seconds)) requests/s")
+    try await client.shutdown().get()
+    try await server.close().get()
+    exit(0)
+}
 
 if bare {
     let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
