@@ -96,11 +96,12 @@ private final class ReceiverHandler: ChannelInboundHandler {
             }
             switch reply(request) {
             case .status(let code):
-                var headers = HTTPHeaders([("Content-Length", "2")])
-                headers.add(name: "Connection", value: "keep-alive")
+                // 204 may carry no body (RFC 9110): a client would read "ok" as the start of the next response.
+                let body = code == 204 ? "" : "ok"
+                let headers = HTTPHeaders([("Content-Length", "\(body.utf8.count)")])
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers))),
                               promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
+                if !body.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil) }
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             case .hang:
                 break
