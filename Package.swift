@@ -198,7 +198,8 @@ let package = Package(
         // Webhook delivery rate through the on-disk queue to a loopback receiver, for Benchmarks/webhook-throughput.
         .executableTarget(
             name: "WebhookThroughput",
-            dependencies: ["Webhooks", nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio")],
+            dependencies: ["Webhooks", nioCore, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Benchmarks/WebhookThroughput"
         ),
         .executableTarget(name: "STUNFuzz", dependencies: ["STUN", "TURN", nioCore]),

@@ -5,6 +5,7 @@
 // Submits EVENTS events at once (the queue bound is raised to hold them all), then waits until the receiver has
 // answered every one, and prints events/s. The queue directory (default: a new one under the temporary directory,
 // removed afterwards) decides which disk the fsyncs go to. Loopback only; it stops by itself.
+import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -27,10 +28,16 @@ final class CountingReceiver: ChannelInboundHandler, Sendable {
     }
 }
 
-let arguments = CommandLine.arguments.dropFirst()
+var arguments = Array(CommandLine.arguments.dropFirst())
+// --bare: the same POSTs, one at a time, straight through AsyncHTTPClient with no queue: the ceiling for the rest.
+// --futures: the same again through AsyncHTTPClient's EventLoopFuture API, each request chained to the last on one
+// event loop, with no Swift concurrency in the path: how much of the round trip is thread hops.
+let bare = arguments.first == "--bare"
+let futures = arguments.first == "--futures"
+if bare || futures { arguments.removeFirst() }
 let events = arguments.first.flatMap { Int($0) } ?? 20_000
 let temporary = arguments.count < 2
-let queueDirectory = arguments.count >= 2 ? URL(fileURLWithPath: Array(arguments)[1])
+let queueDirectory = arguments.count >= 2 ? URL(fileURLWithPath: arguments[1])
     : FileManager.default.temporaryDirectory.appendingPathComponent("webhook-throughput-\(UUID().uuidString)")
 defer { if temporary { try? FileManager.default.removeItem(at: queueDirectory) } }
 
@@ -41,6 +48,48 @@ let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.single
     }
     .bind(host: "127.0.0.1", port: 0).get()
 let url = URL(string: "http://127.0.0.1:\(server.localAddress!.port!)/hooks")!
+
+if futures {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let client = HTTPClient(eventLoopGroup: group)
+    let loop = group.next()
+    let start = ContinuousClock.now
+    let done = loop.makePromise(of: Void.self)
+    let remaining = NIOLockedValueBox(events)
+    @Sendable func next() {
+        guard remaining.withLockedValue({ $0 -= 1; return $0 }) >= 0 else { return done.succeed() }
+        var request = try! HTTPClient.Request(url: url.absoluteString, method: .POST)
+        request.body = .string(#"{"id":"evt_0123456789abcdef0123456789abcdef","peer":"session-1","room":"room-1","type":"peer.joined"}"#)
+        client.execute(request: request, eventLoop: .delegate(on: loop)).whenComplete { _ in next() }
+    }
+    loop.execute { next() }
+    try await done.futureResult.get()
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    print("AsyncHTTPClient futures, chained on one event loop: \(events) requests in \(String(format: "%.2f", seconds)) s: \(Int(Double(events) / seconds)) requests/s")
+    try await client.shutdown().get()
+    try await server.close().get()
+    exit(0)
+}
+
+if bare {
+    let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    let body = ByteBuffer(string: #"{"id":"evt_0123456789abcdef0123456789abcdef","peer":"session-1","room":"room-1","type":"peer.joined"}"#)
+    let start = ContinuousClock.now
+    for _ in 0..<events {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .POST
+        request.body = .bytes(body)
+        let response = try await client.execute(request, timeout: .seconds(10))
+        for try await _ in response.body {}
+    }
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    print("bare AsyncHTTPClient, one request at a time: \(events) requests in \(String(format: "%.2f", seconds)) s: \(Int(Double(events) / seconds)) requests/s")
+    try await client.shutdown().get()
+    try await server.close().get()
+    exit(0)
+}
 
 var settings = WebhookSettings(urls: [url], secrets: ["benchmark-secret"], queueDirectory: queueDirectory)
 settings.queueLimit = events
@@ -67,4 +116,4 @@ print("webhook-throughput: \(delivered)/\(events) events delivered in \(String(f
       + "(submitted in \(submitted)): \(Int(Double(delivered) / seconds)) events/s; receiver saw \(receiver.count.withLockedValue { $0 }) requests")
 dispatcher.shutdown()
 try await running.value
-try await server.close()
+try await server.close().get()

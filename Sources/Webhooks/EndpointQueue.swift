@@ -83,15 +83,23 @@ struct EndpointQueue {
         return wasEmpty && !events.isEmpty
     }
 
-    /// The head left the queue; the writer should record it.
-    mutating func finishHead(_ result: DeliveryResult) {
-        guard let head = ready.popFirst() else { return }
+    /// Deliveries recorded in one finished record at most, while a stream of events keeps the queue busy. Waking
+    /// the writer for every delivery cost a thread hop and a write per event; an unrecorded delivery only means
+    /// the event is sent again after a crash.
+    static let finishedBatch: UInt64 = 128
+
+    /// The head left the queue. Returns whether to wake the writer: when the queue has emptied (the log can be
+    /// cut back) or `finishedBatch` deliveries are unrecorded.
+    @discardableResult
+    mutating func finishHead(_ result: DeliveryResult) -> Bool {
+        guard let head = ready.popFirst() else { return false }
         finishedThrough = max(finishedThrough, head.sequence)
         switch result {
         case .delivered: counts.delivered += 1
         case .rejected: counts.rejected += 1
         case .failed: counts.failed += 1
         }
+        return ready.isEmpty || finishedThrough - finishedWritten >= Self.finishedBatch
     }
 
     /// No more offers; what is queued stays for the next start.

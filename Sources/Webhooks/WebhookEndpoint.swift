@@ -1,39 +1,32 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 
-/// One receiving URL: its queue, its log and the two tasks that move events along.
+/// One receiving URL: its queue, its log, the writer task and the sender.
 ///
-/// The writer takes accepted events, writes and fsyncs them to the log (on the dispatcher's I/O thread) and hands
-/// them to the sender, and records finished deliveries. The sender sends the head of the line, one request at a
-/// time, until it is delivered, rejected or past its deadline; only then does the next one go. Callers of
-/// `offer` only take the lock for a moment: they never wait for disk or network.
+/// The writer takes accepted events, writes and fsyncs them to the log (on the dispatcher's I/O thread), hands
+/// them to the sender (`EndpointSender`) and records finished deliveries. Callers of `offer` only take the lock for
+/// a moment: they never wait for disk or network.
 final class WebhookEndpoint: Sendable {
     let url: URL
     private let state: NIOLockedValueBox<EndpointQueue>
     private let control = NIOLockedValueBox(Control())
     private let log: EndpointLog
-    private let schedule: RetrySchedule
-    private let deadline: Duration
-    private let shutdownGrace: Duration
+    private let settings: WebhookSettings
     private let logger: Logger
     private let writerBell = Bell()
-    private let senderBell = Bell()
 
     private struct Control {
-        var sending: Task<Void, Never>?
-        /// A request is out: stopping gives it `shutdownGrace` before cutting it off.
-        var attempting = false
+        var sender: EndpointSender?
         var stopping = false
     }
 
     init(url: URL, log: EndpointLog, settings: WebhookSettings, logger: Logger) {
         self.url = url
         self.log = log
-        self.schedule = RetrySchedule(first: settings.firstRetryDelay, cap: settings.maxRetryDelay)
-        self.deadline = settings.deadline
-        self.shutdownGrace = settings.shutdownGrace
+        self.settings = settings
         var logger = logger
         logger[metadataKey: "webhook-url"] = "\(url.redactingPassword)"
         self.logger = logger
@@ -56,27 +49,25 @@ final class WebhookEndpoint: Sendable {
         let now = Date()
         return state.withLockedValue { queue in
             WebhookStatistics.Endpoint(
-                url: url.redactingPassword, delivered: queue.counts.delivered, failed: queue.counts.failed, rejected: queue.counts.rejected,
-                dropped: queue.counts.dropped, queueDepth: queue.depth,
+                url: url.redactingPassword, delivered: queue.counts.delivered, failed: queue.counts.failed,
+                rejected: queue.counts.rejected, dropped: queue.counts.dropped, queueDepth: queue.depth,
                 oldestUndeliveredAge: queue.oldestAcceptedAt.map { max(0, now.timeIntervalSince($0)) })
         }
     }
 
-    /// Runs both tasks until `stop()`, then writes what is still unwritten and returns. `io`: the thread every
+    /// Sends and writes until `stop()`, then writes what is still unwritten and returns. `io`: the thread every
     /// log write happens on.
     func run(sender: WebhookSender, io: NIOThreadPool) async {
-        let writing = Task { await self.writeLoop(io: io) }
-        let sending = Task { await self.sendLoop(sender: sender) }
+        let writerBell = self.writerBell
+        let line = EndpointSender(loop: sender.client.eventLoopGroup.next(), url: url, queue: state, sender: sender,
+                                  settings: settings, logger: logger) { writerBell.ring() }
         let stopped = control.withLockedValue { control in
-            control.sending = sending
+            control.sender = line
             return control.stopping
         }
-        if stopped { sending.cancel() }
-        await withTaskCancellationHandler {
-            await sending.value
-        } onCancel: {
-            sending.cancel()
-        }
+        let writing = Task { await self.writeLoop(io: io) }
+        if stopped { line.stop(grace: settings.shutdownGrace) } else { line.wake() }
+        try? await line.stopped.get()
         writerBell.finish()
         await writing.value
         try? await io.runIfActive { [log] in
@@ -89,21 +80,11 @@ final class WebhookEndpoint: Sendable {
     /// `shutdownGrace` when a request is out. Events still queued stay in the log for the next start.
     func stop() {
         state.withLockedValue { $0.close() }
-        let (sending, attempting) = control.withLockedValue { control in
+        let sender = control.withLockedValue { control in
             control.stopping = true
-            return (control.sending, control.attempting)
+            return control.sender
         }
-        senderBell.finish()
-        guard let sending else { return }
-        if attempting {
-            let grace = shutdownGrace
-            Task {
-                try? await Task.sleep(for: grace)
-                sending.cancel()
-            }
-        } else {
-            sending.cancel()
-        }
+        sender?.stop(grace: settings.shutdownGrace)
     }
 
     private func writeLoop(io: NIOThreadPool) async {
@@ -135,62 +116,7 @@ final class WebhookEndpoint: Sendable {
                                 payload: WebhookPayload(event: accepted.event, id: accepted.id))
                 }
             }
-            if state.withLockedValue({ $0.written(stored) }) { senderBell.ring() }
-        }
-    }
-
-    private func sendLoop(sender: WebhookSender) async {
-        var bell = senderBell.waiting()
-        var random = SystemRandomNumberGenerator()
-        while !Task.isCancelled {
-            guard let head = state.withLockedValue({ $0.isClosed ? nil : $0.head }) else {
-                if control.withLockedValue({ $0.stopping }) { return }
-                guard await bell.next() != nil else { return }
-                continue
-            }
-            let expires = head.acceptedAt.addingTimeInterval(deadline.seconds)
-            var failures = 0
-            var result: DeliveryResult?
-            while result == nil {
-                if Date() >= expires {
-                    result = .failed
-                    break
-                }
-                control.withLockedValue { $0.attempting = true }
-                let outcome = await sender.send(head, to: url, at: Date())
-                let stopping = control.withLockedValue { control in
-                    control.attempting = false
-                    return control.stopping
-                }
-                switch outcome {
-                case .delivered:
-                    result = .delivered
-                case .rejected(let status):
-                    logger.warning("webhook rejected; not sent again", metadata: ["id": "\(head.payload.id)", "status": "\(status)"])
-                    result = .rejected
-                case .retry(let reason):
-                    if stopping || Task.isCancelled { return }
-                    failures += 1
-                    let delay = schedule.delay(afterFailures: failures, using: &random)
-                    if Date().addingTimeInterval(delay.seconds) >= expires {
-                        result = .failed
-                        break
-                    }
-                    logger.debug("webhook attempt failed; retrying",
-                                 metadata: ["id": "\(head.payload.id)", "reason": "\(reason)", "retry-in": "\(delay)"])
-                    do {
-                        try await Task.sleep(for: delay)
-                    } catch {
-                        return
-                    }
-                }
-            }
-            if result == .failed {
-                logger.error("webhook not delivered before its deadline; given up",
-                             metadata: ["id": "\(head.payload.id)", "attempts": "\(failures)"])
-            }
-            state.withLockedValue { $0.finishHead(result ?? .failed) }
-            writerBell.ring()
+            if state.withLockedValue({ $0.written(stored) }) { control.withLockedValue { $0.sender }?.wake() }
         }
     }
 }

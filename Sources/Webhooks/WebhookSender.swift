@@ -3,60 +3,40 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// Makes one signed POST of one event and says how it went. Never throws: every failure is an outcome.
+/// Makes one signed POST of one event and says how it went; every failure is an outcome, never an error.
 struct WebhookSender: Sendable {
     let client: HTTPClient
     let secrets: [String]
     let timeout: Duration
     let maxResponseBytes: Int
 
-    func send(_ event: StoredEvent, to url: URL, at now: Date) async -> AttemptOutcome {
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = .POST
+    /// Starts the request on `loop` (its outcome completes there). The task is what a stop cancels.
+    func start(_ event: StoredEvent, to url: URL, at now: Date, on loop: any EventLoop)
+        -> (task: HTTPClient.Task<UInt>?, outcome: EventLoopFuture<AttemptOutcome>) {
         let timestamp = String(Int(now.timeIntervalSince1970))
         let body = event.payload.body
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "Switchboard-Webhooks")
-        request.headers.add(name: "Switchboard-Id", value: event.payload.id)
-        request.headers.add(name: "Switchboard-Timestamp", value: timestamp)
-        request.headers.add(name: "Switchboard-Signature",
-                            value: WebhookSignature.header(timestamp: timestamp, body: body.readableBytesView, secrets: secrets))
-        request.body = .bytes(body)
-        let (client, limit, timeout, prepared) = (client, maxResponseBytes, timeout, request)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "User-Agent", value: "Switchboard-Webhooks")
+        headers.add(name: "Switchboard-Id", value: event.payload.id)
+        headers.add(name: "Switchboard-Timestamp", value: timestamp)
+        headers.add(name: "Switchboard-Signature",
+                    value: WebhookSignature.header(timestamp: timestamp, body: body.readableBytesView, secrets: secrets))
+        let request: HTTPClient.Request
         do {
-            // AsyncHTTPClient's deadline stops at the response head; the race bounds the body as well.
-            return try await Self.within(timeout) {
-                let response = try await client.execute(prepared, deadline: .now() + TimeAmount(timeout))
-                // Read a small response to its end so the connection can be reused; past the bound, stop: leaving
-                // the body unread makes the client close the connection rather than take in the rest.
-                var read = 0
-                for try await part in response.body {
-                    read += part.readableBytes
-                    if read > limit { break }
-                }
-                return AttemptOutcome(status: response.status.code)
-            }
+            request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body))
         } catch {
+            return (nil, loop.makeSucceededFuture(.retry(reason: "\(error)")))
+        }
+        let response = BoundedResponse(limit: maxResponseBytes)
+        // The deadline covers the whole exchange, body included: a receiver that never answers, or answers
+        // forever, costs one timeout.
+        let task = client.execute(request: request, delegate: response, eventLoop: .delegate(on: loop),
+                                  deadline: .now() + TimeAmount(timeout))
+        let outcome = task.futureResult.map { AttemptOutcome(status: $0) }.flatMapErrorThrowing { error in
+            if error is ResponseBodyBound, let status = response.status { return AttemptOutcome(status: status) }
             return .retry(reason: "\(error)")
         }
+        return (task, outcome)
     }
-
-    /// `body`'s result, or `AttemptTimeout` once `limit` has passed (then `body` is cancelled).
-    private static func within(_ limit: Duration, _ body: @escaping @Sendable () async throws -> AttemptOutcome) async throws -> AttemptOutcome {
-        try await withThrowingTaskGroup(of: AttemptOutcome?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let outcome = first else { throw AttemptTimeout(limit: limit) }
-            return outcome
-        }
-    }
-}
-
-struct AttemptTimeout: Error, CustomStringConvertible {
-    var limit: Duration
-    var description: String { "no whole response within \(limit)" }
 }

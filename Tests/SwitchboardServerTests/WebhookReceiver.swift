@@ -23,8 +23,9 @@ final class WebhookReceiver: Sendable {
         let received = NIOLockedValueBox<[Delivery]>([])
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(Handler(received: received))
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(Handler(received: received))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()

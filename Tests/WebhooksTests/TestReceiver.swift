@@ -38,8 +38,9 @@ final class TestReceiver: Sendable {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(ReceiverHandler(state: state, written: written, reply: reply))
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(ReceiverHandler(state: state, written: written, reply: reply))
                 }
             }
             .bind(host: "127.0.0.1", port: port).get()
@@ -95,11 +96,12 @@ private final class ReceiverHandler: ChannelInboundHandler {
             }
             switch reply(request) {
             case .status(let code):
-                var headers = HTTPHeaders([("Content-Length", "2")])
-                headers.add(name: "Connection", value: "keep-alive")
+                // 204 may carry no body (RFC 9110): a client would read "ok" as the start of the next response.
+                let body = code == 204 ? "" : "ok"
+                let headers = HTTPHeaders([("Content-Length", "\(body.utf8.count)")])
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers))),
                               promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
+                if !body.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil) }
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             case .hang:
                 break

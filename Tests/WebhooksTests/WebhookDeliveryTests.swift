@@ -53,6 +53,19 @@ final class WebhookDeliveryTests: XCTestCase {
         XCTAssertEqual(receiver.requests.map { $0.json["n"] as? Int }, [1, 2])
     }
 
+    /// Redirects are not followed: the configured URL is wrong, so the event is rejected rather than retried.
+    func testARedirectIsRejectedNotFollowed() async throws {
+        let receiver = try await TestReceiver.start { _ in .status(307) }
+        defer { Task { await receiver.stop() } }
+        let (dispatcher, _) = try running(testSettings([receiver.url], directory: temporaryQueueDirectory()))
+        dispatcher.submit(sampleEvent(1))
+        let done = await eventually { dispatcher.statistics.rejected == 1 }
+        XCTAssertTrue(done)
+        try await Task.sleep(for: .milliseconds(200))
+        XCTAssertEqual(receiver.requests.count, 1)
+        XCTAssertEqual(dispatcher.statistics.delivered, 0)
+    }
+
     func testAHangingReceiverIsCutOffByTheRequestTimeout() async throws {
         let receiver = try await TestReceiver.start { $0.number == 1 ? .hang : .status(200) }
         defer { Task { await receiver.stop() } }
