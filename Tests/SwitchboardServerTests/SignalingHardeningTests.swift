@@ -130,6 +130,9 @@ final class SignalingHardeningTests: XCTestCase {
         async let waiting = http.request("GET", "/v1/poll/\(poll)")
         try await Task.sleep(for: .milliseconds(200))
         async let stopped: Void = server.stop()
+        let bye = try await socket.nextJSON(timeout: .seconds(5))
+        XCTAssertEqual(bye?["type"] as? String, "bye")
+        XCTAssertEqual(bye?["code"] as? Int, 1001)
         let frame = try await socket.next(timeout: .seconds(5))
         XCTAssertEqual(code(frame), 1001)
         let answer = try await waiting

@@ -309,12 +309,18 @@ actor SignalingHub {
 
     /// Ends every session (server shutdown): WebSocket clients get close 1001, long polls 410 with 1001, now or
     /// at their next poll.
+    /// The last frame of every WebSocket session when the server stops: outside the sequence (`seq` 0, like
+    /// `welcome`), never replayed.
+    static let bye = #"{"type":"bye","seq":0,"reason":"server shutting down","code":1001}"#
+
     func shutdown() {
         guard !shuttingDown else { return }
         shuttingDown = true
         for (_, outlet) in outlets {
             switch outlet {
             case .webSocket(_, let connection):
+                // Said in words first, so a client that does not look at close codes knows to reconnect later.
+                outbox(for: connection).add(.text(Self.bye), for: connection)
                 outbox(for: connection).add(.close(.goingAway), for: connection)
             case .poll(var mailbox):
                 endedPolls.remember(mailbox.pollID, .goingAway)
