@@ -87,6 +87,9 @@ final class AdminAPITests: XCTestCase {
         XCTAssertEqual(sample(metrics.body, #"switchboard_turn_allocations_created_total{relay="udp",transport="udp"}"#), 1)
         XCTAssertEqual(sample(metrics.body, #"switchboard_turn_relayed_packets_total{direction="to-peer"}"#), 5)
         XCTAssertEqual(sample(metrics.body, "switchboard_turn_channels_bound_total"), 1)
+        XCTAssertEqual(sample(metrics.body, #"switchboard_turn_responses_total{method="allocate",result="401"}"#), 1)
+        XCTAssertEqual(sample(metrics.body, #"switchboard_turn_responses_total{method="allocate",result="success"}"#), 1)
+        XCTAssertEqual(sample(metrics.body, #"switchboard_turn_responses_total{method="channel-bind",result="success"}"#), 1)
         XCTAssertNotNil(sample(metrics.body, "process_resident_memory_bytes"))
 
         let listed = try await admin(server, "GET", "/admin/allocations")

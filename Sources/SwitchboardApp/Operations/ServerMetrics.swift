@@ -88,6 +88,11 @@ public final class ServerMetrics: Sendable {
         advance("switchboard_turn_error_responses_total", [:], turn.errorResponses)
         advance("switchboard_turn_retransmissions_answered_total", [:], turn.retransmissionsAnswered)
         advance("switchboard_turn_tcp_peer_connections_bound_total", [:], turn.peerConnectionsBound)
+        for (method, results) in turn.responses {
+            for (result, count) in results {
+                advance("switchboard_turn_responses_total", ["method": method, "result": result], count)
+            }
+        }
         advance("switchboard_dataplane_dropped_reads_total", [:], live.relay.droppedReads)
         advance("switchboard_dataplane_dropped_sends_total", [:], live.relay.droppedSends)
         advance("switchboard_dataplane_dropped_stream_frames_total", [:], live.relay.droppedStreamFrames)

@@ -113,6 +113,11 @@ public final class TURNServerCore {
     // MARK: Responses
 
     func write(_ response: STUNMessage, auth: AuthenticatedUser?, into out: inout ByteBuffer) {
+        switch response.type.messageClass {
+        case .successResponse: counters.count(response.type.method, result: "success")
+        case .errorResponse: counters.count(response.type.method, result: String(response.errorCode?.code ?? 0))
+        case .request, .indication: break
+        }
         var response = response
         if let software = configuration.software { response.append(.software(software)) }
         let options = STUNMessage.EncodingOptions(integrityKey: auth?.key, integrityAlgorithms: [auth?.algorithm ?? .sha1],
@@ -217,8 +222,15 @@ public struct TURNCounters: Sendable, Equatable {
     /// RFC 6062: peer connections bound to a data connection, and those closed unbound (refused, failed, timed out).
     public var peerConnectionsBound = 0
     public var peerConnectionsAbandoned = 0
+    /// Answers to TURN requests by method name and result (`success`, or the error code): a few dozen keys at most,
+    /// as the methods and the codes the core sends are fixed.
+    public var responses: [String: [String: Int]] = [:]
 
     public init() {}
+
+    mutating func count(_ method: STUNMethod, result: String) {
+        responses[method.metricName, default: [:]][result, default: 0] += 1
+    }
 
     /// Adds another core's counts (a server's figures are the sum over its cores).
     public mutating func add(_ other: TURNCounters) {
@@ -235,6 +247,9 @@ public struct TURNCounters: Sendable, Equatable {
         packetsRateLimited += other.packetsRateLimited
         peerConnectionsBound += other.peerConnectionsBound
         peerConnectionsAbandoned += other.peerConnectionsAbandoned
+        for (method, results) in other.responses {
+            for (result, count) in results { responses[method, default: [:]][result, default: 0] += count }
+        }
     }
 }
 
@@ -242,5 +257,20 @@ extension TURNServerCore {
     /// Whether a relay address still belongs to an allocation (the edge checks this when a bind completes late).
     public func relayAddressesOwned(_ relay: TransportAddress) -> Bool {
         relayOwners[relay] != nil
+    }
+}
+
+extension STUNMethod {
+    /// The method as a metric label: the TURN methods by name, anything else as `other`.
+    var metricName: String {
+        switch self {
+        case .allocate: "allocate"
+        case .refresh: "refresh"
+        case .createPermission: "create-permission"
+        case .channelBind: "channel-bind"
+        case .connect: "connect"
+        case .connectionBind: "connection-bind"
+        default: "other"
+        }
     }
 }
