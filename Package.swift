@@ -136,6 +136,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                nioSSL,
             ]
         ),
         // The app: settings, the service group, start-up and shutdown. Composes both edges.
@@ -210,7 +211,7 @@ let package = Package(
                                                       crypto]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
         .testTarget(name: "WebhooksTests", dependencies: [
-            "Webhooks", nioCore, nioPosix, nioConcurrencyHelpers, crypto, logging, serviceLifecycle,
+            "Webhooks", "EdgeSupport", nioCore, nioPosix, nioConcurrencyHelpers, nioSSL, crypto, logging, serviceLifecycle,
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 import NIOPosix
 import ServiceLifecycle
 
@@ -95,6 +96,11 @@ public final class WebhookDispatcher: Service, Sendable {
         configuration.decompression = .disabled
         let timeout = TimeAmount(settings.requestTimeout)
         configuration.timeout = HTTPClient.Configuration.Timeout(connect: timeout, read: timeout)
+        if let file = settings.trustedCertificatesFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(file)]
+            configuration.tlsConfiguration = tls
+        }
         return configuration
     }
 

@@ -21,6 +21,8 @@ public struct WebhookSettings: Sendable, Equatable {
     public var maxRetryDelay: Duration = .seconds(60)
     /// On shutdown, how long a request in flight may still take before it is cut off (its event stays queued).
     public var shutdownGrace: Duration = .seconds(2)
+    /// PEM certificates trusted for https:// receivers besides the system's roots (a private CA); nil: the system's.
+    public var trustedCertificatesFile: String?
     /// A log file is closed and a new one started past this size, so finished files can be deleted whole.
     public var segmentBytes: Int = 4 << 20
 

@@ -24,7 +24,7 @@ final class SettingsTableTests: XCTestCase {
         "http-max-connections": ["500"],
         "webhook-url": ["https://hooks.example.com/switchboard", "http://127.0.0.1:9000/hooks"],
         "webhook-secret": ["whsec-first", "whsec-second"], "webhook-queue-dir": ["/var/lib/switchboard/webhooks"],
-        "webhook-deadline": ["600"], "webhook-queue-limit": ["1000"],
+        "webhook-deadline": ["600"], "webhook-queue-limit": ["1000"], "webhook-ca-file": ["/etc/ssl/private-ca.pem"],
         "log-level": ["debug"], "log-format": ["json"],
     ]
 

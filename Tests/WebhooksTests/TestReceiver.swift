@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A real HTTP/1.1 server on 127.0.0.1 (port 0) that records every request and answers as the test says.
 final class TestReceiver: Sendable {
@@ -32,20 +33,29 @@ final class TestReceiver: Sendable {
 
     var requests: [Request] { state.withLockedValue { $0 } }
 
-    static func start(path: String = "/hooks", port: Int = 0, reply: @escaping @Sendable (Request) -> Reply) async throws -> TestReceiver {
+    /// `tls`: serve https:// with this certificate and key (PEM).
+    static func start(path: String = "/hooks", port: Int = 0, tls: (certificate: String, key: String)? = nil,
+                      reply: @escaping @Sendable (Request) -> Reply) async throws -> TestReceiver {
+        let context: NIOSSLContext? = try tls.map { tls in
+            try NIOSSLContext(configuration: .makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(tls.certificate.utf8)).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(tls.key.utf8), format: .pem))))
+        }
         let state = NIOLockedValueBox<[Request]>([])
         let written = NIOLockedValueBox(0)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(ReceiverHandler(state: state, written: written, reply: reply))
                 }
             }
             .bind(host: "127.0.0.1", port: port).get()
         let port = channel.localAddress!.port!
-        return TestReceiver(url: URL(string: "http://127.0.0.1:\(port)\(path)")!, channel: channel, state: state, written: written)
+        let scheme = tls == nil ? "http" : "https"
+        return TestReceiver(url: URL(string: "\(scheme)://127.0.0.1:\(port)\(path)")!, channel: channel, state: state, written: written)
     }
 
     private init(url: URL, channel: any Channel, state: NIOLockedValueBox<[Request]>, written: NIOLockedValueBox<Int>) {

@@ -13,6 +13,7 @@ extension ServerConfiguration {
                                        queueDirectory: URL(fileURLWithPath: webhooks.queueDirectory, isDirectory: true))
         settings.deadline = .seconds(webhooks.deadlineSeconds)
         settings.queueLimit = webhooks.queueLimit
+        settings.trustedCertificatesFile = webhooks.caFile
         return settings
     }
 }

@@ -19,6 +19,8 @@ extension ServerSettings {
                \.webhooks.deadlineSeconds),
         .count("webhook-queue-limit", help: "Undelivered webhook events per URL; more are dropped and counted.",
                \.webhooks.queueLimit),
+        .optional("webhook-ca-file", "FILE", help: "PEM certificates to trust for https:// webhook URLs besides the system's roots (a private CA).",
+                  default: "the system's roots only", \.webhooks.caFile, parser: { $0 }),
     ]
 
     static func webhookURL(_ text: String) -> String? {

@@ -10,6 +10,8 @@ public struct WebhookConfiguration: Sendable, Equatable {
     public var deadlineSeconds = 86_400
     /// Undelivered events per URL before new ones are dropped.
     public var queueLimit = 50_000
+    /// PEM certificates trusted for https:// URLs besides the system's roots.
+    public var caFile: String?
 
     public init() {}
 }
