@@ -89,7 +89,4 @@ public final class AllocationLedger: Sendable {
             return false
         }
     }
-
-    /// Whether any check can refuse (so authentication skips the lock when none can).
-    public var hasRevocations: Bool { state.withLockedValue { !$0.revokedUsers.isEmpty || $0.checksSessions } }
 }

@@ -89,7 +89,7 @@ public final class TURNServerCore {
         let unixTime = clock.unixSeconds()
         switch authenticator.authenticate(request, from: fiveTuple.client, unixTime: unixTime) {
         case .authenticated(let user):
-            if let ledger, ledger.hasRevocations,
+            if let ledger,
                ledger.isRevoked(user: QuotaUser.of(user.username), session: QuotaUser.session(of: user.username), unixTime: unixTime) {
                 counters.authenticationFailures += 1
                 var out = ByteBufferAllocator().buffer(capacity: 96)
