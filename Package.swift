@@ -72,6 +72,17 @@ let package = Package(
         .target(name: "Signaling"),
         // recvmmsg/sendmmsg, epoll and packet info for the UDP data plane (see DatagramLoop).
         .target(name: "CDatagramIO"),
+        // The kernel fast path for TURN channels: a tc BPF program (BPF/, compiled by BPFObjectPlugin), its loader
+        // (libbpf, opened at run time) and the per-core route tables.
+        .target(name: "CKernelFastPath", linkerSettings: [.linkedLibrary("dl")]),
+        .target(
+            name: "KernelFastPath",
+            dependencies: ["CKernelFastPath", "STUN", "TURN"],
+            exclude: ["BPF"],
+            plugins: ["BPFObjectPlugin"]
+        ),
+        .executableTarget(name: "BPFObjectEmbedder"),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["BPFObjectEmbedder"]),
         // What both edges share: connection bounds, listener names in errors and readiness lines, certificates and TLS.
         .target(
             name: "EdgeSupport",
@@ -90,7 +101,7 @@ let package = Package(
         .target(
             name: "RelayEdge",
             dependencies: [
-                "STUN", "TURN", "CDatagramIO", "EdgeSupport",
+                "STUN", "TURN", "CDatagramIO", "EdgeSupport", "KernelFastPath",
                 nioCore,
                 nioSSL,
                 nioConcurrencyHelpers,
@@ -155,6 +166,7 @@ let package = Package(
             name: "SwitchboardApp",
             dependencies: [
                 "STUN", "TURN", "Signaling", "EdgeSupport", "RelayEdge", "SignalingEdge", "AdminEdge", "Webhooks",
+                "KernelFastPath",
                 nioCore,
                 nioPosix,
                 logging,

@@ -4,6 +4,7 @@ import NIOPosix
 import STUN
 import TURN
 import EdgeSupport
+import KernelFastPath
 
 /// The relay edge as the app sees it: one TURN core per datagram loop, and the STUN/TURN listeners in front.
 ///
@@ -21,7 +22,7 @@ package final class RelayServer: Sendable {
     package init(settings: RelayListenerSettings, turn: TURNConfiguration, credentials: any CredentialStore,
                  policy: PeerAddressPolicy, ledger: AllocationLedger, nonceSecret: [UInt8], clock: any TURNClock,
                  group: any EventLoopGroup, events: @escaping @Sendable (TURNEvent) -> Void = { _ in },
-                 logger: Logger) throws {
+                 kernelFastPath: KernelFastPath? = nil, logger: Logger) throws {
         self.settings = settings
         self.group = group
         self.logger = logger
@@ -29,10 +30,16 @@ package final class RelayServer: Sendable {
         let shards = try (0..<count).map { index in
             var sliced = turn
             sliced.relayPorts = Self.portSlice(turn.relayPorts, index: index, of: count)
+            // Each core owns its own slice of the fast path's counter slots, as of the relay ports.
+            let routes = kernelFastPath.map { fastPath in
+                ChannelRouteTable(fastPath, slots: UInt32(fastPath.capacity * index / count)..<UInt32(fastPath.capacity * (index + 1) / count))
+            }
+            sliced.kernelRoutes = routes != nil
             let loop = try DatagramLoop(name: "udp-loop-\(index)")
             let core = TURNServerCore(configuration: sliced, credentials: credentials, policy: policy,
                                       clock: clock, nonceSecret: nonceSecret, ledger: ledger)
-            return TURNShard(loop: loop, edge: TURNEdgeHandle(TURNEdge(loop: loop, core: core, group: group, events: events, logger: logger)))
+            return TURNShard(loop: loop, edge: TURNEdgeHandle(TURNEdge(loop: loop, core: core, group: group, events: events,
+                                                                       kernelRoutes: routes, logger: logger)))
         }
         // Started only once all exist: a loop that failed to open must not leave the others' threads running.
         for shard in shards { shard.loop.start() }
@@ -120,7 +127,7 @@ package final class RelayServer: Sendable {
         for shard in shards {
             let core = try await shard.edge.submit { edge in
                 (edge.core.counters, edge.core.activeAllocationsByTransport(), edge.loop.droppedReads, edge.loop.droppedSends,
-                 edge.droppedTCPFrames, edge.relayCount)
+                 edge.droppedTCPFrames, edge.relayCount, edge.kernelRoutes?.count ?? 0, edge.kernelRoutes?.refused ?? 0)
             }
             metrics.turn.add(core.0)
             for (transport, count) in core.1 { metrics.activeAllocations[transport, default: 0] += count }
@@ -128,6 +135,8 @@ package final class RelayServer: Sendable {
             metrics.droppedSends += core.3
             metrics.droppedStreamFrames += core.4
             metrics.relaySockets += core.5
+            metrics.kernelRoutes += core.6
+            metrics.kernelRoutesRefused += core.7
             metrics.shedTasks += shard.loop.shedTaskCount
         }
         metrics.stunResponses = counters.responses.load(ordering: .relaxed)
@@ -168,6 +177,9 @@ package struct RelayMetrics: Sendable {
     package var turn = TURNCounters()
     package var activeAllocations: [ClientTransport: Int] = [:]
     package var relaySockets = 0
+    /// Channels installed in the kernel fast path, and those it had no room for.
+    package var kernelRoutes = 0
+    package var kernelRoutesRefused = 0
     /// The data plane's losses: datagrams the kernel had queued when a read batch was full, sends the kernel refused,
     /// frames for stream clients that were not draining, and tasks shed from an overloaded loop.
     package var droppedReads = 0

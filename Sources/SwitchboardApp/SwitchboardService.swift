@@ -1,5 +1,6 @@
 import AdminEdge
 import EdgeSupport
+import KernelFastPath
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -38,6 +39,8 @@ public final class SwitchboardService: Service, Sendable {
     public let adminToken: String
     /// Sends the room, peer and allocation events to `--webhook-url`s; nil without one.
     public let webhooks: WebhookDispatcher?
+    /// The channel fast path in the kernel, when asked for and loadable; nil relays everything in user space.
+    public let kernelFastPath: KernelFastPath?
 
     /// `signalingGroup`: event loops for the HTTP side; nil makes `--signaling-threads` of them for this service.
     /// `eventConsumers`: more consumers of the lifecycle events, beside the log lines (tests).
@@ -91,14 +94,33 @@ public final class SwitchboardService: Service, Sendable {
         } else {
             tls = nil
         }
+        kernelFastPath = configuration.kernelFastPath ? Self.loadKernelFastPath(configuration, logger: logger) : nil
         // Every core must accept every core's nonces (a client's NAT binding may move it to another loop).
         relay = try RelayServer(settings: configuration.relayListenerSettings(tls: tls), turn: turn,
                                 credentials: configuration.credentialStore(secrets: secrets),
                                 policy: try configuration.peerPolicy(),
                                 ledger: ledger,
                                 nonceSecret: RandomSecret.bytes(32), clock: clock, group: group,
-                                events: { events.turn($0) }, logger: logger)
+                                events: { events.turn($0) }, kernelFastPath: kernelFastPath, logger: logger)
         relaySlot.withLockedValue { [relay] in $0 = relay }
+    }
+
+    /// Loads the fast path, or says in one line why the relay stays in user space.
+    private static func loadKernelFastPath(_ configuration: ServerConfiguration, logger: Logger) -> KernelFastPath? {
+        let addresses = [configuration.listenIP, configuration.relayIP ?? configuration.listenIP].compactMap { ip -> UInt32? in
+            if case .v4(let value) = ip { return value }
+            return nil
+        }
+        switch KernelFastPath.load(routes: configuration.kernelFastPathRoutes, addresses: addresses) {
+        case .success(let fastPath):
+            logger.notice("kernel fast path on: bound channels are forwarded by a tc BPF program",
+                          metadata: ["interfaces": "\(fastPath.interfaces.joined(separator: ","))",
+                                     "routes": "\(fastPath.capacity)"])
+            return fastPath
+        case .failure(let reason):
+            logger.warning("kernel fast path unavailable, relaying in user space: \(reason)")
+            return nil
+        }
     }
 
     /// What is running now: the same figures the admin API will serve.
@@ -161,10 +183,13 @@ public final class SwitchboardService: Service, Sendable {
         do {
             try await serve()
         } catch {
+            kernelFastPath?.close()
             webhooks?.shutdown()
             await webhookRun?.value
             throw error
         }
+        // The relay has stopped and removed its routes; the program goes last.
+        kernelFastPath?.close()
         webhooks?.shutdown()
         await webhookRun?.value
     }

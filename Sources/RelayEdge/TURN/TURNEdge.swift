@@ -1,3 +1,4 @@
+import KernelFastPath
 import Logging
 import NIOCore
 import NIOPosix
@@ -30,13 +31,17 @@ final class TURNEdge {
 
     /// Where lifecycle events go; called on this loop, must not block.
     private let events: @Sendable (TURNEvent) -> Void
+    /// This core's channels in the kernel fast path, when the server runs one.
+    let kernelRoutes: ChannelRouteTable?
 
     init(loop: DatagramLoop, core: TURNServerCore, group: any EventLoopGroup,
-         events: @escaping @Sendable (TURNEvent) -> Void = { _ in }, logger: Logger) {
+         events: @escaping @Sendable (TURNEvent) -> Void = { _ in }, kernelRoutes: ChannelRouteTable? = nil,
+         logger: Logger) {
         self.loop = loop
         self.core = core
         self.group = group
         self.events = events
+        self.kernelRoutes = kernelRoutes
         self.logger = logger
         actions.reserveCapacity(8)
         performing.reserveCapacity(8)
@@ -44,6 +49,8 @@ final class TURNEdge {
 
     func start() {
         expiryTimer = loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in
+            // What the kernel forwarded goes into the core's counters and allocations before anything expires.
+            kernelRoutes?.collect { core.kernelForwarded($0, $1) }
             core.expire(into: &actions)
             perform()
         }
@@ -53,6 +60,7 @@ final class TURNEdge {
     /// would keep calling into a loop that has stopped.
     func stop() {
         if let expiryTimer { loop.cancelTimer(expiryTimer) }
+        kernelRoutes?.removeAll()
         for relay in relays.values { loop.close(relay) }
         relays = [:]
         for channel in tcpConnections.values { channel.close(promise: nil) }
@@ -173,6 +181,11 @@ final class TURNEdge {
                         peerConnectionIDs[ObjectIdentifier(channel)] = nil
                         channel.close(promise: nil)
                     }
+                case .routeChannel(let route):
+                    kernelRoutes?.install(route)
+                case .unrouteChannel(let route):
+                    let counts = kernelRoutes?.remove(route.key) ?? KernelRouteCounts()
+                    core.kernelRouteRemoved(route.key, counts, into: &actions)
                 case .event(let event):
                     events(event)
                 }

@@ -51,6 +51,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var totalQuota: Int = 50_000
     public var userQuota: Int = 100
     public var maxBps: Int = 0
+    /// Forward bound channels in the kernel (docs/kernel-fastpath.md), and room for how many.
+    public var kernelFastPath = false
+    public var kernelFastPathRoutes: Int = 65_536
     /// Longest allocation lifetime a client may ask for, in seconds.
     public var maxAllocateLifetime: Int = 3600
     /// Event loops (TURN cores) serving STUN/TURN over UDP, each with its own SO_REUSEPORT socket. Default 1: on

@@ -49,6 +49,13 @@ extension ServerSettings {
                     c.maxBps = rate
                 },
                 current: { "\($0.maxBps)" }),
+        .switch("kernel-fastpath",
+                help: "Forward bound channels (UDP, IPv4) in the kernel with a tc BPF program; needs root or CAP_BPF and CAP_NET_ADMIN, Linux 6.6, libbpf1. Falls back to user space with one log line.",
+                \.kernelFastPath),
+        Setting("kernel-fastpath-routes", "COUNT", help: "Channels the kernel fast path holds at most; more stay in user space.",
+                default: "65536",
+                parse: { c, text throws(SettingProblem) in c.kernelFastPathRoutes = try SettingParsers.positive(text) },
+                current: { "\($0.kernelFastPathRoutes)" }),
         Setting("max-allocate-lifetime", "SECONDS",
                 help: "Longest allocation lifetime a client may ask for; values under 600 are raised to 600.",
                 parse: { c, text throws(SettingProblem) in

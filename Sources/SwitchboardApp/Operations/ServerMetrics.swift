@@ -80,6 +80,10 @@ public final class ServerMetrics: Sendable {
         advance("switchboard_stun_dropped_total", [:], live.relay.stunDropped)
         advance("switchboard_turn_relayed_packets_total", ["direction": "to-peer"], turn.packetsToPeer)
         advance("switchboard_turn_relayed_packets_total", ["direction": "to-client"], turn.packetsToClient)
+        // Of those, what the kernel fast path forwarded (--kernel-fastpath).
+        advance("switchboard_turn_kernel_relayed_packets_total", ["direction": "to-peer"], turn.kernelPacketsToPeer)
+        advance("switchboard_turn_kernel_relayed_packets_total", ["direction": "to-client"], turn.kernelPacketsToClient)
+        advance("switchboard_turn_kernel_routes_refused_total", [:], live.relay.kernelRoutesRefused)
         advance("switchboard_turn_relayed_bytes_total", ["direction": "to-peer"], turn.bytesToPeer)
         advance("switchboard_turn_relayed_bytes_total", ["direction": "to-client"], turn.bytesToClient)
         advance("switchboard_turn_packets_dropped_total", ["why": "no-permission-or-malformed"], turn.packetsDropped)
@@ -102,6 +106,7 @@ public final class ServerMetrics: Sendable {
             gauge("switchboard_turn_allocations", ["transport": transport.label], live.relay.activeAllocations[transport] ?? 0)
         }
         gauge("switchboard_turn_relay_sockets", [:], live.relay.relaySockets)
+        gauge("switchboard_turn_kernel_routes", [:], live.relay.kernelRoutes)
         gauge("switchboard_stun_stream_connections", [:], live.relay.streamConnections)
         gauge("switchboard_signaling_sessions", [:], live.sessions)
         gauge("switchboard_signaling_rooms", [:], live.rooms)

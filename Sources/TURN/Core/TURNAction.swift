@@ -24,6 +24,12 @@ public enum TURNAction: Sendable {
     /// Close peer connection `id` (and the data connection bound to it).
     case closePeerConnection(UInt32)
 
+    // The kernel fast path (only with `TURNConfiguration.kernelRoutes`).
+    /// Forward this channel in the kernel until its expiry (installs it, or updates the expiry of an installed one).
+    case routeChannel(ChannelRoute)
+    /// Stop forwarding this channel in the kernel; answer with `kernelRouteRemoved` even when it was not installed.
+    case unrouteChannel(ChannelRoute)
+
     /// Tell the operator's side (webhooks, metrics, logs); nothing to send.
     case event(TURNEvent)
 }

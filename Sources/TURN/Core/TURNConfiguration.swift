@@ -26,6 +26,8 @@ public struct TURNConfiguration: Sendable {
     public var peerConnectionTimeout: UInt32 = 30
     /// Relayed bytes per second per allocation in each direction; 0 means no limit.
     public var maxBytesPerSecondPerAllocation: Int = 0
+    /// Hand bound channels to a kernel fast path (`TURNAction.routeChannel`); off unless the edge has one.
+    public var kernelRoutes = false
 
     /// IPv4 relay address; nil means "the server address the client reached" (a wildcard listener).
     public var relayIPv4: IPAddress?

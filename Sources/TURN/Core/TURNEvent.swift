@@ -68,6 +68,14 @@ public final class AllocationTraffic {
         packetsToClient &+= 1
     }
 
+    /// What a kernel fast path forwarded for this allocation.
+    func add(_ counts: KernelRouteCounts) {
+        bytesToPeer &+= counts.bytesToPeer
+        packetsToPeer &+= counts.packetsToPeer
+        bytesToClient &+= counts.bytesToClient
+        packetsToClient &+= counts.packetsToClient
+    }
+
     public var snapshot: Snapshot {
         Snapshot(bytesToPeer: bytesToPeer, packetsToPeer: packetsToPeer, bytesToClient: bytesToClient,
                  packetsToClient: packetsToClient)

@@ -79,6 +79,7 @@ extension TURNServerCore {
             }
         }
         allocations[fiveTuple] = allocation
+        for ip in Set(peers.map(\.ip)) { routeChannels(of: fiveTuple, peerIP: ip, into: &actions) }
         reply(request.response(.successResponse), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
     }
 
@@ -124,6 +125,7 @@ extension TURNServerCore {
         allocation.channelCooldowns[number] = nil
         allocation.permissions[peer.ip] = now.adding(seconds: configuration.permissionLifetime)
         allocations[fiveTuple] = allocation
+        routeChannels(of: fiveTuple, peerIP: peer.ip, into: &actions)
         reply(request.response(.successResponse), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
     }
 }

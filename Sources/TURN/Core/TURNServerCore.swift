@@ -21,6 +21,8 @@ public final class TURNServerCore {
     /// RFC 6062: TCP connections to peers by CONNECTION-ID, and the data connection each bound one arrived on.
     var peerConnections: [UInt32: PeerConnection] = [:]
     var dataConnections: [FiveTuple: UInt32] = [:]
+    /// Allocations that ended while the kernel fast path still held routes of theirs (see `kernelRouteRemoved`).
+    var closingAllocations: [FiveTuple: ClosingAllocation] = [:]
     /// CONNECTION-IDs are random, so one client cannot guess and bind another's; tests may seed it.
     var connectionIDs: any RandomNumberGenerator = SystemRandomNumberGenerator()
     public internal(set) var counters = TURNCounters()
@@ -155,7 +157,10 @@ public final class TURNServerCore {
             guard !allocation.permissions.isEmpty || !allocation.channels.isEmpty || !allocation.channelCooldowns.isEmpty else {
                 continue
             }
-            allocations[fiveTuple]?.expireBindings(now: now, cooldown: configuration.channelCooldown)
+            let unbound = allocations[fiveTuple]?.expireBindings(now: now, cooldown: configuration.channelCooldown) ?? []
+            if let allocation = allocations[fiveTuple] {
+                for (number, peer) in unbound { unrouteChannel(number, peer: peer, of: allocation, into: &actions) }
+            }
         }
         for fiveTuple in expired {
             counters.allocationsExpired += 1
@@ -175,8 +180,19 @@ public final class TURNServerCore {
 
     func deleteAllocation(_ fiveTuple: FiveTuple, reason: AllocationEndReason, into actions: inout [TURNAction]) {
         guard let allocation = allocations.removeValue(forKey: fiveTuple) else { return }
+        let routesBefore = actions.count
         if case .active = allocation.state {
-            actions.append(.event(.allocationClosed(allocation.summary, reason: reason, traffic: allocation.traffic.snapshot)))
+            for (number, binding) in allocation.channels {
+                unrouteChannel(number, peer: binding.peer, of: allocation, into: &actions)
+            }
+            let routesOut = actions.count - routesBefore
+            if routesOut > 0 {
+                // The event goes out once the fast path has reported what it forwarded on each route.
+                closingAllocations[fiveTuple] = ClosingAllocation(summary: allocation.summary, reason: reason,
+                                                                  traffic: allocation.traffic, routesOut: routesOut)
+            } else {
+                actions.append(.event(.allocationClosed(allocation.summary, reason: reason, traffic: allocation.traffic.snapshot)))
+            }
         }
         for id in allocation.peerConnections.values { closePeerConnection(id, into: &actions) }
         for relay in allocation.relays {
@@ -193,14 +209,18 @@ public final class TURNServerCore {
 }
 
 extension Allocation {
-    mutating func expireBindings(now: Timestamp, cooldown: UInt32) {
+    /// Drops expired permissions and channels; returns the channels that expired.
+    mutating func expireBindings(now: Timestamp, cooldown: UInt32) -> [(UInt16, TransportAddress)] {
         permissions = permissions.filter { now < $0.value }
+        var expired: [(UInt16, TransportAddress)] = []
         for (number, binding) in channels where !(now < binding.expiry) {
             channels[number] = nil
             channelByPeer[binding.peer] = nil
             channelCooldowns[number] = ChannelBinding(peer: binding.peer, expiry: binding.expiry.adding(seconds: cooldown))
+            expired.append((number, binding.peer))
         }
         channelCooldowns = channelCooldowns.filter { now < $0.value.expiry }
+        return expired
     }
 }
 
@@ -219,6 +239,9 @@ public struct TURNCounters: Sendable, Equatable {
     public var packetsDropped = 0
     /// Dropped by the per-allocation rate limit.
     public var packetsRateLimited = 0
+    /// Of the relayed packets, those the kernel fast path forwarded.
+    public var kernelPacketsToPeer = 0
+    public var kernelPacketsToClient = 0
     /// RFC 6062: peer connections bound to a data connection, and those closed unbound (refused, failed, timed out).
     public var peerConnectionsBound = 0
     public var peerConnectionsAbandoned = 0
@@ -245,6 +268,8 @@ public struct TURNCounters: Sendable, Equatable {
         bytesToClient += other.bytesToClient
         packetsDropped += other.packetsDropped
         packetsRateLimited += other.packetsRateLimited
+        kernelPacketsToPeer += other.kernelPacketsToPeer
+        kernelPacketsToClient += other.kernelPacketsToClient
         peerConnectionsBound += other.peerConnectionsBound
         peerConnectionsAbandoned += other.peerConnectionsAbandoned
         for (method, results) in other.responses {

@@ -32,6 +32,11 @@ final class TURNHarness {
     private(set) var closedPeerConnections: [UInt32] = []
     /// Lifecycle events, in order.
     var events: [TURNEvent] = []
+    /// What the core handed a kernel fast path, and what it took back.
+    var kernelRoutes: [ChannelRoute.Key: ChannelRoute] = [:]
+    var unrouted: [ChannelRoute.Key] = []
+    /// What the harness, playing the fast path, reports as forwarded when a route is removed.
+    var kernelCountsOnRemoval = KernelRouteCounts()
 
     init(users: [(name: String, password: String)] = [("alice", "alice-password"), ("bob", "bob-password")],
          secrets: [String] = ["rest-secret"], allow: [String] = ["127.0.0.0/8", "::1/128"], deny: [String] = [],
@@ -92,6 +97,14 @@ final class TURNHarness {
                 closedPeerConnections.append(id)
             case .event(let event):
                 events.append(event)
+            case .routeChannel(let route):
+                kernelRoutes[route.key] = route
+            case .unrouteChannel(let route):
+                kernelRoutes[route.key] = nil
+                unrouted.append(route.key)
+                var more: [TURNAction] = []
+                core.kernelRouteRemoved(route.key, kernelCountsOnRemoval, into: &more)
+                actions.append(contentsOf: more)
             }
         }
         return delivered

@@ -1,0 +1,99 @@
+import CKernelFastPath
+import FoundationEssentials
+import Glibc
+
+/// Why the kernel fast path is not in use; the server relays in user space instead.
+public enum KernelFastPathUnavailable: Error, Sendable, CustomStringConvertible {
+    /// The BPF program did not compile when the server was built (no clang able to target BPF).
+    case notBuilt(String)
+    /// The kernel, or libbpf, would not load it (no privilege, an old kernel, no libbpf.so.1).
+    case notLoaded(String)
+    /// It loaded but could not be attached to an interface (tcx needs Linux 6.6).
+    case notAttached(String)
+
+    public var description: String {
+        switch self {
+        case .notBuilt(let reason): "not built into this binary: \(reason)"
+        case .notLoaded(let reason): reason
+        case .notAttached(let reason): reason
+        }
+    }
+}
+
+/// The channel fast path's BPF program, loaded and attached at tc ingress of the server's interfaces, and its maps.
+///
+/// The program and its attachments live until `close()` or until the process ends (tcx links are released with
+/// the process, so a crash leaves nothing forwarding behind it).
+public final class KernelFastPath: Sendable {
+    /// The loader's handle, kept as a bit pattern so that this class stays Sendable; only `close` uses it.
+    private let handle: UInt
+    public let maps: KernelFastPathMaps
+    /// Interfaces the program is attached to, by name, for the start-up log line.
+    public let interfaces: [String]
+    public let capacity: Int
+
+    /// Loads the program with room for `routes` channels and attaches it to the interfaces that carry `addresses`
+    /// (every interface with an IPv4 address when one of them is the wildcard).
+    public static func load(routes: Int, addresses: [UInt32]) -> Result<KernelFastPath, KernelFastPathUnavailable> {
+        let object: String
+        switch channelFastPathObject {
+        case .success(let base64): object = base64
+        case .failure(let reason): return .failure(reason)
+        }
+        guard let bytes = Data(base64Encoded: object) else { return .failure(.notBuilt("the embedded object is corrupt")) }
+        var error = [CChar](repeating: 0, count: 1024)
+        let loaded = bytes.withUnsafeBytes { raw in
+            sb_fastpath_load(raw.baseAddress, raw.count, UInt32(clamping: routes), &error, error.count)
+        }
+        guard let loaded else {
+            return .failure(.notLoaded(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+        }
+        let interfaces = NetworkInterfaces.carrying(addresses)
+        if interfaces.isEmpty {
+            sb_fastpath_close(loaded)
+            return .failure(.notAttached("no interface carries the listening addresses"))
+        }
+        var attached: [String] = []
+        for interface in interfaces {
+            let result = sb_fastpath_attach_ingress(loaded, Int32(interface.index))
+            if result != 0 {
+                sb_fastpath_close(loaded)
+                return .failure(.notAttached("attaching to \(interface.name) failed: \(String(cString: strerror(-result)))"
+                                             + (result == -EINVAL ? " (tcx attachments need Linux 6.6 or newer)" : "")))
+            }
+            attached.append(interface.name)
+        }
+        return .success(KernelFastPath(handle: UInt(bitPattern: loaded), maps: KernelFastPathMaps(sb_fastpath_get_maps(loaded)),
+                                       interfaces: attached, capacity: routes))
+    }
+
+    private init(handle: UInt, maps: KernelFastPathMaps, interfaces: [String], capacity: Int) {
+        self.handle = handle
+        self.maps = maps
+        self.interfaces = interfaces
+        self.capacity = capacity
+    }
+
+    /// Detaches the program and frees it with its maps; nothing may use `maps` afterwards.
+    public func close() {
+        sb_fastpath_close(OpaquePointer(bitPattern: handle))
+    }
+}
+
+/// The program's maps by descriptor. Any thread may write routes (the kernel serialises map updates); each
+/// `ChannelRouteTable` writes only its own routes and counter slots.
+public struct KernelFastPathMaps: Sendable {
+    let clientChannels: Int32
+    let peerRoutes: Int32
+    let routeCounters: Int32
+
+    init(_ maps: sb_fastpath_maps) {
+        clientChannels = maps.client_channels
+        peerRoutes = maps.peer_routes
+        routeCounters = maps.route_counters
+    }
+
+    var raw: sb_fastpath_maps {
+        sb_fastpath_maps(client_channels: clientChannels, peer_routes: peerRoutes, route_counters: routeCounters)
+    }
+}
