@@ -222,6 +222,7 @@ let package = Package(
         .testTarget(name: "TURNTests", dependencies: ["TURN", "STUN", nioCore,
                                                       crypto]),
         .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
+        .testTarget(name: "KernelFastPathTests", dependencies: ["KernelFastPath", "TURN", "STUN"]),
         .testTarget(name: "WebhooksTests", dependencies: [
             "Webhooks", "EdgeSupport", nioCore, nioPosix, nioConcurrencyHelpers, nioSSL, crypto, logging, serviceLifecycle,
             .product(name: "NIOHTTP1", package: "swift-nio"),
