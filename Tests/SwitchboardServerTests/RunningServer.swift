@@ -15,7 +15,8 @@ final class RunningServer: @unchecked Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, Error>
 
-    static func start(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningServer {
+    static func start(eventConsumers: [LifecycleEvents.Consumer] = [],
+                      _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningServer {
         var configuration = ServerConfiguration()
         configuration.listenIP = .ipv4Loopback
         configuration.stunPort = 0
@@ -25,7 +26,9 @@ final class RunningServer: @unchecked Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: [BoundListener].self)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let service = try SwitchboardService(configuration: configuration, logger: logger) { continuation.yield($0) }
+        let service = try SwitchboardService(configuration: configuration, logger: logger, eventConsumers: eventConsumers) {
+            continuation.yield($0)
+        }
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
         let task = Task {
             defer { continuation.finish() }
@@ -64,8 +67,9 @@ enum RunningServerError: Error {
 
 extension XCTestCase {
     /// A server that is stopped when the test ends, however it ends (a failed `try` or assertion included).
-    func running(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningServer {
-        let server = try await RunningServer.start(configure)
+    func running(eventConsumers: [LifecycleEvents.Consumer] = [],
+                 _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningServer {
+        let server = try await RunningServer.start(eventConsumers: eventConsumers, configure)
         addTeardownBlock { try? await server.stop() }
         return server
     }

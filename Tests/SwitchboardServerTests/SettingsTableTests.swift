@@ -16,7 +16,7 @@ final class SettingsTableTests: XCTestCase {
         "relay-ip": ["127.0.0.1"], "external-ip": ["192.0.2.7"], "relay-ports": ["50000-50999"], "realm": ["example.org"],
         "user": ["alice:pa:ss", "bob:two"], "auth-secret": ["first-secret", "second-secret"],
         "allow-peer": ["127.0.0.0/8"], "deny-peer": ["198.51.100.0/24", "2001:db8::/32"],
-        "total-quota": ["1000"], "user-quota": ["5"], "max-bps": ["64000"], "max-allocate-lifetime": ["600"],
+        "total-quota": ["1000"], "user-quota": ["5"], "max-bps": ["64000"], "kernel-fastpath": ["true"], "kernel-fastpath-routes": ["1024"], "max-allocate-lifetime": ["600"],
         "user-relay-share": ["20"],
         "signaling-threads": ["3"], "jwt-secret": ["0123456789abcdef0123456789abcdef"], "jwt-public-key": ["/etc/key.pem"],
         "public-host": ["turn.example.com", "[2001:db8::1]"], "allowed-origin": ["https://app.example.com"],
