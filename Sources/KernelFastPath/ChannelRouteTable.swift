@@ -93,10 +93,10 @@ public final class ChannelRouteTable {
         let before = entry.reported
         entry.reported = now
         return KernelRouteCounts(
-            packetsToPeer: Int(truncatingIfNeeded: now.packets_to_peer &- before.packets_to_peer),
             bytesToPeer: Int(truncatingIfNeeded: now.bytes_to_peer &- before.bytes_to_peer),
-            packetsToClient: Int(truncatingIfNeeded: now.packets_to_client &- before.packets_to_client),
-            bytesToClient: Int(truncatingIfNeeded: now.bytes_to_client &- before.bytes_to_client))
+            packetsToPeer: Int(truncatingIfNeeded: now.packets_to_peer &- before.packets_to_peer),
+            bytesToClient: Int(truncatingIfNeeded: now.bytes_to_client &- before.bytes_to_client),
+            packetsToClient: Int(truncatingIfNeeded: now.packets_to_client &- before.packets_to_client))
     }
 
     private func isLocal(_ ip: UInt32) -> Bool {

@@ -53,7 +53,7 @@ final class KernelFastPathTests: XCTestCase {
 
         var reported: [KernelRouteCounts] = []
         table.collect { _, counts in reported.append(counts) }
-        XCTAssertEqual(reported, [KernelRouteCounts(packetsToPeer: 1, bytesToPeer: 5, packetsToClient: 1, bytesToClient: 6)])
+        XCTAssertEqual(reported, [KernelRouteCounts(bytesToPeer: 5, packetsToPeer: 1, bytesToClient: 6, packetsToClient: 1)])
         table.collect { _, counts in reported.append(counts) }
         XCTAssertEqual(reported.count, 1, "each packet is reported once")
         XCTAssertEqual(table.remove(route.key), KernelRouteCounts())
@@ -102,7 +102,7 @@ final class KernelFastPathTests: XCTestCase {
         table.install(refreshed)
         sockets.peer.send([4], to: sockets.relay.address)
         XCTAssertEqual(sockets.client.receive()?.bytes, [0x40, 0x01, 0x00, 0x01, 4])
-        XCTAssertEqual(table.remove(route.key), KernelRouteCounts(packetsToClient: 2, bytesToClient: 2))
+        XCTAssertEqual(table.remove(route.key), KernelRouteCounts(bytesToClient: 2, packetsToClient: 2))
 
         sockets.peer.send([5], to: sockets.relay.address)
         XCTAssertEqual(sockets.relay.receive()?.bytes, [5], "a removed route is user space's again")

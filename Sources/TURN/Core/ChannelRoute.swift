@@ -33,19 +33,9 @@ public struct ChannelRoute: Hashable, Sendable {
     }
 }
 
-/// What a fast path forwarded on one route since it last reported.
-public struct KernelRouteCounts: Sendable, Equatable {
-    public var packetsToPeer: Int
-    public var bytesToPeer: Int
-    public var packetsToClient: Int
-    public var bytesToClient: Int
+/// What a fast path forwarded on one route since it last reported: the same four figures an allocation keeps.
+public typealias KernelRouteCounts = AllocationTraffic.Snapshot
 
-    public init(packetsToPeer: Int = 0, bytesToPeer: Int = 0, packetsToClient: Int = 0, bytesToClient: Int = 0) {
-        self.packetsToPeer = packetsToPeer
-        self.bytesToPeer = bytesToPeer
-        self.packetsToClient = packetsToClient
-        self.bytesToClient = bytesToClient
-    }
-
+extension AllocationTraffic.Snapshot {
     public var isZero: Bool { packetsToPeer == 0 && packetsToClient == 0 }
 }

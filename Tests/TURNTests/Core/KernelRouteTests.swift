@@ -80,9 +80,9 @@ final class KernelRouteTests: XCTestCase {
         XCTAssertSuccess(client.bindChannel(0x4001, peer))
         client.sendChannelData(channel: 0x4001, [1, 2, 3])
         let key = try XCTUnwrap(harness.kernelRoutes.keys.first)
-        harness.core.kernelForwarded(key, KernelRouteCounts(packetsToPeer: 10, bytesToPeer: 1_000,
-                                                            packetsToClient: 20, bytesToClient: 4_000))
-        harness.kernelCountsOnRemoval = KernelRouteCounts(packetsToPeer: 1, bytesToPeer: 100)
+        harness.core.kernelForwarded(key, KernelRouteCounts(bytesToPeer: 1_000, packetsToPeer: 10,
+                                                            bytesToClient: 4_000, packetsToClient: 20))
+        harness.kernelCountsOnRemoval = KernelRouteCounts(bytesToPeer: 100, packetsToPeer: 1)
         harness.events.removeAll()
         XCTAssertSuccess(client.refresh(0))
         XCTAssertEqual(harness.unrouted, [key])
