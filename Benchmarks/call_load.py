@@ -46,8 +46,9 @@ def workloads(names, w3_window):
 
 def one_run(exe, kind, wl, args, workdir, run_name):
     """A fresh server, one call_load run against it. Returns call_load's key=value figures."""
-    server = B.Server(kind, workdir).start(run_name)
+    server = B.Server(kind, workdir)
     try:
+        server.start(f"{kind}-{run_name}")  # inside the try: an interrupt while it starts still stops it
         B.wait_for_quiet(max_wait=5)
         cmd = [exe, "127.0.0.1", str(server.port), B.USER, B.PASSWORD, "--server-pid", str(server.pid),
                "--allocations", str(wl["allocations"]), "--payload", str(wl["payload"]),
@@ -169,7 +170,7 @@ def sweep(exe, args, servers, workdir):
     for n in args.counts:
         wl = dict(allocations=n, rate=args.rate, payload=args.payload)
         for kind in servers:
-            r = one_run(exe, kind, wl, args, workdir, f"{kind}-n{n}")
+            r = one_run(exe, kind, wl, args, workdir, f"n{n}")
             for f in flags(r):
                 print(f"       note: {f}")
             points["servers"][kind].append(r)
