@@ -36,6 +36,7 @@
  * round trip = 1 - client received / client sent. Server CPU per packet = the server's CPU over the window / packets
  * that arrived at a peer or client socket over the window (each is one datagram the server relayed). Generator CPU
  * (whole process and per thread) is over the same window; other CPU is the rest of the machine (/proc/stat).
+ * /proc/PID/stat counts in clock ticks (1/100 s here): server_cpu_ticks says how fine the CPU figures are.
  *
  * Prints one line of key=value. Exit 0 when packets came back, 1 when none did, 2 on bad arguments, 3 when setup
  * failed for every allocation. */
@@ -619,8 +620,9 @@ int main(int argc, char **argv) {
          gcpu / el, (s1.client_cpu - s0.client_cpu) / 1e9 / el, (s1.peer_cpu - s0.peer_cpu) / 1e9 / el);
   if (server_pid)
     printf(" server_cpu_us_per_packet=%.3f server_user_us_per_packet=%.3f server_sys_us_per_packet=%.3f"
-           " server_cpu_cores=%.3f server_user_cores=%.3f server_rss_kib=%ld server_threads=%ld",
-           scpu * per, suser * per, ssys * per, scpu / el, suser / el, rss, threads);
+           " server_cpu_cores=%.3f server_user_cores=%.3f server_cpu_ticks=%llu server_rss_kib=%ld server_threads=%ld",
+           scpu * per, suser * per, ssys * per, scpu / el, suser / el,
+           (unsigned long long)((s1.server.utime + s1.server.stime) - (s0.server.utime + s0.server.stime)), rss, threads);
   double other = busy - gcpu - (server_pid ? scpu : 0);
   printf(" other_cpu_cores=%.3f elapsed_s=%.3f\n", (other > 0 ? other : 0) / el, el);
   return client_rx_total ? 0 : 1;

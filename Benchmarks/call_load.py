@@ -75,7 +75,8 @@ def one_run(exe, kind, wl, args, workdir, run_name):
 
 def line(r):
     """One run in one line: the figures a reader checks first, then everything call_load printed."""
-    head = (f"relayed {r['relayed_pps']:.0f}/s (offered {2 * r['offered_pps']:.0f}) CPU {r['server_cpu_us_per_packet']:.2f} "
+    offer = "closed loop" if r["mode"] == "closed" else f"offered {2 * r['offered_pps']:.0f}"
+    head = (f"relayed {r['relayed_pps']:.0f}/s ({offer}) CPU {r['server_cpu_us_per_packet']:.2f} "
             f"(user {r['server_user_us_per_packet']:.2f}) µs/pkt, RT p50/p99 {r['rt_p50_us']:.0f}/{r['rt_p99_us']:.0f} µs, "
             f"loss {r['loss_rt_pct']:.3f} %, RSS {r['server_rss_kib'] / 1024:.1f} MiB, generator {r['generator_cpu_cores']:.2f} "
             f"cores, other {r['other_cpu_cores']:.2f} cores")
@@ -221,7 +222,11 @@ def plot(points, day):
         bottom.plot(xs, [r["relayed_pps"] / 1000 for r in runs], styles.get(kind, "o-"), label=label)
     offered = [2 * points["rate"] * n / 1000 for n in points["counts"]]
     bottom.plot(points["counts"], offered, "k-", alpha=0.3, label="offered (both directions)")
+    sent = [2 * B.median([runs[i]["sent_pps"] for runs in points["servers"].values()]) / 1000
+            for i in range(len(points["counts"]))]
+    bottom.plot(points["counts"], sent, "k:", alpha=0.5, label="sent by the generator ×2 (median over servers)")
     top.set_ylabel("server CPU µs per relayed packet\n(solid: user+sys, dotted: user)")
+    top.set_yscale("log")
     mid.set_ylabel("p99 round trip (ms)")
     mid.set_yscale("log")
     bottom.set_ylabel("relayed packets/s (thousands)")
@@ -244,7 +249,7 @@ def main():
     p.add_argument("--workloads", default="W1,W2,W3", help="comma-separated: W1, W2, W3 (= W3-100 and W3-1000)")
     p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: " + ", ".join(SERVERS))
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=10, help="measured window per run")
+    p.add_argument("--seconds", type=float, default=None, help="measured window per run (default 10; --sweep: 5)")
     p.add_argument("--warmup", type=float, default=2, help="load before the measured window, per run")
     p.add_argument("--w3-window", type=int, default=64, help="W3: packets in flight on the one allocation")
     p.add_argument("--retry-busy", type=int, default=1, metavar="N",
@@ -258,6 +263,11 @@ def main():
     p.add_argument("--payload", type=int, default=160, help="--sweep: payload bytes")
     p.add_argument("--plot-only", metavar="JSON", help="redraw the sweep plot from a results file, without measuring")
     args = p.parse_args()
+    args.seconds_default = args.seconds is None
+    if args.seconds is None:
+        args.seconds = 10
+    if args.sweep and args.seconds_default:
+        args.seconds = 5  # the sweep's default: at 10 allocations the server uses ~0.03 cores, 15 clock ticks in 5 s
     if args.plot_only:
         with open(args.plot_only) as f:
             points = json.load(f)
