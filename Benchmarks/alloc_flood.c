@@ -1,12 +1,12 @@
 /* alloc_flood: authenticated TURN Allocates as fast as the server answers them, for side-by-side comparisons.
- * Build: gcc -O2 -o alloc_flood alloc_flood.c -lcrypto   (libcrypto only for MD5 and HMAC-SHA1)
+ * Build: gcc -O2 -o alloc_flood alloc_flood.c -lcrypto   (libcrypto only for MD5 and HMAC-SHA1; turn_wire.h beside it)
  * Use:   alloc_flood HOST PORT COUNT IN_FLIGHT USER PASSWORD [LOCAL_IP=127.0.0.2]
  * Makes COUNT allocations, each on its own UDP client socket (bound on LOCAL_IP, connected to the server; all
  * sockets are opened before the clock starts), keeping at most IN_FLIGHT allocations under way at once:
  *   Allocate (REQUESTED-TRANSPORT=UDP, FINGERPRINT) -> 401 with REALM and NONCE ->
  *   Allocate with USERNAME, REALM, NONCE, REQUESTED-TRANSPORT, MESSAGE-INTEGRITY (HMAC-SHA1, key
  *   MD5(user:realm:password)) and FINGERPRINT -> success with XOR-RELAYED-ADDRESS.
- * Same messages as Benchmarks/turn_control.py. A 438 (stale nonce) is answered with the new nonce, at most 4 times.
+ * Same messages as Benchmarks/turn_control.py, built and parsed with turn_wire.h. A 438 (stale nonce) is answered with the new nonce, at most 4 times.
  * Requests unanswered are resent with the same transaction ID after 200 ms, doubling, 6 tries in all; then the
  * allocation counts as failed. Only successes are counted. The sockets (and so the allocations) stay open until
  * the tool exits; the caller restarts the server between runs.
@@ -15,10 +15,11 @@
  * latency p50/p99/max (us, first request to success of one allocation), error codes, generator CPU seconds
  * (measured part only) and elapsed seconds. Exit 0 when every allocation succeeded, 1 otherwise. */
 #define _GNU_SOURCE
+#define TW_CRYPTO
+#include "turn_wire.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
-#include <openssl/hmac.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAGIC 0x2112A442u
 #define MAXTRIES 6
 #define RTO0_NS 200000000ull
 
@@ -47,7 +47,6 @@ static const char *user, *password;
 static uint8_t realm[256], nonce[256], key[16]; static int realm_len = -1, nonce_len;
 static uint64_t requests, retransmits, ok, failed, challenges438, errors[700], other_errors;
 static uint32_t *lat;
-static uint32_t crc_table[256];
 
 static uint64_t now_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec; }
 static int cmp_u32(const void *a, const void *b) { uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b; return x < y ? -1 : x > y; }
@@ -56,40 +55,20 @@ static double cpu_now(void) {
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-static void crc_init(void) {
-  for (uint32_t i = 0; i < 256; i++) { uint32_t c = i; for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1; crc_table[i] = c; }
-}
-static uint32_t crc32(const uint8_t *p, int n) {
-  uint32_t c = 0xFFFFFFFFu; while (n--) c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8); return c ^ 0xFFFFFFFFu;
-}
-
-static void put16(uint8_t *p, unsigned v) { p[0] = v >> 8; p[1] = v & 0xff; }
-static void put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
-static int attr(uint8_t *p, unsigned type, const void *v, int n) {
-  put16(p, type); put16(p + 2, n); memcpy(p + 4, v, n);
-  int pad = (4 - n % 4) % 4; memset(p + 4 + n, 0, pad); return 4 + n + pad;
-}
-
 /* A fresh transaction for session s in its current stage: probe Allocate or authenticated Allocate. */
 static void build(sess_t *s) {
-  uint8_t *m = s->msg; int n = 20;
+  uint8_t *m = s->msg;
   for (int i = 0; i < 12; i++) s->tid[i] = (uint8_t)random();
   static const uint8_t udp[4] = { 17, 0, 0, 0 };
-  n += attr(m + n, 0x0019, udp, 4);                     /* REQUESTED-TRANSPORT */
-  put16(m, 0x0003); put32(m + 4, MAGIC); memcpy(m + 8, s->tid, 12);
+  int n = tw_begin(m, TW_ALLOCATE, s->tid);
+  n += tw_attr(m + n, TW_A_REQUESTED_TRANSPORT, udp, 4);
   if (s->stage == AUTH) {
-    n += attr(m + n, 0x0006, user, strlen(user));       /* USERNAME */
-    n += attr(m + n, 0x0014, realm, realm_len);         /* REALM */
-    n += attr(m + n, 0x0015, nonce, nonce_len);         /* NONCE */
-    put16(m + 2, n - 20 + 24);                          /* length covers MESSAGE-INTEGRITY, not FINGERPRINT */
-    unsigned mlen = 20;
-    HMAC(EVP_sha1(), key, 16, m, n, m + n + 4, &mlen);
-    put16(m + n, 0x0008); put16(m + n + 2, 20); n += 24;
+    n += tw_attr(m + n, TW_A_USERNAME, user, (int)strlen(user));
+    n += tw_attr(m + n, TW_A_REALM, realm, realm_len);
+    n += tw_attr(m + n, TW_A_NONCE, nonce, nonce_len);
   }
-  put16(m + 2, n - 20 + 8);
-  uint32_t crc = crc32(m, n) ^ 0x5354554Eu;
-  uint8_t c[4]; put32(c, crc); n += attr(m + n, 0x8028, c, 4);
-  s->len = n; s->tries = 0; s->rto = RTO0_NS;
+  s->len = tw_finish(m, n, s->stage == AUTH ? key : NULL);
+  s->tries = 0; s->rto = RTO0_NS;
 }
 
 static void transmit(sess_t *s, uint64_t t) {
@@ -105,34 +84,21 @@ static void finish(sess_t *s, int stage, uint64_t t) {
 
 /* One datagram for session s. */
 static void answer(sess_t *s, const uint8_t *b, int len, uint64_t t) {
-  if (len < 20 || (b[0] & 0xC0) || ((b[4] << 24 | b[5] << 16 | b[6] << 8 | b[7]) != (int)MAGIC) || memcmp(b + 8, s->tid, 12)) return;
-  unsigned type = b[0] << 8 | b[1], alen = b[2] << 8 | b[3];
-  if (20 + alen > (unsigned)len || (type & 0x3EEF) != 0x0003) return;
-  const uint8_t *a_realm = NULL, *a_nonce = NULL, *a_err = NULL; int l_realm = 0, l_nonce = 0, l_err = 0, relayed = 0;
-  for (unsigned p = 20; p + 4 <= 20 + alen;) {
-    unsigned at = b[p] << 8 | b[p + 1], al = b[p + 2] << 8 | b[p + 3];
-    if (p + 4 + al > 20 + alen) break;
-    if (at == 0x0014 && !a_realm) { a_realm = b + p + 4; l_realm = al; }
-    if (at == 0x0015 && !a_nonce) { a_nonce = b + p + 4; l_nonce = al; }
-    if (at == 0x0009 && !a_err) { a_err = b + p + 4; l_err = al; }
-    if (at == 0x0016) relayed = 1;
-    p += 4 + al + (4 - al % 4) % 4;
-  }
-  unsigned klass = type & 0x0110;
-  if (klass == 0x0100) { finish(s, relayed ? DONE : FAILED, t); if (!relayed) other_errors++; return; }
-  if (klass != 0x0110) return;
-  int code = (a_err && l_err >= 4) ? (a_err[2] & 7) * 100 + a_err[3] : 0;
-  if ((code == 401 || code == 438) && a_nonce && l_nonce <= 255 && s->challenges < 4) {
+  tw_msg m;
+  if (tw_parse(b, len, &m) || memcmp(m.tid, s->tid, 12) || m.method != TW_ALLOCATE) return;
+  if (m.klass == TW_CLASS_SUCCESS) { finish(s, m.has_relayed ? DONE : FAILED, t); if (!m.has_relayed) other_errors++; return; }
+  if (m.klass != TW_CLASS_ERROR) return;
+  int code = m.error_code;
+  if ((code == 401 || code == 438) && m.nonce && m.nonce_len <= 255 && s->challenges < 4) {
     if (code == 438) challenges438++;
     s->challenges++;
-    if (a_realm && l_realm <= 255 && (l_realm != realm_len || memcmp(a_realm, realm, l_realm))) {
-      memcpy(realm, a_realm, l_realm); realm_len = l_realm;
-      char buf[1024]; int n = snprintf(buf, sizeof buf, "%s:%.*s:%s", user, realm_len, (const char *)realm, password);
-      unsigned klen = 16; EVP_Digest(buf, n, key, &klen, EVP_md5(), NULL);
+    if (m.realm && m.realm_len <= 255 && (m.realm_len != realm_len || memcmp(m.realm, realm, m.realm_len))) {
+      memcpy(realm, m.realm, m.realm_len); realm_len = m.realm_len;
+      tw_long_term_key(user, realm, realm_len, password, key);
     }
     if (realm_len < 0) { finish(s, FAILED, t); other_errors++; return; }
     /* One nonce for all sessions is enough: each session sends what its own last challenge carried. */
-    memcpy(nonce, a_nonce, l_nonce); nonce_len = l_nonce;
+    memcpy(nonce, m.nonce, m.nonce_len); nonce_len = m.nonce_len;
     s->stage = AUTH; build(s); transmit(s, t);
     return;
   }
@@ -149,7 +115,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "alloc_flood: bad IPv4 address\n"); return 2;
   }
   if (count < 1 || in_flight < 1) { fprintf(stderr, "alloc_flood: COUNT and IN_FLIGHT must be positive\n"); return 2; }
-  crc_init(); srandom((unsigned)now_ns());
+  srandom((unsigned)now_ns());
   S = calloc(count, sizeof *S); lat = calloc(count, sizeof *lat);
   int ep = epoll_create1(0);
   for (int i = 0; i < count; i++) {

@@ -48,12 +48,14 @@ def build_switchboard():
 
 
 def build_tool(name, libs=()):
-    """gcc -O2 Benchmarks/NAME.c into the scratch directory, when missing or older than the source."""
+    """gcc -O2 Benchmarks/NAME.c into the scratch directory, when missing or older than the source (or than
+    turn_wire.h, the header the generators share)."""
     os.makedirs(TOOLS, exist_ok=True)
     src, exe = os.path.join(HERE, name + ".c"), os.path.join(TOOLS, name)
-    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+    newest = max(os.path.getmtime(src), os.path.getmtime(os.path.join(HERE, "turn_wire.h")))
+    if not os.path.exists(exe) or os.path.getmtime(exe) < newest:
         try:
-            subprocess.check_call(["gcc", "-O2", "-Wall", "-o", exe, src, *libs])
+            subprocess.check_call(["gcc", "-O2", "-Wall", "-pthread", "-o", exe, src, *libs])
         except subprocess.CalledProcessError:
             if "-lcrypto" in libs:
                 sys.exit(f"building {name} failed; it needs OpenSSL's libcrypto headers: apt-get install libssl-dev")
@@ -64,6 +66,76 @@ def build_tool(name, libs=()):
 def require_coturn():
     if shutil.which("turnserver") is None:
         sys.exit("turnserver (coturn) is not installed: apt-get install coturn")
+
+
+# The servers the drivers know. "coturn" is Debian's 4.6.1 (`turnserver` on PATH), the baseline of the older drivers;
+# "coturn461" is the same server under the name the call-load driver uses beside the 4.17.1 builds.
+SERVER_LABELS = {
+    "ours": "switchboard",
+    "coturn": "coturn 4.6.1 (Debian)",
+    "coturn461": "coturn 4.6.1 (Debian)",
+    "coturn417": "coturn 4.17.1 standard",
+    "coturn417mux": "coturn 4.17.1 --multiplex-peer --udp-gso",
+}
+COTURN_KINDS = ("coturn", "coturn461", "coturn417", "coturn417mux")
+# coturn 4.17.1 built from the snapshot in /work/shared/peers; SWITCHBOARD_COTURN_417=PATH points at any build.
+COTURN_417_DEFAULT = "/tmp/coturn-4.17.1/build/bin/turnserver"
+COTURN_417_BUILD = os.environ.get("SWITCHBOARD_COTURN_BUILD_SCRIPT", "/work/shared/peers/build-coturn.sh")
+_coturn_paths = {}
+
+
+def coturn_binary(kind):
+    """The turnserver binary for a coturn kind: Debian's for coturn/coturn461; for the 4.17.1 kinds
+    $SWITCHBOARD_COTURN_417, else the default build path, built by build-coturn.sh (about a minute) when missing."""
+    if kind in _coturn_paths:
+        return _coturn_paths[kind]
+    if kind in ("coturn", "coturn461"):
+        require_coturn()
+        path = shutil.which("turnserver")
+    else:
+        path = os.environ.get("SWITCHBOARD_COTURN_417")
+        if path:
+            if not os.access(path, os.X_OK):
+                sys.exit(f"SWITCHBOARD_COTURN_417={path} is not an executable file")
+        elif os.access(COTURN_417_DEFAULT, os.X_OK):
+            path = COTURN_417_DEFAULT
+        else:
+            if not os.path.exists(COTURN_417_BUILD):
+                sys.exit(f"coturn 4.17.1 is missing: no {COTURN_417_DEFAULT} and no build script {COTURN_417_BUILD}; "
+                         "set SWITCHBOARD_COTURN_417=PATH to a turnserver binary")
+            log(f"building coturn 4.17.1 with {COTURN_417_BUILD} (about a minute)")
+            out = subprocess.run(["bash", COTURN_417_BUILD], check=True, capture_output=True, text=True).stdout
+            path = out.strip().splitlines()[-1]
+    _coturn_paths["coturn461" if kind == "coturn" else kind] = path
+    _coturn_paths[kind] = path
+    return path
+
+
+def coturn_version(kind):
+    """What the binary says it is (`turnserver --version`), so a run's header names the builds it measured."""
+    try:
+        out = subprocess.run([coturn_binary(kind), "--version"], capture_output=True, text=True, timeout=10)
+        return (out.stdout.strip() or out.stderr.strip()).splitlines()[-1]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"
+
+
+def free_port_block(n, ip="127.0.0.1"):
+    """A base port with base..base+n-1 free for UDP, outside the relay range (coturn's --multiplex-peer-port)."""
+    for base in range(40000, 49000, 16):
+        held = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind((ip, p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free UDP ports on loopback")
 
 
 def free_port_pair(ip="127.0.0.1"):
@@ -125,19 +197,17 @@ class Server:
             # The C responder of stun_floor.c: same readiness line as ours.
             self.proc = subprocess.Popen([build_tool("stun_floor"), "127.0.0.1", "0"], stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir)
-        else:
+        elif self.kind in COTURN_KINDS:
             self.port = free_port_pair()
             base = os.path.join(self.workdir, run_name)
             for leftover in (base + ".sqlite", base + ".pid"):
                 if os.path.exists(leftover):
                     os.remove(leftover)
-            cmd = ["turnserver", "-n", "--listening-ip", "127.0.0.1", "--listening-port", str(self.port),
-                   "--relay-ip", "127.0.0.1", "--min-port", str(RELAY_MIN), "--max-port", str(RELAY_MAX),
-                   "--no-tls", "--no-dtls", "--no-cli", "--log-file", "stdout",
-                   "--pidfile", base + ".pid", "--db", base + ".sqlite",
-                   "--realm", REALM, "--lt-cred-mech", "--user", f"{USER}:{PASSWORD}", "--allow-loopback-peers"]
+            cmd = coturn_command(self.kind, self.port, base)
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          cwd=self.workdir)
+        else:
+            raise ValueError(f"unknown server kind {self.kind!r}")
         out.close()
         self._wait_ready()
         return self
@@ -154,8 +224,9 @@ class Server:
                     if line.startswith("stun udp 127.0.0.1:"):
                         self.port = int(line.rsplit(":", 1)[1])
                         return
-            elif "Total General servers" in text:
-                # coturn prints this once its relay threads exist; give the listeners a moment to bind.
+            elif "Total General servers" in text or "Total auth threads" in text:
+                # coturn prints this once its relay threads exist (4.6.1: "Total General servers"; 4.17:
+                # "Total auth threads", after "Total relay threads"); give the listeners a moment to bind.
                 time.sleep(0.3)
                 return
             time.sleep(0.05)
@@ -217,7 +288,9 @@ class Server:
             with open(path, errors="replace") as f:
                 for line in f:
                     low = line.lower()
-                    if self.kind != "coturn":
+                    if self.kind not in COTURN_KINDS:
+                        if any(n in low for n in OURS_STARTUP_NOISE):
+                            continue
                         if "warning" in low or "error" in low or "critical" in low or "fatal" in low:
                             lines.append(line.rstrip())
                     elif ("error" in low or "cannot" in low or "fail" in low) and not any(
@@ -226,11 +299,34 @@ class Server:
         return lines[:limit], len(lines)
 
 
+def coturn_command(kind, port, base):
+    """turnserver's command line for a coturn kind: Debian's 4.6.1, 4.17.1 standard or 4.17.1 multiplexed.
+
+    4.17.1 takes every flag 4.6.1 gets except two it deprecated: `--no-cli` (logged as an ERROR; the CLI is off unless
+    `--cli`) and `--no-dtls` (a warning; DTLS is off unless `--dtls`), so those two are left out for it. The
+    multiplexed mode adds `--multiplex-peer --udp-gso` and a free base for its per-thread relay sockets (2 ports per
+    relay thread; one relay thread per CPU by default)."""
+    common = ["-n", "--listening-ip", "127.0.0.1", "--listening-port", str(port),
+              "--relay-ip", "127.0.0.1", "--min-port", str(RELAY_MIN), "--max-port", str(RELAY_MAX),
+              "--no-tls", "--log-file", "stdout", "--pidfile", base + ".pid", "--db", base + ".sqlite",
+              "--realm", REALM, "--lt-cred-mech", "--user", f"{USER}:{PASSWORD}", "--allow-loopback-peers"]
+    if kind in ("coturn", "coturn461"):
+        return [coturn_binary(kind)] + common + ["--no-dtls", "--no-cli"]
+    cmd = [coturn_binary(kind)] + common
+    if kind == "coturn417mux":
+        cmd += ["--multiplex-peer", "--udp-gso", "--multiplex-peer-port", str(free_port_block(2 * (os.cpu_count() or 1)))]
+    return cmd
+
+
+# Ours warns about these on every start with the benchmark's flags (20,000 fds against the bounds its defaults allow;
+# no signaling key); they are not about the benchmark.
+OURS_STARTUP_NOISE = ("open-file limit", "signaling is open")
+
 # coturn prints these on every start with our flags; they are not about the benchmark.
 COTURN_STARTUP_NOISE = (
     "cannot find certificate", "cannot find private key", "cannot start tls", "cannot start dtls",
     "no dtls", "no tls", "cannot open file", "cannot find config file", "cannot set", "cli",
-    "prometheus", "redis",
+    "prometheus", "redis", "cannot support stun change_request",
 )
 
 
