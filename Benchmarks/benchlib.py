@@ -72,6 +72,7 @@ def require_coturn():
 # "coturn461" is the same server under the name the call-load driver uses beside the 4.17.1 builds.
 SERVER_LABELS = {
     "ours": "switchboard",
+    "ourskernel": "switchboard --kernel-fastpath",
     "coturn": "coturn 4.6.1 (Debian)",
     "coturn461": "coturn 4.6.1 (Debian)",
     "coturn417": "coturn 4.17.1 standard",
@@ -179,10 +180,12 @@ class Server:
         os.makedirs(self.workdir, exist_ok=True)
         self.log_path = os.path.join(self.workdir, f"{run_name}.log")
         out = open(self.log_path, "w")
-        if self.kind == "ours":
+        if self.kind in ("ours", "ourskernel"):
             cmd = [SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--admin-port", "0",
                    "--user", f"{USER}:{PASSWORD}", "--allow-peer", "127.0.0.0/8",
                    "--relay-ports", f"{RELAY_MIN}-{RELAY_MAX}", "--log-level", "warning"]
+            if self.kind == "ourskernel":
+                cmd.append("--kernel-fastpath")
             # `serve` has no --user-quota/--total-quota flags (refused as unknown options); the settings exist as
             # configuration keys, so they go in through the environment layer. Default user quota is 100.
             # One benchmark user holds every allocation, so its share of the relay range may be all of it.
@@ -219,7 +222,7 @@ class Server:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} before it was ready; see {self.log_path}")
             with open(self.log_path, errors="replace") as f:
                 text = f.read()
-            if self.kind in ("ours", "floor"):
+            if self.kind in ("ours", "ourskernel", "floor"):
                 for line in text.splitlines():
                     if line.startswith("stun udp 127.0.0.1:"):
                         self.port = int(line.rsplit(":", 1)[1])
@@ -280,7 +283,7 @@ class Server:
 
     def notable_log_lines(self, limit=5):
         """Warnings and errors the server logged during the run (coturn's startup chatter excluded)."""
-        paths = [self.log_path] + ([self.log_path + ".stderr"] if self.kind == "ours" else [])
+        paths = [self.log_path] + ([self.log_path + ".stderr"] if self.kind in ("ours", "ourskernel") else [])
         lines = []
         for path in paths:
             if not os.path.exists(path):

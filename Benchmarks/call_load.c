@@ -462,13 +462,16 @@ static long read_status(int pid, const char *key) {
   return v;
 }
 
-/* CPU ticks the whole machine spent busy (not idle, not iowait). */
-static uint64_t machine_busy_ticks(void) {
+/* CPU ticks the whole machine spent busy (not idle, not iowait), and of those, in hard and soft interrupts. With
+ * IRQ time accounting (as here) loopback delivery and a tc BPF program run in softirq and are charged to no process,
+ * so a relay's cost is its process CPU plus the machine's softirq time. */
+static uint64_t machine_busy_ticks(uint64_t *interrupts) {
   FILE *f = fopen("/proc/stat", "r");
   if (!f) return 0;
   unsigned long long v[8] = {0};
   if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 4) v[0] = 0;
   fclose(f);
+  *interrupts = v[5] + v[6];
   return v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
 }
 
@@ -491,7 +494,7 @@ static void udp_drops(uint64_t *gen, uint64_t *srv) {
 }
 
 typedef struct {
-  uint64_t t, gen_cpu, client_cpu, peer_cpu, sent, peer_rx, client_rx, busy, gen_drops, srv_drops;
+  uint64_t t, gen_cpu, client_cpu, peer_cpu, sent, peer_rx, client_rx, busy, interrupts, gen_drops, srv_drops;
   proc_cpu_t server;
 } snap_t;
 
@@ -503,7 +506,7 @@ static void snapshot(snap_t *s) {
   s->client_cpu = clock_ns(client_clock);
   s->peer_cpu = clock_ns(peer_clock);
   s->sent = get(&sent_total); s->peer_rx = get(&peer_rx_total); s->client_rx = get(&client_rx_total);
-  s->busy = machine_busy_ticks();
+  s->busy = machine_busy_ticks(&s->interrupts);
   udp_drops(&s->gen_drops, &s->srv_drops);
   memset(&s->server, 0, sizeof s->server);
   if (server_pid) read_proc_cpu(server_pid, &s->server);
@@ -623,7 +626,9 @@ int main(int argc, char **argv) {
            " server_cpu_cores=%.3f server_user_cores=%.3f server_cpu_ticks=%llu server_rss_kib=%ld server_threads=%ld",
            scpu * per, suser * per, ssys * per, scpu / el, suser / el,
            (unsigned long long)((s1.server.utime + s1.server.stime) - (s0.server.utime + s0.server.stime)), rss, threads);
-  double other = busy - gcpu - (server_pid ? scpu : 0);
+  double interrupts = (double)(s1.interrupts - s0.interrupts) / clk_tck;
+  double other = busy - gcpu - (server_pid ? scpu : 0) - interrupts;
+  printf(" softirq_cpu_cores=%.3f relay_cpu_us_per_packet=%.3f", interrupts / el, (scpu + interrupts) * per);
   printf(" other_cpu_cores=%.3f elapsed_s=%.3f\n", (other > 0 ? other : 0) / el, el);
   return client_rx_total ? 0 : 1;
 }

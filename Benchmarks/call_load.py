@@ -23,9 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVERS = ["ours", "coturn417", "coturn417mux", "coturn461"]
+SERVERS = ["ours", "ourskernel", "coturn417", "coturn417mux", "coturn461"]
+OURS = ("ours", "ourskernel")
 COTURNS = ["coturn417", "coturn417mux", "coturn461"]
-SHORT = {"ours": "ours", "coturn417": "coturn 4.17.1", "coturn417mux": "coturn 4.17.1 mux", "coturn461": "coturn 4.6.1"}
+SHORT = {"ours": "ours", "ourskernel": "ours kernel", "coturn417": "coturn 4.17.1", "coturn417mux": "coturn 4.17.1 mux", "coturn461": "coturn 4.6.1"}
 
 
 def workloads(names, w3_window):
@@ -109,6 +110,7 @@ def flags(r):
 BUSY = 0.15
 
 METRICS = ("offered_pps", "sent_pps", "relayed_pps", "server_cpu_us_per_packet", "server_user_us_per_packet",
+           "relay_cpu_us_per_packet", "softirq_cpu_cores",
            "server_sys_us_per_packet", "server_cpu_cores", "c2p_p50_us", "c2p_p99_us", "p2c_p50_us", "p2c_p99_us",
            "rt_p50_us", "rt_p99_us", "loss_c2p_pct", "loss_p2c_pct", "loss_rt_pct", "server_rss_kib",
            "generator_cpu_cores", "generator_client_thread_cores", "generator_peer_thread_cores", "other_cpu_cores")
@@ -121,45 +123,50 @@ def medians(runs):
 def print_tables(wls, med, servers, rounds):
     print()
     print(f"Medians of {rounds} run(s). CPU = server utime+stime per relayed packet (each direction's datagram counts "
-          "once); c2p = client→peer one-way, p2c = peer→client one-way, RT = round trip; generator = call_load's "
-          "cores (client thread / peer thread):")
+          "once); relay CPU = that plus the machine's softirq time (loopback delivery and the kernel fast path run "
+          "there, charged to no process); c2p = client→peer one-way, p2c = peer→client one-way, RT = round trip; "
+          "generator = call_load's cores (client thread / peer thread):")
     rows = []
     for w, wl in wls.items():
         for kind in servers:
             m = med[w][kind]
-            rows.append([w, SHORT[kind], f"{m['relayed_pps']:.0f}", f"{m['server_cpu_us_per_packet']:.2f}",
+            rows.append([w, SHORT[kind], f"{m['relayed_pps']:.0f}", f"{m['relay_cpu_us_per_packet']:.2f}",
+                         f"{m['server_cpu_us_per_packet']:.2f}",
                          f"{m['server_user_us_per_packet']:.2f}", f"{m['server_sys_us_per_packet']:.2f}",
-                         f"{m['server_cpu_cores']:.2f}", f"{m['c2p_p50_us']:.0f}/{m['c2p_p99_us']:.0f}",
+                         f"{m['server_cpu_cores']:.2f} + {m['softirq_cpu_cores']:.2f}", f"{m['c2p_p50_us']:.0f}/{m['c2p_p99_us']:.0f}",
                          f"{m['p2c_p50_us']:.0f}/{m['p2c_p99_us']:.0f}", f"{m['rt_p50_us']:.0f}/{m['rt_p99_us']:.0f}",
                          f"{m['loss_rt_pct']:.3f}", f"{m['server_rss_kib'] / 1024:.1f}",
                          f"{m['generator_cpu_cores']:.2f} ({m['generator_client_thread_cores']:.2f}/"
                          f"{m['generator_peer_thread_cores']:.2f})"])
-    print(B.table(["workload", "server", "relayed pkt/s", "CPU µs/pkt", "user µs/pkt", "sys µs/pkt", "server cores",
-                   "c2p p50/p99 µs", "p2c p50/p99 µs", "RT p50/p99 µs", "loss %", "RSS MiB", "generator cores"], rows))
+    print(B.table(["workload", "server", "relayed pkt/s", "relay CPU µs/pkt", "CPU µs/pkt", "user µs/pkt", "sys µs/pkt",
+                   "server + softirq cores", "c2p p50/p99 µs", "p2c p50/p99 µs", "RT p50/p99 µs", "loss %", "RSS MiB",
+                   "generator cores"], rows))
     for w, wl in wls.items():
         print(f"  {w}: {wl['label']}")
-    if "ours" not in servers:
-        return
     others = [k for k in COTURNS if k in servers]
-    if not others:
-        return
-    print()
-    print("Ratios ours / coturn (lower is better):")
-    rows = []
-    for w in wls:
-        o = med[w]["ours"]
-        for k in others:
-            c = med[w][k]
-            rows.append([w, SHORT[k], f"{B.ratio(o['server_cpu_us_per_packet'], c['server_cpu_us_per_packet']):.2f}×",
-                         f"{B.ratio(o['server_user_us_per_packet'], c['server_user_us_per_packet']):.2f}×",
-                         f"{B.ratio(o['rt_p50_us'], c['rt_p50_us']):.2f}×", f"{B.ratio(o['rt_p99_us'], c['rt_p99_us']):.2f}×",
-                         f"{B.ratio(o['c2p_p99_us'], c['c2p_p99_us']):.2f}×", f"{B.ratio(o['p2c_p99_us'], c['p2c_p99_us']):.2f}×",
-                         f"{B.ratio(o['server_rss_kib'], c['server_rss_kib']):.2f}×"])
-    print(B.table(["workload", "vs", "CPU/pkt", "user CPU/pkt", "RT p50", "RT p99", "c2p p99", "p2c p99", "RSS"], rows))
+    for ours in [k for k in OURS if k in servers]:
+        if not others:
+            return
+        print()
+        print(f"Ratios {SHORT[ours]} / coturn (lower is better):")
+        rows = []
+        for w in wls:
+            o = med[w][ours]
+            for k in others:
+                c = med[w][k]
+                rows.append([w, SHORT[k], f"{B.ratio(o['relay_cpu_us_per_packet'], c['relay_cpu_us_per_packet']):.2f}×",
+                             f"{B.ratio(o['server_cpu_us_per_packet'], c['server_cpu_us_per_packet']):.2f}×",
+                             f"{B.ratio(o['server_user_us_per_packet'], c['server_user_us_per_packet']):.2f}×",
+                             f"{B.ratio(o['relayed_pps'], c['relayed_pps']):.2f}×",
+                             f"{B.ratio(o['rt_p50_us'], c['rt_p50_us']):.2f}×", f"{B.ratio(o['rt_p99_us'], c['rt_p99_us']):.2f}×",
+                             f"{B.ratio(o['c2p_p99_us'], c['c2p_p99_us']):.2f}×", f"{B.ratio(o['p2c_p99_us'], c['p2c_p99_us']):.2f}×",
+                             f"{B.ratio(o['server_rss_kib'], c['server_rss_kib']):.2f}×"])
+        print(B.table(["workload", "vs", "relay CPU/pkt", "CPU/pkt", "user CPU/pkt", "pkt/s", "RT p50", "RT p99",
+                       "c2p p99", "p2c p99", "RSS"], rows))
 
 
 def header(what, servers, args):
-    versions = ", ".join(f"{SHORT[k]} = {B.coturn_binary(k)} ({B.coturn_version(k)})" for k in servers if k != "ours")
+    versions = ", ".join(f"{SHORT[k]} = {B.coturn_binary(k)} ({B.coturn_version(k)})" for k in servers if k not in OURS)
     print(f"# {what} {datetime.date.today()} on {os.cpu_count()} CPUs; warm-up {args.warmup:g} s, measured {args.seconds:g} s; "
           f"servers: {', '.join(B.SERVER_LABELS[k] for k in servers)}")
     if versions:
@@ -194,10 +201,10 @@ def sweep(exe, args, servers, workdir):
         for kind in servers:
             r = points["servers"][kind][i]
             rows.append([n, SHORT[kind], f"{2 * r['offered_pps']:.0f}", f"{r['relayed_pps']:.0f}",
-                         f"{r['server_cpu_us_per_packet']:.2f}", f"{r['server_user_us_per_packet']:.2f}",
+                         f"{r.get('relay_cpu_us_per_packet', float('nan')):.2f}", f"{r['server_cpu_us_per_packet']:.2f}", f"{r['server_user_us_per_packet']:.2f}",
                          f"{r['server_cpu_cores']:.2f}", f"{r['rt_p99_us']:.0f}", f"{r['loss_rt_pct']:.3f}",
                          f"{r['server_rss_kib'] / 1024:.1f}", f"{r['generator_cpu_cores']:.2f}"])
-    print(B.table(["allocations", "server", "offered pkt/s", "relayed pkt/s", "CPU µs/pkt", "user µs/pkt",
+    print(B.table(["allocations", "server", "offered pkt/s", "relayed pkt/s", "relay CPU µs/pkt", "CPU µs/pkt", "user µs/pkt",
                    "server cores", "RT p99 µs", "loss %", "RSS MiB", "generator cores"], rows))
     plot(points, str(day))
 
@@ -210,12 +217,14 @@ def plot(points, day):
                  "--plot-only Benchmarks/results/call-sweep-DAY.json")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    styles = {"ours": "o-", "coturn417": "s--", "coturn417mux": "^--", "coturn461": "d:"}
+    styles = {"ours": "o-", "ourskernel": "o-.", "coturn417": "s--", "coturn417mux": "^--", "coturn461": "d:"}
     fig, (top, mid, bottom) = plt.subplots(3, 1, figsize=(7.5, 10), sharex=True)
     for kind, runs in points["servers"].items():
         xs = [r["allocations"] for r in runs]
         label = B.SERVER_LABELS[kind]
-        line_, = top.plot(xs, [r["server_cpu_us_per_packet"] for r in runs], styles.get(kind, "o-"), label=label)
+        # Relay CPU (process + softirq) where the run has it; older result files have the process figure only.
+        line_, = top.plot(xs, [r.get("relay_cpu_us_per_packet", r["server_cpu_us_per_packet"]) for r in runs],
+                          styles.get(kind, "o-"), label=label)
         top.plot(xs, [r["server_user_us_per_packet"] for r in runs], styles.get(kind, "o-")[0] + ":",
                  color=line_.get_color(), alpha=0.6)
         mid.plot(xs, [max(r["rt_p99_us"], 1) / 1000 for r in runs], styles.get(kind, "o-"), label=label)
@@ -225,7 +234,7 @@ def plot(points, day):
     sent = [2 * B.median([runs[i]["sent_pps"] for runs in points["servers"].values()]) / 1000
             for i in range(len(points["counts"]))]
     bottom.plot(points["counts"], sent, "k:", alpha=0.5, label="sent by the generator ×2 (median over servers)")
-    top.set_ylabel("server CPU µs per relayed packet\n(solid: user+sys, dotted: user)")
+    top.set_ylabel("relay CPU µs per relayed packet\n(solid: process + softirq, dotted: user)")
     top.set_yscale("log")
     mid.set_ylabel("p99 round trip (ms)")
     mid.set_yscale("log")
@@ -280,7 +289,7 @@ def main():
 
     B.raise_fd_limit()
     for k in servers:
-        if k != "ours":
+        if k not in OURS:
             B.coturn_binary(k)  # fails early (or builds 4.17.1) before anything is measured
     B.build_switchboard()
     exe = B.build_tool("call_load", libs=("-lcrypto",))

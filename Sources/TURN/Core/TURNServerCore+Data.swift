@@ -21,26 +21,35 @@ extension TURNServerCore {
     /// ChannelData from a client. `buffer` holds one ChannelData message (a datagram, or a unit framed from a stream).
     public func handleClientChannelData(_ buffer: ByteBuffer, from fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
         guard case .success(let (number, data)) = ChannelData.parse(buffer),
-              let binding = allocations[fiveTuple]?.channels[number] else { return drop() }
-        relayToPeer(data, peer: binding.peer, from: fiveTuple, channelExpiry: binding.expiry, into: &actions)
+              let index = allocations.index(forKey: fiveTuple),
+              let binding = allocations.values[index].channels[number] else { return drop() }
+        relayToPeer(data, peer: binding.peer, allocation: index, channelExpiry: binding.expiry, into: &actions)
     }
 
     private func relayToPeer(_ data: ByteBuffer, peer: TransportAddress, from fiveTuple: FiveTuple,
-                             channelExpiry: Timestamp? = nil, into actions: inout [TURNAction]) {
+                             into actions: inout [TURNAction]) {
+        guard let index = allocations.index(forKey: fiveTuple) else { return drop() }
+        relayToPeer(data, peer: peer, allocation: index, channelExpiry: nil, into: &actions)
+    }
+
+    // The allocation is reached through its index and changed in place: copying the `Allocation` value out and back
+    // (its dictionaries and buckets with it) cost a retain and release of each field on every relayed packet.
+    // The peer policy is not asked again here: a permission exists only for a peer it allowed.
+    private func relayToPeer(_ data: ByteBuffer, peer: TransportAddress, allocation index: Dictionary<FiveTuple, Allocation>.Index,
+                             channelExpiry: Timestamp?, into actions: inout [TURNAction]) {
         let now = clock.now()
-        guard var allocation = allocations[fiveTuple], case .active = allocation.state, allocation.relayProtocol == .udp,
-              allocation.hasPermission(peer.ip, now: now), channelExpiry.map({ now < $0 }) ?? true,
-              policy.permits(peer.ip), let relay = allocation.relay(for: peer.ip.family) else { return drop() }
+        guard case .active = allocations.values[index].state, allocations.values[index].relayProtocol == .udp,
+              allocations.values[index].hasPermission(peer.ip, now: now), channelExpiry.map({ now < $0 }) ?? true,
+              let relay = allocations.values[index].relay(for: peer.ip.family) else { return drop() }
         if configuration.maxBytesPerSecondPerAllocation > 0 {
-            guard allocation.toPeerBucket.take(data.readableBytes, now: now) else {
+            guard allocations.values[index].toPeerBucket.take(data.readableBytes, now: now) else {
                 counters.packetsRateLimited += 1
                 return
             }
-            allocations[fiveTuple] = allocation
         }
         counters.packetsToPeer += 1
         counters.bytesToPeer += data.readableBytes
-        allocation.traffic.toPeer(data.readableBytes)
+        allocations.values[index].traffic.toPeer(data.readableBytes)
         actions.append(.toPeer(data, relay: relay, peer: peer))
     }
 
@@ -59,22 +68,23 @@ extension TURNServerCore {
     /// Counts the packet as forwarded (or dropped) as `handlePeerDatagram` does.
     public func routePeerDatagram(length: Int, from peer: TransportAddress, relay: TransportAddress) -> PeerDatagramRoute {
         let now = clock.now()
-        guard let fiveTuple = relayOwners[relay], var allocation = allocations[fiveTuple], case .active = allocation.state,
-              allocation.hasPermission(peer.ip, now: now) else {
+        guard let fiveTuple = relayOwners[relay], let index = allocations.index(forKey: fiveTuple),
+              case .active = allocations.values[index].state,
+              allocations.values[index].hasPermission(peer.ip, now: now) else {
             drop()
             return .drop
         }
         if configuration.maxBytesPerSecondPerAllocation > 0 {
-            guard allocation.toClientBucket.take(length, now: now) else {
+            guard allocations.values[index].toClientBucket.take(length, now: now) else {
                 counters.packetsRateLimited += 1
                 return .drop
             }
-            allocations[fiveTuple] = allocation
         }
         counters.packetsToClient += 1
         counters.bytesToClient += length
-        allocation.traffic.toClient(length)
-        if let number = allocation.channelByPeer[peer], let binding = allocation.channels[number], now < binding.expiry {
+        allocations.values[index].traffic.toClient(length)
+        if let number = allocations.values[index].channelByPeer[peer], let binding = allocations.values[index].channels[number],
+           now < binding.expiry {
             return .channelData(number, to: fiveTuple)
         }
         return .dataIndication(to: fiveTuple)
