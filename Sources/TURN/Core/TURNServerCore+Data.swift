@@ -20,37 +20,32 @@ extension TURNServerCore {
 
     /// ChannelData from a client. `buffer` holds one ChannelData message (a datagram, or a unit framed from a stream).
     public func handleClientChannelData(_ buffer: ByteBuffer, from fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
-        guard case .success(let (number, data)) = ChannelData.parse(buffer),
-              let index = allocations.index(forKey: fiveTuple),
-              let binding = allocations.values[index].channels[number] else { return drop() }
-        relayToPeer(data, peer: binding.peer, allocation: index, channelExpiry: binding.expiry, into: &actions)
+        guard case .success(let (number, data)) = ChannelData.parse(buffer) else { return drop() }
+        let now = clock.now()
+        let admission = allocations[fiveTuple]?.admitChannelData(number, bytes: data.readableBytes, now: now,
+                                                                 limited: configuration.maxBytesPerSecondPerAllocation > 0)
+        relay(data, admission ?? .drop, into: &actions)
     }
 
     private func relayToPeer(_ data: ByteBuffer, peer: TransportAddress, from fiveTuple: FiveTuple,
                              into actions: inout [TURNAction]) {
-        guard let index = allocations.index(forKey: fiveTuple) else { return drop() }
-        relayToPeer(data, peer: peer, allocation: index, channelExpiry: nil, into: &actions)
+        let now = clock.now()
+        let admission = allocations[fiveTuple]?.admitToPeer(peer, bytes: data.readableBytes, channelExpiry: nil, now: now,
+                                                            limited: configuration.maxBytesPerSecondPerAllocation > 0)
+        relay(data, admission ?? .drop, into: &actions)
     }
 
-    // The allocation is reached through its index and changed in place: copying the `Allocation` value out and back
-    // (its dictionaries and buckets with it) cost a retain and release of each field on every relayed packet.
-    // The peer policy is not asked again here: a permission exists only for a peer it allowed.
-    private func relayToPeer(_ data: ByteBuffer, peer: TransportAddress, allocation index: Dictionary<FiveTuple, Allocation>.Index,
-                             channelExpiry: Timestamp?, into actions: inout [TURNAction]) {
-        let now = clock.now()
-        guard case .active = allocations.values[index].state, allocations.values[index].relayProtocol == .udp,
-              allocations.values[index].hasPermission(peer.ip, now: now), channelExpiry.map({ now < $0 }) ?? true,
-              let relay = allocations.values[index].relay(for: peer.ip.family) else { return drop() }
-        if configuration.maxBytesPerSecondPerAllocation > 0 {
-            guard allocations.values[index].toPeerBucket.take(data.readableBytes, now: now) else {
-                counters.packetsRateLimited += 1
-                return
-            }
+    private func relay(_ data: ByteBuffer, _ admission: Allocation.Admission, into actions: inout [TURNAction]) {
+        switch admission {
+        case .relay(let relay, let peer):
+            counters.packetsToPeer += 1
+            counters.bytesToPeer += data.readableBytes
+            actions.append(.toPeer(data, relay: relay, peer: peer))
+        case .rateLimited:
+            counters.packetsRateLimited += 1
+        case .drop:
+            drop()
         }
-        counters.packetsToPeer += 1
-        counters.bytesToPeer += data.readableBytes
-        allocations.values[index].traffic.toPeer(data.readableBytes)
-        actions.append(.toPeer(data, relay: relay, peer: peer))
     }
 
     /// A datagram from a peer arrived on a relay socket (RFC 8656 §10.3, §12.6): forwarded as ChannelData when a
@@ -68,24 +63,27 @@ extension TURNServerCore {
     /// Counts the packet as forwarded (or dropped) as `handlePeerDatagram` does.
     public func routePeerDatagram(length: Int, from peer: TransportAddress, relay: TransportAddress) -> PeerDatagramRoute {
         let now = clock.now()
-        guard let fiveTuple = relayOwners[relay], let index = allocations.index(forKey: fiveTuple),
-              case .active = allocations.values[index].state,
-              allocations.values[index].hasPermission(peer.ip, now: now) else {
+        guard let fiveTuple = relayOwners[relay],
+              let admission = allocations[fiveTuple]?.admitFromPeer(peer, bytes: length, now: now,
+                                                                     limited: configuration.maxBytesPerSecondPerAllocation > 0)
+        else {
             drop()
             return .drop
         }
-        if configuration.maxBytesPerSecondPerAllocation > 0 {
-            guard allocations.values[index].toClientBucket.take(length, now: now) else {
-                counters.packetsRateLimited += 1
-                return .drop
-            }
-        }
-        counters.packetsToClient += 1
-        counters.bytesToClient += length
-        allocations.values[index].traffic.toClient(length)
-        if let number = allocations.values[index].channelByPeer[peer], let binding = allocations.values[index].channels[number],
-           now < binding.expiry {
+        switch admission {
+        case .drop:
+            drop()
+            return .drop
+        case .rateLimited:
+            counters.packetsRateLimited += 1
+            return .drop
+        case .channel(let number):
+            counters.packetsToClient += 1
+            counters.bytesToClient += length
             return .channelData(number, to: fiveTuple)
+        case .indication:
+            counters.packetsToClient += 1
+            counters.bytesToClient += length
         }
         return .dataIndication(to: fiveTuple)
     }
@@ -119,5 +117,46 @@ public enum PeerDatagramRoute: Equatable, Sendable {
         case .drop:
             break
         }
+    }
+}
+
+// The per-packet checks run as mutating methods called through the dictionary's subscript
+// (`allocations[fiveTuple]?.admit…`), which reaches the stored value in place: reading the `Allocation` out and
+// writing it back cost a retain and release of every field on each relayed packet.
+extension Allocation {
+    enum Admission {
+        case relay(TransportAddress, peer: TransportAddress)
+        case rateLimited
+        case drop
+    }
+
+    enum PeerAdmission {
+        case channel(UInt16)
+        case indication
+        case rateLimited
+        case drop
+    }
+
+    mutating func admitChannelData(_ number: UInt16, bytes: Int, now: Timestamp, limited: Bool) -> Admission {
+        guard let binding = channels[number] else { return .drop }
+        return admitToPeer(binding.peer, bytes: bytes, channelExpiry: binding.expiry, now: now, limited: limited)
+    }
+
+    /// The peer policy is not asked again here: a permission exists only for a peer it allowed.
+    mutating func admitToPeer(_ peer: TransportAddress, bytes: Int, channelExpiry: Timestamp?, now: Timestamp,
+                              limited: Bool) -> Admission {
+        guard case .active = state, relayProtocol == .udp, hasPermission(peer.ip, now: now),
+              channelExpiry.map({ now < $0 }) ?? true, let relay = relay(for: peer.ip.family) else { return .drop }
+        if limited, !toPeerBucket.take(bytes, now: now) { return .rateLimited }
+        traffic.toPeer(bytes)
+        return .relay(relay, peer: peer)
+    }
+
+    mutating func admitFromPeer(_ peer: TransportAddress, bytes: Int, now: Timestamp, limited: Bool) -> PeerAdmission {
+        guard case .active = state, hasPermission(peer.ip, now: now) else { return .drop }
+        if limited, !toClientBucket.take(bytes, now: now) { return .rateLimited }
+        traffic.toClient(bytes)
+        if let number = channelByPeer[peer], let binding = channels[number], now < binding.expiry { return .channel(number) }
+        return .indication
     }
 }
