@@ -108,7 +108,7 @@ final class TURNKernelFastPathTests: XCTestCase {
         try await peer.send(ByteBuffer(string: "12345"), to: relay)
         _ = try await turn.nextRelayedData(timeout: .seconds(2))
         _ = try await turn.refresh(lifetime: 0)
-        let closed = try await eventually { recorder.closedTraffic != nil }
+        let closed = await eventually { recorder.closedTraffic != nil }
         XCTAssertTrue(closed)
         XCTAssertEqual(recorder.closedTraffic?.packetsToClient, 1, "the kernel's packet, in allocation.closed")
         XCTAssertEqual(recorder.closedTraffic?.bytesToClient, 5)
