@@ -44,8 +44,8 @@ struct sb_fastpath {
     int link_count;
 };
 
-// libbpf reports why a load failed (the verifier's log among it) through its print callback; the last lines are
-// kept for the error message. Loading happens once, at start, on one thread.
+// libbpf reports why a load failed (the verifier's log among it) through its print callback; the last telling line
+// is kept for the error message. Loading happens once, at start, on one thread.
 static char last_libbpf_message[512];
 
 static int keep_libbpf_message(int level, const char *format, va_list args) {
@@ -54,7 +54,9 @@ static int keep_libbpf_message(int level, const char *format, va_list args) {
     vsnprintf(line, sizeof(line), format, args);
     size_t length = strlen(line);
     while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == ' ')) line[--length] = 0;
-    if (length > 0) memcpy(last_libbpf_message, line, length + 1);
+    // libbpf ends a failed load with "failed to load object", which names the object, not the cause: keep the line
+    // before it.
+    if (length > 0 && !strstr(line, "failed to load object")) memcpy(last_libbpf_message, line, length + 1);
     return 0;
 }
 
