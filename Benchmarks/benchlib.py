@@ -124,18 +124,8 @@ def coturn_version(kind):
 def free_port_block(n, ip="127.0.0.1"):
     """A base port with base..base+n-1 free for UDP, outside the relay range (coturn's --multiplex-peer-port)."""
     for base in range(40000, 49000, 16):
-        held = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(s)
-                s.bind((ip, p))
+        if ports_free(ip, range(base, base + n), (socket.SOCK_DGRAM,)):
             return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
     raise RuntimeError(f"no {n} consecutive free UDP ports on loopback")
 
 
@@ -148,20 +138,26 @@ def free_port_pair(ip="127.0.0.1"):
         probe.close()
         if port + 1 > 65535 or RELAY_MIN <= port <= RELAY_MAX + 1:
             continue
-        held = []
-        try:
-            for p in (port, port + 1):
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    s = socket.socket(socket.AF_INET, kind)
-                    held.append(s)
-                    s.bind((ip, p))
+        if ports_free(ip, (port, port + 1), (socket.SOCK_DGRAM, socket.SOCK_STREAM)):
             return port
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
     raise RuntimeError("no free port pair on loopback")
+
+
+def ports_free(ip, ports, kinds):
+    """Whether every port can be bound for every socket kind right now (all are released again before returning)."""
+    held = []
+    try:
+        for p in ports:
+            for kind in kinds:
+                s = socket.socket(socket.AF_INET, kind)
+                held.append(s)
+                s.bind((ip, p))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in held:
+            s.close()
 
 
 class Server:
