@@ -43,14 +43,16 @@ def make_certificate(folder):
     return cert, key
 
 
-def start(kind, workdir, cert, key, run_name):
-    """(process, TLS port, log path)."""
+def start(kind, workdir, cert, key, run_name, loopback_peers=False):
+    """(process, TLS port, log path). `loopback_peers` lets both relay to peers on 127.0.0.0/8 (relay tests)."""
     log_path = os.path.join(workdir, f"{run_name}.log")
     out = open(log_path, "w")
     if kind == "ours":
         cmd = [benchlib.SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--http-port", "0", "--admin-port", "0",
                "--tls-port", "0", "--tls-cert", cert, "--tls-key", key, "--user", f"{benchlib.USER}:{benchlib.PASSWORD}",
                "--relay-ports", f"{benchlib.RELAY_MIN}-{benchlib.RELAY_MAX}", "--log-level", "error"]
+        if loopback_peers:
+            cmd += ["--allow-peer", "127.0.0.0/8"]
         env = dict(os.environ, SWITCHBOARD_USER_QUOTA="20000", SWITCHBOARD_TOTAL_QUOTA="20000",
                    SWITCHBOARD_USER_RELAY_SHARE="100", SWITCHBOARD_MAX_CONNECTIONS_PER_IP="100000",
                    SWITCHBOARD_MAX_TCP_CONNECTIONS="100000")
@@ -65,6 +67,8 @@ def start(kind, workdir, cert, key, run_name):
                "--relay-ip", "127.0.0.1", "--min-port", str(benchlib.RELAY_MIN), "--max-port", str(benchlib.RELAY_MAX),
                "--no-dtls", "--no-cli", "--log-file", "stdout", "--pidfile", base + ".pid", "--db", base + ".sqlite",
                "--realm", benchlib.REALM, "--lt-cred-mech", "--user", f"{benchlib.USER}:{benchlib.PASSWORD}"]
+        if loopback_peers:
+            cmd.append("--allow-loopback-peers")
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         marker = None
     out.close()

@@ -17,6 +17,10 @@ final class STUNStreamHandler: ChannelInboundHandler {
     private let transport: ClientTransport
     private var ticket: ConnectionLimiter.Ticket?
     private var fiveTuple: FiveTuple?
+    /// TURN messages of the current read, handed to the edge's loop together at its end (one task per read rather
+    /// than one per message); `sheddable` while it holds ChannelData only.
+    private var forTURN: [StreamClientInput] = []
+    private var forTURNSheddable = true
 
     init(responder: BindingResponder, counters: STUNCounters, connections: ConnectionLimiter, turn: TURNEdgeHandle?,
          transport: ClientTransport) {
@@ -61,6 +65,8 @@ final class STUNStreamHandler: ChannelInboundHandler {
             counters.tcpConnections.wrappingDecrement(ordering: .relaxed)
             self.ticket = nil
         }
+        // What the last read brought goes first: the edge must see it before the connection's end.
+        handOverToTURN()
         if let fiveTuple { demultiplexer.turn?.tcpConnectionClosed(fiveTuple) }
         context.fireChannelInactive()
     }
@@ -69,10 +75,11 @@ final class STUNStreamHandler: ChannelInboundHandler {
         guard let fiveTuple else { return }
         let bytes = unwrapInboundIn(data)
         switch demultiplexer.route(bytes) {
-        case .channelData(let turn):
-            turn.clientChannelData(bytes, from: fiveTuple)
-        case .turn(let message, let turn):
-            turn.clientMessage(message, from: fiveTuple)
+        case .channelData:
+            forTURN.append(.channelData(bytes))
+        case .turn(let message, _):
+            forTURN.append(.message(message))
+            forTURNSheddable = false
         case .answer(let answer):
             var out = context.channel.allocator.buffer(capacity: 256)
             let decision = demultiplexer.answer(answer, to: bytes, from: fiveTuple.client, receivedOn: .primary,
@@ -87,7 +94,17 @@ final class STUNStreamHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        handOverToTURN()
         context.flush()
+    }
+
+    private func handOverToTURN() {
+        guard !forTURN.isEmpty else { return }
+        if let turn = demultiplexer.turn, let fiveTuple {
+            turn.clientInput(forTURN, from: fiveTuple, sheddable: forTURNSheddable)
+        }
+        forTURN = []
+        forTURNSheddable = true
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

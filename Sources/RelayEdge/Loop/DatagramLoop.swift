@@ -49,6 +49,10 @@ final class DatagramLoop: @unchecked Sendable {
     /// Datagrams a full socket buffer refused (UDP drops them, as the network would).
     private(set) var droppedSends = 0
 
+    /// Runs at the end of every turn, before the turn's datagrams go out: the owner hands over output it gathered
+    /// for other threads (the TURN edge's writes to TCP and TLS clients). Set once, on the loop.
+    var endOfTurn: (() -> Void)?
+
     private struct TaskQueue {
         var tasks: [@Sendable () -> Void] = []
         var finished = false
@@ -193,6 +197,7 @@ final class DatagramLoop: @unchecked Sendable {
                 }
             }
             runDueTimers()
+            endOfTurn?()
             flush()
         }
         flush()

@@ -48,6 +48,7 @@ final class TURNEdge {
     }
 
     func start() {
+        loop.endOfTurn = { [unowned self] in streamOutbox.flush() }
         expiryTimer = loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in
             // What the kernel forwarded goes into the core's counters and allocations before anything expires.
             kernelRoutes?.collect { core.kernelForwarded($0, $1) }
@@ -77,13 +78,23 @@ final class TURNEdge {
     /// not queue media without bound for a slow client).
     private(set) var droppedTCPFrames = 0
 
+    /// Writes to TCP and TLS clients, handed over once per connection at the end of the loop's turn.
+    private let streamOutbox = StreamClientOutbox()
+
     private func writeToTCPClient(_ bytes: ByteBuffer, _ fiveTuple: FiveTuple) {
-        guard let channel = tcpConnections[fiveTuple] else { return }
+        guard let channel = writableTCPClient(fiveTuple) else { return }
+        let added = streamOutbox.append(to: channel, capacity: bytes.readableBytes) { $0.writeImmutableBuffer(bytes) }
+        if !added { droppedTCPFrames &+= 1 }
+    }
+
+    /// The client's connection when it is draining; nil (and a frame counted as dropped) when it is not.
+    private func writableTCPClient(_ fiveTuple: FiveTuple) -> Channel? {
+        guard let channel = tcpConnections[fiveTuple] else { return nil }
         guard channel.isWritable else {
             droppedTCPFrames &+= 1
-            return
+            return nil
         }
-        channel.writeAndFlush(bytes, promise: nil)
+        return channel
     }
 
     var relayCount: Int { relays.count }
@@ -137,9 +148,12 @@ final class TURNEdge {
             route.frame(bytes, from: peer, into: &loop.outgoing)
             loop.commit(from: start, to: fiveTuple.client, via: listener)
         } else {
-            var out = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + 36)
-            route.frame(bytes, from: peer, into: &out)
-            writeToTCPClient(out, fiveTuple)
+            guard let channel = writableTCPClient(fiveTuple) else { return }
+            // Room for the larger of the two framings: a Data indication around the payload, or ChannelData padded.
+            let added = streamOutbox.append(to: channel, capacity: bytes.readableBytes + 56) {
+                route.frame(bytes, from: peer, into: &$0)
+            }
+            if !added { droppedTCPFrames &+= 1 }
         }
     }
 
@@ -222,6 +236,12 @@ private final class RelayReceiver: DatagramReceiver {
     }
 }
 
+/// A STUN message or a ChannelData message from a TCP or TLS client, on its way to the edge's loop.
+enum StreamClientInput: Sendable {
+    case message(STUNMessage)
+    case channelData(ByteBuffer)
+}
+
 /// The TURN edge as seen from SwiftNIO's threads (TCP clients): every call hops onto the edge's loop.
 /// Unchecked: it holds the loop-confined `TURNEdge` only to pass it into tasks that run on that loop.
 struct TURNEdgeHandle: @unchecked Sendable {
@@ -237,13 +257,22 @@ struct TURNEdgeHandle: @unchecked Sendable {
     /// The edge itself, for code already running on its loop.
     var edgeOnLoop: TURNEdge { edge }
 
-    func clientMessage(_ message: STUNMessage, from fiveTuple: FiveTuple) {
-        edge.loop.execute { [self] in edge.clientMessage(message, from: fiveTuple, via: nil) }
-    }
-
-    /// Shed when the loop is overloaded: a TCP client streaming faster than the loop drains must not grow the queue.
-    func clientChannelData(_ bytes: ByteBuffer, from fiveTuple: FiveTuple) {
-        edge.loop.executeSheddable { [self] in edge.clientChannelData(bytes, from: fiveTuple, via: nil) }
+    /// What one read of a stream client brought, in order, in one task. A batch of ChannelData only is shed when
+    /// the loop is overloaded: a TCP client streaming faster than the loop drains must not grow the queue.
+    func clientInput(_ batch: [StreamClientInput], from fiveTuple: FiveTuple, sheddable: Bool) {
+        let task: @Sendable () -> Void = { [self] in
+            for input in batch {
+                switch input {
+                case .message(let message): edge.clientMessage(message, from: fiveTuple, via: nil)
+                case .channelData(let bytes): edge.clientChannelData(bytes, from: fiveTuple, via: nil)
+                }
+            }
+        }
+        if sheddable {
+            edge.loop.executeSheddable(task)
+        } else {
+            edge.loop.execute(task)
+        }
     }
 
     func tcpConnectionOpened(_ fiveTuple: FiveTuple, channel: Channel) {
