@@ -3,12 +3,12 @@
 and call-shaped relay load against three coturn builds.
 
 Runs Benchmarks/stun-binding (with the bare C responder stun_floor.c beside the two servers), Benchmarks/turn-relay,
-Benchmarks/turn-allocate and Benchmarks/turn-tls-allocate against Debian's coturn 4.6.1 (each alternates the servers
+Benchmarks/turn-allocate, Benchmarks/turn-tls-allocate and Benchmarks/turn-tls-relay against Debian's coturn 4.6.1 (each alternates the servers
 and takes medians of --rounds runs), then prints one table: metric, ours, coturn, ratio, target, and whether the target
 is met, with the load generator's CPU share beside each load so a reader can see whether the generator was the limit.
 Then Benchmarks/call-load (W1 audio, W2 video, W3 one saturating flow) against coturn 4.17.1 standard, 4.17.1
 --multiplex-peer --udp-gso and 4.6.1, and a second table with one column group per coturn build and issue 16's targets.
-`--parts` picks what runs (default all: stun,relay,allocate,tls,calls).
+`--parts` picks what runs (default all: stun,relay,allocate,tls,tlsrelay,calls).
 """
 import argparse, datetime, json, os, subprocess, sys, tempfile, time
 
@@ -27,12 +27,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=8)
-    p.add_argument("--parts", default="stun,relay,allocate,tls,calls",
-                   help="comma-separated subset of stun, relay, allocate, tls (against coturn 4.6.1) and calls "
+    p.add_argument("--parts", default=",".join(ALL_PARTS),
+                   help="comma-separated subset of stun, relay, allocate, tls, tlsrelay (against coturn 4.6.1) and calls "
                         "(call-load against the three coturn builds)")
     args = p.parse_args()
     parts = set(args.parts.split(","))
-    unknown = parts - {"stun", "relay", "allocate", "tls", "calls"}
+    unknown = parts - set(ALL_PARTS)
     if unknown:
         sys.exit(f"unknown --parts {', '.join(sorted(unknown))}")
     # Built first and timed apart: on a fresh clone the release build takes longer than the measurements.
@@ -42,7 +42,7 @@ def main():
     benchlib.build_switchboard()
     build_seconds = time.monotonic() - build_start
     start = time.monotonic()
-    stun = turn = allocate = tls = calls = None
+    stun = turn = allocate = tls = tls_relay = calls = None
     with tempfile.TemporaryDirectory() as tmp:
         if "stun" in parts:
             stun = run("stun-binding", ["--rounds", str(args.rounds), "--seconds", str(args.seconds), "--floor"],
@@ -57,6 +57,9 @@ def main():
             # TLS 1.2 for both: Debian's coturn stops there, and handshakes of one version compare like for like.
             tls = run("turn-tls-allocate", ["--rounds", str(args.rounds), "--seconds", str(args.seconds), "--tls12"],
                       os.path.join(tmp, "tls.json"))
+        if "tlsrelay" in parts:
+            tls_relay = run("turn-tls-relay", ["--rounds", str(args.rounds), "--seconds", str(args.seconds)],
+                            os.path.join(tmp, "tls-relay.json"))
         if "calls" in parts:
             calls = run("call-load", ["--rounds", str(args.rounds), "--seconds", str(args.seconds),
                                       "--workloads", "W1,W2,W3"], os.path.join(tmp, "calls.json"))
@@ -79,6 +82,8 @@ def main():
         allocate_rows(allocate, add)
     if tls:
         tls_rows(tls, add)
+    if tls_relay:
+        tls_relay_rows(tls_relay, add)
 
     lines = [f"# compare-coturn {datetime.date.today()} on {os.cpu_count()} CPUs, medians of {args.rounds} alternating runs, "
              f"{time.monotonic() - start:.0f} s (+ {build_seconds:.0f} s building)"]
@@ -96,12 +101,15 @@ def main():
     print()
     print("\n".join(lines))
     # A partial run gets its own name, so it never overwrites a full run's file of the same day.
-    suffix = "" if parts == {"stun", "relay", "allocate", "tls", "calls"} else "-" + "-".join(sorted(parts))
+    suffix = "" if parts == set(ALL_PARTS) else "-" + "-".join(sorted(parts))
     out = os.path.join(HERE, "results", f"compare-coturn-{datetime.date.today()}{suffix}.txt")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"\nwritten to {os.path.relpath(out)}")
+
+
+ALL_PARTS = ("stun", "relay", "allocate", "tls", "tlsrelay", "calls")
 
 
 def markdown(heads, rows):
@@ -213,6 +221,16 @@ def tls_rows(tls, add):
     add("server CPU µs/(TLS connection + Allocate)", o["server_cpu_us_per_allocation"], c["server_cpu_us_per_allocation"], 0.8,
         "lower", gen)
     add("KiB per idle TLS connection", o["kib_per_idle_tls"], c["kib_per_idle_tls"], None, "lower", "")
+
+
+def tls_relay_rows(relay, add):
+    for payload in sorted(relay["ours"], key=int):
+        o, c = relay["ours"][payload], relay["coturn"][payload]
+        gen = f"{o['generator_cores']:.2f} / {c['generator_cores']:.2f}"
+        add(f"relay over TLS {payload} B server CPU µs/packet", o["server_cpu_us_per_packet"],
+            c["server_cpu_us_per_packet"], 0.8, "lower", gen)
+        add(f"relay over TLS {payload} B packets/s", o["packets_per_s"], c["packets_per_s"], 1.2, "higher", gen)
+        add(f"relay over TLS {payload} B p99 round trip µs", o["p99_us"], c["p99_us"], None, "lower", gen)
 
 
 if __name__ == "__main__":
