@@ -30,6 +30,9 @@ public final class KernelFastPath: Sendable {
     public let maps: KernelFastPathMaps
     /// Interfaces the program is attached to, by name, for the start-up log line.
     public let interfaces: [String]
+    /// Attached interfaces (other than loopback) on which the kernel does not forward: datagrams arriving there for
+    /// a peer or client on another host stay in user space, so the operator is told at start.
+    public let interfacesWithoutForwarding: [String]
     public let capacity: Int
 
     /// Loads the program with room for `routes` channels and attaches it to the interfaces that carry `addresses`
@@ -63,14 +66,17 @@ public final class KernelFastPath: Sendable {
             }
             attached.append(interface.name)
         }
+        let withoutForwarding = interfaces.filter { $0.name != "lo" && NetworkInterfaces.forwards($0.name) == false }.map(\.name)
         return .success(KernelFastPath(handle: UInt(bitPattern: loaded), maps: KernelFastPathMaps(sb_fastpath_get_maps(loaded)),
-                                       interfaces: attached, capacity: routes))
+                                       interfaces: attached, interfacesWithoutForwarding: withoutForwarding, capacity: routes))
     }
 
-    private init(handle: UInt, maps: KernelFastPathMaps, interfaces: [String], capacity: Int) {
+    private init(handle: UInt, maps: KernelFastPathMaps, interfaces: [String], interfacesWithoutForwarding: [String],
+                 capacity: Int) {
         self.handle = handle
         self.maps = maps
         self.interfaces = interfaces
+        self.interfacesWithoutForwarding = interfacesWithoutForwarding
         self.capacity = capacity
     }
 

@@ -35,6 +35,17 @@ enum NetworkInterfaces {
         return chosen
     }
 
+    /// Whether the kernel forwards IPv4 datagrams that arrive on `name` (`net.ipv4.conf.<name>.forwarding`); nil
+    /// when it cannot be read. The fast path's FIB lookup for a destination on another host needs it on the
+    /// interface the datagram came in on.
+    static func forwards(_ name: String) -> Bool? {
+        guard let file = fopen("/proc/sys/net/ipv4/conf/\(name)/forwarding", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 16)
+        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
+        return atoi(line) != 0
+    }
+
     /// Whether `ip` (host byte order) is an address of this host, so that a datagram to it is delivered locally.
     static func localAddresses() -> Set<UInt32> {
         Set(ipv4Addresses().map(\.1))

@@ -116,6 +116,10 @@ public final class SwitchboardService: Service, Sendable {
             logger.notice("kernel fast path on: bound channels are forwarded by a tc BPF program",
                           metadata: ["interfaces": "\(fastPath.interfaces.joined(separator: ","))",
                                      "routes": "\(fastPath.capacity)"])
+            if !fastPath.interfacesWithoutForwarding.isEmpty {
+                let names = fastPath.interfacesWithoutForwarding
+                logger.notice("kernel fast path: forwarding is off on \(names.joined(separator: ",")); channels to peers and clients on other hosts stay in user space until it is on (sysctl net.ipv4.conf.\(names[0]).forwarding=1, see docs/kernel-fastpath.md)")
+            }
             return fastPath
         case .failure(let reason):
             logger.warning("kernel fast path unavailable, relaying in user space: \(reason)")
