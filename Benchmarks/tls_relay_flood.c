@@ -1,5 +1,5 @@
 /* tls_relay_flood: saturating TURN ChannelData round trips with the client leg over TLS, for side-by-side comparisons.
- * Build: gcc -O2 -o tls_relay_flood tls_relay_flood.c -lssl -lcrypto
+ * Build: gcc -O2 -o tls_relay_flood tls_relay_flood.c -lssl -lcrypto   (turn_wire.h beside it)
  * Use:   tls_relay_flood HOST PORT SECONDS WINDOW PAYLOAD ALLOCATIONS USER PASSWORD [tls12]
  * Setup, one allocation after another, blocking: a TCP connection to HOST:PORT, a TLS handshake (no verification),
  * Allocate -> 401 -> Allocate with MESSAGE-INTEGRITY (long-term credentials), then ChannelBind 0x4000 to a UDP peer
@@ -12,6 +12,9 @@
  * Prints: round_trips_per_s, p50/p99/max latency (us), lost, late, bad, sent, round_trips, tls version,
  * generator CPU seconds (measured part only), elapsed seconds. */
 #define _GNU_SOURCE
+#define TW_CRYPTO
+#include "turn_wire.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STUN_MAGIC 0x2112A442u
 #define CHANNEL 0x4000
 #define MAXC 256
 #define NB 64
@@ -59,7 +61,6 @@ static uint8_t rbuf[NB][BUFSZ];
 static struct sockaddr_in names[NB];
 static const char *user, *password;
 static uint8_t realm[256], key[16]; static int realm_len;
-static uint32_t crc_table[256];
 
 static uint64_t now_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec; }
 static int cmp_u32(const void *a, const void *b) { uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b; return x < y ? -1 : x > y; }
@@ -72,38 +73,6 @@ static void die(const char *what, int c) {
   if (e) ERR_error_string_n(e, buf, sizeof buf); else snprintf(buf, sizeof buf, "%s", errno ? strerror(errno) : "closed");
   fprintf(stderr, "tls_relay_flood: allocation %d: %s: %s\n", c, what, buf);
   exit(3);
-}
-
-static void crc_init(void) {
-  for (uint32_t i = 0; i < 256; i++) { uint32_t c = i; for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1; crc_table[i] = c; }
-}
-static uint32_t crc32(const uint8_t *p, int n) {
-  uint32_t c = 0xFFFFFFFFu; while (n--) c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8); return c ^ 0xFFFFFFFFu;
-}
-static void put16(uint8_t *p, unsigned v) { p[0] = v >> 8; p[1] = v & 0xff; }
-static void put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
-static int attr(uint8_t *p, unsigned type, const void *v, int n) {
-  put16(p, type); put16(p + 2, n); memcpy(p + 4, v, n);
-  int pad = (4 - n % 4) % 4; memset(p + 4 + n, 0, pad); return 4 + n + pad;
-}
-
-/* A request of `method` with the attributes already in m[20..n), signed when a nonce is known; returns its length. */
-static int finish_request(uint8_t *m, int n, unsigned method, uint8_t tid[12], const uint8_t *nonce, int nonce_len) {
-  put16(m, method); put32(m + 4, STUN_MAGIC);
-  for (int i = 0; i < 12; i++) tid[i] = (uint8_t)random();
-  memcpy(m + 8, tid, 12);
-  if (nonce) {
-    n += attr(m + n, 0x0006, user, strlen(user));
-    n += attr(m + n, 0x0014, realm, realm_len);
-    n += attr(m + n, 0x0015, nonce, nonce_len);
-    put16(m + 2, n - 20 + 24);
-    unsigned mlen = 20;
-    HMAC(EVP_sha1(), key, 16, m, n, m + n + 4, &mlen);
-    put16(m + n, 0x0008); put16(m + n + 2, 20); n += 24;
-  }
-  put16(m + 2, n - 20 + 8);
-  uint8_t c[4]; put32(c, crc32(m, n) ^ 0x5354554Eu);
-  return n + attr(m + n, 0x8028, c, 4);
 }
 
 /* Blocking: sends m and reads frames until the response to tid; returns the response's length in resp. */
@@ -125,20 +94,27 @@ static int transact(int c, const uint8_t *m, int n, const uint8_t tid[12], uint8
   }
 }
 
-/* The error code of a STUN error response and its NONCE/REALM (copied out), or 0 for a success. */
-static int parse_answer(const uint8_t *b, int len, uint8_t *nonce, int *nonce_len, int *relayed) {
-  int code = 0; *relayed = 0;
-  for (int p = 20; p + 4 <= len;) {
-    int at = b[p] << 8 | b[p + 1], al = b[p + 2] << 8 | b[p + 3];
-    if (p + 4 + al > len) break;
-    if (at == 0x0009 && al >= 4) code = (b[p + 6] & 7) * 100 + b[p + 7];
-    if (at == 0x0015 && al <= 255) { memcpy(nonce, b + p + 4, al); *nonce_len = al; }
-    if (at == 0x0014 && al <= 255) { memcpy(realm, b + p + 4, al); realm_len = al; }
-    if (at == 0x0016) *relayed = 1;
-    p += 4 + al + (4 - al % 4) % 4;
+/* One request of `type` with the attributes after the header in a[0..alen), signed once a nonce is known; returns
+ * the parsed answer (its pointers into resp) and its error code (0: success). A new nonce or realm is kept. */
+static int request(int c, unsigned type, const uint8_t *a, int alen, uint8_t *nonce, int *nonce_len, uint8_t *resp, tw_msg *answer) {
+  uint8_t m[1024], tid[12];
+  for (int i = 0; i < 12; i++) tid[i] = (uint8_t)random();
+  int n = tw_begin(m, type, tid);
+  memcpy(m + n, a, alen); n += alen;
+  if (*nonce_len) {
+    n += tw_attr(m + n, TW_A_USERNAME, user, strlen(user));
+    n += tw_attr(m + n, TW_A_REALM, realm, realm_len);
+    n += tw_attr(m + n, TW_A_NONCE, nonce, *nonce_len);
   }
-  if (((b[0] << 8 | b[1]) & 0x0110) == 0x0110) return code ? code : 500;
-  return 0;
+  n = tw_finish(m, n, *nonce_len ? key : NULL);
+  if (tw_parse(resp, transact(c, m, n, tid, resp), answer) != 0) die("not a STUN answer", c);
+  if (answer->nonce && answer->nonce_len <= 255) { memcpy(nonce, answer->nonce, answer->nonce_len); *nonce_len = answer->nonce_len; }
+  if (answer->realm && answer->realm_len <= 255 && (answer->realm_len != realm_len || memcmp(answer->realm, realm, realm_len))) {
+    memcpy(realm, answer->realm, answer->realm_len); realm_len = answer->realm_len;
+    tw_long_term_key(user, realm, realm_len, password, key);
+  }
+  if (answer->klass == TW_CLASS_SUCCESS) return 0;
+  return answer->error_code ? answer->error_code : 500;
 }
 
 static void setup(int c, SSL_CTX *ctx, struct sockaddr_in *dst) {
@@ -154,30 +130,25 @@ static void setup(int c, SSL_CTX *ctx, struct sockaddr_in *dst) {
   socklen_t pl = sizeof peer; getsockname(k->pfd, (struct sockaddr *)&peer, &pl);
   int size = 4 << 20; setsockopt(k->pfd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
 
-  uint8_t m[1024], resp[BUFSZ], tid[12], nonce[256]; int nonce_len = 0, relayed, n, code;
+  uint8_t a[64], resp[BUFSZ], nonce[256]; int nonce_len = 0, code = 0; tw_msg answer;
   static const uint8_t udp[4] = { 17, 0, 0, 0 };
-  const uint8_t *use_nonce = NULL;
+  int alen = tw_attr(a, TW_A_REQUESTED_TRANSPORT, udp, 4);
   for (int attempt = 0; attempt < 4; attempt++) {
-    n = finish_request(m, 20 + attr(m + 20, 0x0019, udp, 4), 0x0003, tid, use_nonce, nonce_len);
-    code = parse_answer(resp, transact(c, m, n, tid, resp), nonce, &nonce_len, &relayed);
-    if (!code && relayed) break;
+    int signed_request = nonce_len > 0;
+    code = request(c, TW_ALLOCATE, a, alen, nonce, &nonce_len, resp, &answer);
+    if (!code && answer.has_relayed) break;
+    if (code == 401 && signed_request) { fprintf(stderr, "tls_relay_flood: allocation %d: credentials refused\n", c); exit(3); }
     if (code != 401 && code != 438) { fprintf(stderr, "tls_relay_flood: allocation %d: Allocate answered %d\n", c, code); exit(3); }
-    if (code == 401 && use_nonce) { fprintf(stderr, "tls_relay_flood: allocation %d: credentials refused\n", c); exit(3); }
-    char buf[1024]; int bl = snprintf(buf, sizeof buf, "%s:%.*s:%s", user, realm_len, (const char *)realm, password);
-    unsigned klen = 16; EVP_Digest(buf, bl, key, &klen, EVP_md5(), NULL);
-    use_nonce = nonce;
   }
   if (code) { fprintf(stderr, "tls_relay_flood: allocation %d: Allocate failed\n", c); exit(3); }
+  uint8_t ch[4] = { CHANNEL >> 8, CHANNEL & 0xff, 0, 0 };
+  alen = tw_attr(a, TW_A_CHANNEL_NUMBER, ch, 4);
+  alen += tw_attr_xor_addr(a + alen, TW_A_XOR_PEER_ADDRESS, &peer);
   for (int attempt = 0; attempt < 4; attempt++) {
-    uint8_t a[8], ch[4] = { CHANNEL >> 8, CHANNEL & 0xff, 0, 0 };
-    a[0] = 0; a[1] = 1; put16(a + 2, ntohs(peer.sin_port) ^ (STUN_MAGIC >> 16)); put32(a + 4, ntohl(peer.sin_addr.s_addr) ^ STUN_MAGIC);
-    int body = 20; body += attr(m + body, 0x000C, ch, 4); body += attr(m + body, 0x0012, a, 8);
-    n = finish_request(m, body, 0x0009, tid, nonce, nonce_len);
-    code = parse_answer(resp, transact(c, m, n, tid, resp), nonce, &nonce_len, &relayed);
-    if (!code) break;
-    if (code != 438) { fprintf(stderr, "tls_relay_flood: allocation %d: ChannelBind answered %d\n", c, code); exit(3); }
+    code = request(c, TW_CHANNEL_BIND, a, alen, nonce, &nonce_len, resp, &answer);
+    if (code != 438) break;
   }
-  if (code) { fprintf(stderr, "tls_relay_flood: allocation %d: ChannelBind failed\n", c); exit(3); }
+  if (code) { fprintf(stderr, "tls_relay_flood: allocation %d: ChannelBind answered %d\n", c, code); exit(3); }
   fcntl(k->fd, F_SETFL, fcntl(k->fd, F_GETFL) | O_NONBLOCK);
   fcntl(k->pfd, F_SETFL, fcntl(k->pfd, F_GETFL) | O_NONBLOCK);
   k->in = malloc(INSZ); k->out = malloc(OUTSZ);
@@ -191,7 +162,7 @@ static void queue_slot(int c, int w, uint64_t t) {
   if (k->out_len + size > OUTSZ) return; /* cannot happen with WINDOW * size < OUTSZ; checked in main */
   slot_t *sl = &k->slots[w]; sl->seq = (uint32_t)seqno++; sl->sent_at = t;
   uint8_t *m = k->out + k->out_len;
-  m[0] = CHANNEL >> 8; m[1] = CHANNEL & 0xff; put16(m + 2, payload);
+  tw_channel_data(m, CHANNEL, payload);
   tag_t tg = { TAG, (uint32_t)c, (uint32_t)w, sl->seq, t };
   memcpy(m + 4, &tg, sizeof tg);
   memset(m + 4 + sizeof tg, 0xA5, size - 4 - sizeof tg);
@@ -290,7 +261,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  crc_init(); srandom((unsigned)now_ns());
+  srandom((unsigned)now_ns());
   SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
