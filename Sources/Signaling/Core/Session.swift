@@ -1,6 +1,9 @@
 /// One signaling session: its identity, rooms, outgoing sequence and replay buffer, and whether a transport is
 /// attached right now.
-struct Session {
+///
+/// A class, owned by the core's table: every frame reads a session or two, and reading a struct out of a dictionary
+/// copies it, retaining each of its strings and buffers on the way.
+final class Session {
     enum Link: Equatable {
         case connected
         /// Dropped without a clean close: resumable until `deadline`; `queued` frames produced since.
@@ -18,14 +21,23 @@ struct Session {
     var link: Link = .connected
     var limiter: FrameRateLimiter
 
+    init(id: String, resumeToken: String, identity: Identity, host: String, replay: ReplayBuffer, limiter: FrameRateLimiter) {
+        self.id = id
+        self.resumeToken = resumeToken
+        self.identity = identity
+        self.host = host
+        self.replay = replay
+        self.limiter = limiter
+    }
+
     var isConnected: Bool { link == .connected }
 
     /// Numbers a frame and keeps it for replay. `sendNow` when a transport is attached; otherwise it is queued and
     /// `overflowed` says the replay buffer can no longer hold what the client missed.
-    mutating func record(_ frame: ServerFrame, replayLimit: Int) -> (text: String, sendNow: Bool, overflowed: Bool) {
+    func record(_ frame: ServerFrame, replayLimit: Int, scratch: inout [UInt8]) -> (text: String, sendNow: Bool, overflowed: Bool) {
         let seq = nextSeq
         nextSeq += 1
-        let text = frame.encode(seq: seq)
+        let text = frame.encode(seq: seq, scratch: &scratch)
         replay.append(seq: seq, text: text)
         switch link {
         case .connected:

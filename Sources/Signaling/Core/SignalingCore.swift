@@ -30,6 +30,8 @@ public final class SignalingCore {
 
     /// Session ids, resume tokens and the user ids of anonymous (open-mode) sessions.
     private var random: any RandomNumberGenerator
+    /// The bytes of the frame being written, kept between frames so that writing one allocates only its text.
+    private var scratch: [UInt8] = []
     /// Frames in and out by type, for metrics.
     public private(set) var frameCounts = FrameCounts()
 
@@ -96,7 +98,7 @@ public final class SignalingCore {
     /// `last`. The transport closes any connection still attached to the session (`replaced`).
     public func resume(token: String, last: UInt64, identity: Identity?, host: String, now: Double,
                        into actions: inout [Action]) -> Result<String, SignalingCloseReason> {
-        guard let id = sessionByResumeToken[token], var session = sessions[id] else {
+        guard let id = sessionByResumeToken[token], let session = sessions[id] else {
             return .failure(endedResumeTokens.reason(for: token) ?? .resumeFailed)
         }
         if let identity, identity.user != session.identity.user { return .failure(.resumeFailed) }
@@ -110,7 +112,6 @@ public final class SignalingCore {
         detached.remove(id)
         session.host = host
         if let identity { session.identity = identity }
-        sessions[id] = session
         actions.append(.event(.sessionResumed(session: id, user: session.identity.user)))
         sendWelcome(session, resumed: true, into: &actions)
         for text in session.replay.frames(after: last) {
@@ -122,12 +123,11 @@ public final class SignalingCore {
     /// The session's connection is gone. A clean close (1000/1001, or long-poll DELETE) ends the session; anything
     /// else leaves it resumable for the resume window.
     public func disconnected(_ id: String, clean: Bool, now: Double, into actions: inout [Action]) {
-        guard var session = sessions[id], session.isConnected else { return }
+        guard let session = sessions[id], session.isConnected else { return }
         if clean {
             end(id, close: nil, peerLeftReason: "disconnected", into: &actions)
         } else {
             session.link = .detached(deadline: now + limits.resumeWindow, queued: 0)
-            sessions[id] = session
             detached.insert(id)
         }
     }
@@ -150,11 +150,11 @@ public final class SignalingCore {
 
     /// A text frame from a session's connection.
     public func receive(_ text: String, from id: String, now: Double, into actions: inout [Action]) {
-        guard sessions[id]?.isConnected == true else { return }
+        guard let session = sessions[id], session.isConnected else { return }
         guard text.utf8.count <= limits.maxFrameBytes else {
             return end(id, close: .frameTooLarge, peerLeftReason: "kicked", into: &actions)
         }
-        switch sessions[id]!.limiter.take(now: now) {
+        switch session.limiter.take(now: now) {
         case .allowed:
             break
         case .refused:
@@ -172,7 +172,7 @@ public final class SignalingCore {
             deliver(.error(error, ref: received.id), to: id, into: &actions)
         case .success(let frame):
             do {
-                try handle(frame, id: received.id, from: id, into: &actions)
+                try handle(frame, id: received.id, from: session, into: &actions)
                 if let ref = received.id, sessions[id] != nil { deliver(.ack(id: ref), to: id, into: &actions) }
             } catch {
                 deliver(.error(error, ref: received.id), to: id, into: &actions)
@@ -181,9 +181,9 @@ public final class SignalingCore {
         finish(into: &actions)
     }
 
-    private func handle(_ frame: ClientFrame, id frameID: JSONValue?, from id: String,
+    private func handle(_ frame: ClientFrame, id frameID: JSONValue?, from session: Session,
                         into actions: inout [Action]) throws(SignalingError) {
-        let session = sessions[id]!
+        let id = session.id
         switch frame {
         case .auth:
             throw SignalingError.badRequest("already authenticated")
@@ -194,7 +194,7 @@ public final class SignalingCore {
         case .leave(let name):
             guard session.rooms.contains(name) else { throw notInRoom(name) }
             removeMember(id, from: name, reason: "left", into: &actions)
-            sessions[id]?.rooms.removeAll { $0 == name }
+            session.rooms.removeAll { $0 == name }
             deliver(.left(room: name), to: id, into: &actions)
         case .signal(let name, let target, let data):
             guard session.rooms.contains(name), let room = rooms[name] else { throw notInRoom(name) }
@@ -240,7 +240,7 @@ public final class SignalingCore {
         room.members.append(Room.Member(session: session.id, user: session.identity.user, meta: meta))
         rooms[name] = room
         actions.append(.event(.peerJoined(room: name, session: session.id, user: session.identity.user)))
-        sessions[session.id]?.rooms.append(name)
+        session.rooms.append(name)
         deliver(.joined(room: name, selfID: session.id, peers: others,
                         iceServers: iceServers(session.identity.user, session.host, session.id)), to: session.id, into: &actions)
         for other in others {
@@ -264,8 +264,7 @@ public final class SignalingCore {
     /// Numbers a frame, keeps it for replay, and sends it if the session is connected.
     private func deliver(_ frame: ServerFrame, to id: String, into actions: inout [Action]) {
         frameCounts.produced(frame)
-        // Mutated in place through the dictionary: a copy of the session would copy its replay buffer per frame.
-        guard let recorded = sessions[id]?.record(frame, replayLimit: limits.replayFrames) else { return }
+        guard let recorded = sessions[id]?.record(frame, replayLimit: limits.replayFrames, scratch: &scratch) else { return }
         if recorded.sendNow {
             actions.append(.send(session: id, text: recorded.text))
         } else if recorded.overflowed, !overflowed.contains(id) {

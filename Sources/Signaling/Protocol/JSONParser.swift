@@ -57,6 +57,50 @@ public enum JSONParser {
         return (members, raw)
     }
 
+    /// Walks the members of a top-level object: `member` gets each name and a cursor at its value, and must consume
+    /// the value (`value(depth: 1)` or `skipValue(depth: 1)`). Nothing is built for the members it skips.
+    static func forEachMember(of text: String,
+                              _ member: (String, inout Cursor) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        var text = text
+        let result = text.withUTF8 { bytes -> JSONParseError? in
+            var cursor = Cursor(bytes: bytes)
+            do {
+                cursor.skipWhitespace()
+                guard cursor.peek() == UInt8(ascii: "{") else { throw cursor.error("expected an object") }
+                cursor.index += 1
+                cursor.skipWhitespace()
+                if cursor.peek() == UInt8(ascii: "}") {
+                    cursor.index += 1
+                } else {
+                    members: while true {
+                        cursor.skipWhitespace()
+                        guard cursor.peek() == UInt8(ascii: "\"") else { throw cursor.error("expected a member name") }
+                        let key = try cursor.string()
+                        cursor.skipWhitespace()
+                        guard cursor.peek() == UInt8(ascii: ":") else { throw cursor.error("expected ':'") }
+                        cursor.index += 1
+                        cursor.skipWhitespace()
+                        try member(key, &cursor)
+                        cursor.skipWhitespace()
+                        switch cursor.peek() {
+                        case UInt8(ascii: ","): cursor.index += 1
+                        case UInt8(ascii: "}"): cursor.index += 1; break members
+                        default: throw cursor.error("expected ',' or '}'")
+                        }
+                    }
+                }
+                cursor.skipWhitespace()
+                guard cursor.atEnd else { throw cursor.error("unexpected text after the value") }
+                return nil
+            } catch let error as JSONParseError {
+                return error
+            } catch {
+                return JSONParseError(offset: 0, reason: "\(error)")
+            }
+        }
+        if let result { throw result }
+    }
+
     struct Cursor {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
@@ -135,6 +179,113 @@ public enum JSONParser {
                 default: throw error("expected ',' or '}'")
                 }
             }
+        }
+
+        /// Checks one value as strictly as `value(depth:)` does, without building it; returns where it sat.
+        @discardableResult
+        mutating func skipValue(depth: Int) throws(JSONParseError) -> Range<Int> {
+            skipWhitespace()
+            let start = index
+            guard let byte = peek() else { throw error("unexpected end") }
+            switch byte {
+            case UInt8(ascii: "{"):
+                guard depth + 1 <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
+                index += 1
+                skipWhitespace()
+                if peek() == UInt8(ascii: "}") {
+                    index += 1
+                    return start..<index
+                }
+                while true {
+                    skipWhitespace()
+                    guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
+                    try skipString()
+                    skipWhitespace()
+                    guard peek() == UInt8(ascii: ":") else { throw error("expected ':'") }
+                    index += 1
+                    try skipValue(depth: depth + 1)
+                    skipWhitespace()
+                    switch peek() {
+                    case UInt8(ascii: ","): index += 1
+                    case UInt8(ascii: "}"): index += 1; return start..<index
+                    default: throw error("expected ',' or '}'")
+                    }
+                }
+            case UInt8(ascii: "["):
+                guard depth + 1 <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
+                index += 1
+                skipWhitespace()
+                if peek() == UInt8(ascii: "]") {
+                    index += 1
+                    return start..<index
+                }
+                while true {
+                    try skipValue(depth: depth + 1)
+                    skipWhitespace()
+                    switch peek() {
+                    case UInt8(ascii: ","): index += 1
+                    case UInt8(ascii: "]"): index += 1; return start..<index
+                    default: throw error("expected ',' or ']'")
+                    }
+                }
+            case UInt8(ascii: "\""): try skipString()
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try skipNumber()
+            default: throw error("unexpected character")
+            }
+            return start..<index
+        }
+
+        /// A string checked as `string()` checks it; escaped ones take that path, the rest are only scanned.
+        mutating func skipString() throws(JSONParseError) {
+            let start = index
+            index += 1
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    index += 1
+                    return
+                }
+                if byte == UInt8(ascii: "\\") {
+                    index = start
+                    _ = try string()
+                    return
+                }
+                guard byte >= 0x20 else { throw error("control character in a string") }
+                index += 1
+            }
+            throw error("unterminated string")
+        }
+
+        /// A number checked as `number()` checks it. Only one with an exponent or a long integer part can overflow a
+        /// `Double`; those are converted to find out.
+        mutating func skipNumber() throws(JSONParseError) {
+            let start = index
+            if peek() == UInt8(ascii: "-") { index += 1 }
+            guard let first = peek(), isDigit(first) else { throw error("bad number") }
+            if first == UInt8(ascii: "0") {
+                index += 1
+            } else {
+                while let byte = peek(), isDigit(byte) { index += 1 }
+            }
+            var mayOverflow = index - start > 300
+            if peek() == UInt8(ascii: ".") {
+                index += 1
+                guard let byte = peek(), isDigit(byte) else { throw error("bad number") }
+                while let byte = peek(), isDigit(byte) { index += 1 }
+            }
+            if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+                mayOverflow = true
+                index += 1
+                if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
+                guard let byte = peek(), isDigit(byte) else { throw error("bad number") }
+                while let byte = peek(), isDigit(byte) { index += 1 }
+            }
+            guard mayOverflow else { return }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            guard let value = Double(text), value.isFinite else { throw error("number out of range") }
         }
 
         mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {

@@ -20,7 +20,13 @@ enum ServerFrame {
     case error(SignalingError, ref: JSONValue?)
 
     func encode(seq: UInt64) -> String {
-        var json = JSONWriter()
+        var scratch: [UInt8] = []
+        return encode(seq: seq, scratch: &scratch)
+    }
+
+    /// Written through `scratch`, a buffer the caller keeps from frame to frame.
+    func encode(seq: UInt64, scratch: inout [UInt8]) -> String {
+        var json = JSONWriter(reusing: &scratch)
         switch self {
         case .welcome(let session, let resume, let heartbeat, let user, let resumed):
             json.field("type", "welcome")
@@ -75,7 +81,7 @@ enum ServerFrame {
             json.field("message", error.message)
             if let ref { json.field("ref", ref) }
         }
-        return json.finish()
+        return json.finish(returning: &scratch)
     }
 }
 

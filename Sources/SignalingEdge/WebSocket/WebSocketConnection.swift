@@ -31,6 +31,8 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     /// than this into the frames of one read gets here.
     static let heldLimit = 256
     static let authWait: TimeAmount = .seconds(10)
+    /// The longest header of an unmasked server frame (RFC 6455 §5.2: 2 bytes, 2 + 8 for a 64-bit length).
+    static let headerRoom = 10
     /// How long the client has to answer our close frame before the socket is closed under it.
     static let closeTimeout: TimeAmount = .seconds(5)
 
@@ -72,15 +74,17 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let period = TimeAmount.seconds(Int64(limits.heartbeat))
-        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { [weak self] _ in
-            self?.beat()
+        // Timers hold the connection strongly and are cancelled when it leaves the pipeline (`stopTimers`): a weak
+        // reference would give the connection a side table, and every retain of it, per frame, the slow path.
+        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            self.beat()
         }
         if let refusal = request.refusal { return sendClose(refusal) }
         if request.token != nil || verifier.isOpen {
             authenticate(request.token)
         } else {
-            timer = context.eventLoop.scheduleTask(in: Self.authWait) { [weak self] in
-                guard let self, case .awaitingAuthFrame = self.phase else { return }
+            timer = context.eventLoop.scheduleTask(in: Self.authWait) {
+                guard case .awaitingAuthFrame = self.phase else { return }
                 self.sendClose(.authRequired)
             }
         }
@@ -241,7 +245,13 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         switch delivery {
         case .text(let text):
             guard !closeSent, let context else { return false }
-            let frame = WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(string: text))
+            // Room in front for the frame header, which the encoder then writes in place rather than as a buffer
+            // of its own (one allocation and one write fewer per frame).
+            var payload = context.channel.allocator.buffer(capacity: Self.headerRoom + text.utf8.count)
+            payload.moveWriterIndex(forwardBy: Self.headerRoom)
+            payload.moveReaderIndex(forwardBy: Self.headerRoom)
+            payload.writeString(text)
+            let frame = WebSocketFrame(fin: true, opcode: .text, data: payload)
             context.write(wrapOutboundOut(frame), promise: nil)
             guard !flushPending else { return false }
             flushPending = true
@@ -270,7 +280,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         phase = .ended
         context.writeAndFlush(wrapOutboundOut(closeFrame(reason, allocator: context.channel.allocator)), promise: nil)
         timer?.cancel()
-        timer = context.eventLoop.scheduleTask(in: Self.closeTimeout) { [weak self] in self?.context?.close(promise: nil) }
+        timer = context.eventLoop.scheduleTask(in: Self.closeTimeout) { self.context?.close(promise: nil) }
     }
 
     /// A protocol violation: our close frame with its code, then the socket at once. The hub ends the session.

@@ -22,6 +22,8 @@ struct WebSocketMessageReader {
     /// Set while a fragmented text message is under way.
     private var fragmented: WebSocketOpcode?
     private var fragmentedText = ByteBuffer()
+    /// Where a whole text frame is unmasked before it becomes a `String`, kept from frame to frame.
+    private var scratch: [UInt8] = []
 
     init(maxMessageBytes: Int) {
         self.maxMessageBytes = maxMessageBytes
@@ -42,7 +44,7 @@ struct WebSocketMessageReader {
                 if let reason = appendText(frame) { return .failure(reason) }
                 return .success(.partial)
             }
-            guard let text = String(validating: frame.unmaskedData.readableBytesView, as: UTF8.self) else {
+            guard let maskKey = frame.maskKey, let text = Self.unmaskedText(frame.data, key: maskKey, scratch: &scratch) else {
                 return .failure(.invalidText)
             }
             return .success(.text(text))
@@ -80,6 +82,28 @@ struct WebSocketMessageReader {
         var data = frame.unmaskedData
         fragmentedText.writeBuffer(&data)
         return nil
+    }
+
+    /// A masked text payload, unmasked eight bytes at a time (NIOWebSocket's `unmaskedData` goes byte by byte and
+    /// copies into a new buffer), then checked as UTF-8 on its way into a `String`.
+    static func unmaskedText(_ payload: ByteBuffer, key: WebSocketMaskingKey, scratch: inout [UInt8]) -> String? {
+        scratch.removeAll(keepingCapacity: true)
+        payload.withUnsafeReadableBytes { scratch.append(contentsOf: $0) }
+        let pattern = [key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]
+        let wide = pattern.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        scratch.withUnsafeMutableBytes { bytes in
+            var index = 0
+            while index + 8 <= bytes.count {
+                let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                bytes.storeBytes(of: word ^ wide, toByteOffset: index, as: UInt64.self)
+                index += 8
+            }
+            while index < bytes.count {
+                bytes[index] ^= key[index % 4]
+                index += 1
+            }
+        }
+        return String(validating: scratch, as: UTF8.self)
     }
 
     /// Codes a peer may send (RFC 6455 §7.4.1 and the IANA registry); 1005, 1006 and 1015 are never sent.
