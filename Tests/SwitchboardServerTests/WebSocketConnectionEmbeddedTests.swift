@@ -37,6 +37,33 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
         masked(Array(string.utf8), fin: fin, opcode: opcode)
     }
 
+    /// The next frame the connection wrote: it writes whole frames as bytes (no encoder), unmasked, FIN set.
+    private func serverFrame(_ channel: EmbeddedChannel) throws -> WebSocketFrame? {
+        guard var bytes = try channel.readOutbound(as: ByteBuffer.self) else { return nil }
+        let first = try XCTUnwrap(bytes.readInteger(as: UInt8.self))
+        let second = try XCTUnwrap(bytes.readInteger(as: UInt8.self))
+        XCTAssertEqual(first & 0xF0, 0x80, "FIN set, no reserved bits")
+        XCTAssertEqual(second & 0x80, 0, "server frames are not masked")
+        var length = Int(second & 0x7F)
+        if length == 126 { length = Int(try XCTUnwrap(bytes.readInteger(as: UInt16.self))) }
+        if length == 127 { length = Int(try XCTUnwrap(bytes.readInteger(as: UInt64.self))) }
+        XCTAssertEqual(bytes.readableBytes, length, "one frame per write, nothing after it")
+        let opcode = try XCTUnwrap(WebSocketOpcode(encodedWebSocketOpcode: first & 0x0F))
+        return WebSocketFrame(fin: true, opcode: opcode, data: bytes)
+    }
+
+    func testServerFramesAreFramedWholeAtEveryLengthClass() {
+        let allocator = ByteBufferAllocator()
+        for (count, header) in [(0, 2), (125, 2), (126, 4), (65_535, 4), (65_536, 10)] {
+            let text = String(repeating: "a", count: count)
+            var bytes = ServerFrameBytes.text(text, allocator: allocator)
+            XCTAssertEqual(bytes.readableBytes, header + count, "\(count)")
+            XCTAssertEqual(bytes.readInteger(as: UInt8.self), 0x81)
+            bytes.moveReaderIndex(forwardBy: header - 1)
+            XCTAssertEqual(bytes.readString(length: bytes.readableBytes), text)
+        }
+    }
+
     private func closeCode(_ frame: WebSocketFrame?) -> UInt16? {
         guard let frame, frame.opcode == .connectionClose else { return nil }
         var data = frame.unmaskedData
@@ -47,9 +74,9 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
         let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
         let channel = try connection(verifier: verifier)
         channel.embeddedEventLoop.advanceTime(by: WebSocketConnection.authWait - .seconds(1))
-        XCTAssertNil(try channel.readOutbound(as: WebSocketFrame.self))
+        XCTAssertNil(try serverFrame(channel))
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
-        XCTAssertEqual(closeCode(try channel.readOutbound(as: WebSocketFrame.self)), 4000)
+        XCTAssertEqual(closeCode(try serverFrame(channel)), 4000)
         XCTAssertTrue(channel.isActive, "the client gets the close timeout to answer")
         channel.embeddedEventLoop.advanceTime(by: WebSocketConnection.closeTimeout)
         XCTAssertFalse(channel.isActive, "a client that never answers our close is cut off")
@@ -59,14 +86,14 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
         let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
         let channel = try connection(verifier: verifier)
         try channel.writeInbound(text(#"{"type":"join","room":"r"}"#))
-        XCTAssertEqual(closeCode(try channel.readOutbound(as: WebSocketFrame.self)), 4000)
+        XCTAssertEqual(closeCode(try serverFrame(channel)), 4000)
     }
 
     func testPingsAreAnsweredWithTheirPayloadEvenBeforeAuth() async throws {
         let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
         let channel = try connection(verifier: verifier)
         try channel.writeInbound(text("hi", opcode: .ping))
-        let pong = try XCTUnwrap(try channel.readOutbound(as: WebSocketFrame.self))
+        let pong = try XCTUnwrap(try serverFrame(channel))
         XCTAssertEqual(pong.opcode, .pong)
         XCTAssertEqual(String(buffer: pong.unmaskedData), "hi")
     }
@@ -85,7 +112,7 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
         for (name, frames, expected) in cases {
             let channel = try connection(verifier: verifier)
             for frame in frames { try channel.writeInbound(frame) }
-            XCTAssertEqual(closeCode(try channel.readOutbound(as: WebSocketFrame.self)), expected, name)
+            XCTAssertEqual(closeCode(try serverFrame(channel)), expected, name)
             channel.embeddedEventLoop.run()
             XCTAssertFalse(channel.isActive, "\(name): a violation closes the socket at once")
         }
@@ -94,6 +121,6 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
     func testAResumeWithoutLastIsRefused4003AtOnce() async throws {
         let verifier = try await SignalingTokenVerifier(secret: nil, publicKeyPEM: nil)
         let channel = try connection(uri: "/v1/ws?resume=abc", verifier: verifier)
-        XCTAssertEqual(closeCode(try channel.readOutbound(as: WebSocketFrame.self)), 4003)
+        XCTAssertEqual(closeCode(try serverFrame(channel)), 4003)
     }
 }

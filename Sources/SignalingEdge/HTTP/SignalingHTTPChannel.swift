@@ -45,15 +45,14 @@ struct SignalingHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let attempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
-            let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
+            // Decoder errors reach `WebSocketConnection.errorCaught`, which closes with our codes.
+            let upgrader = SignalingWebSocketUpgrader<Negotiated>(
                 maxFrameSize: limits.maxFrameBytes * 2,
-                // Decoder errors reach `WebSocketConnection.errorCaught`, which closes with our codes.
-                enableAutomaticErrorHandling: false,
                 shouldUpgrade: { channel, head in
                     attempted.value = true
                     return channel.eventLoop.makeSucceededFuture(WebSocketUpgradeRequest.isSignaling(head) ? HTTPHeaders() : nil)
                 },
-                upgradePipelineHandler: { channel, head in
+                pipeline: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
                         // Frames the hub writes may queue up to 1 MiB before the client counts as too slow.
                         try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))

@@ -2,11 +2,13 @@ import NIOCore
 import NIOWebSocket
 import Signaling
 
-/// One signaling WebSocket, as the last handler of its channel, after NIOWebSocket's frame decoder and encoder.
+/// One signaling WebSocket, as the last handler of its channel, after NIOWebSocket's frame decoder
+/// (`SignalingWebSocketUpgrader` builds the pipeline).
 ///
 /// Every frame takes one way in and one way out. In: decoded frame → `WebSocketMessageReader` → `channelRead` here
 /// → the hub (`SignalingHub.connectionEvent`), on the hub's loop at once or batched through that loop's
-/// `InboundHandoff`. Out: the hub's `LoopOutbox` for this connection's loop → `deliver` here → the frame encoder.
+/// `InboundHandoff`. Out: the hub's `LoopOutbox` for this connection's loop → `deliver` here, which frames the text
+/// itself (`ServerFrameBytes`) → the socket.
 /// Pings, pongs and the close handshake stay here; so does authentication (the URL's token, or an `auth` first
 /// frame within `authWait`), which has to finish before a session is attached.
 ///
@@ -15,7 +17,8 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     // @unchecked: the hub holds connections as addresses and reaches them only through `LoopOutbox`, on `loop`;
     // `isWritable` reads the channel's own thread-safe flag.
     typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    /// Whole frames, header included (`ServerFrameBytes`): there is no frame encoder in the pipeline.
+    typealias OutboundOut = ByteBuffer
 
     private enum Phase {
         /// No token in the URL and one is required: the first frame must be `auth`.
@@ -31,8 +34,6 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     /// than this into the frames of one read gets here.
     static let heldLimit = 256
     static let authWait: TimeAmount = .seconds(10)
-    /// The longest header of an unmasked server frame (RFC 6455 §5.2: 2 bytes, 2 + 8 for a 64-bit length).
-    static let headerRoom = 10
     /// How long the client has to answer our close frame before the socket is closed under it.
     static let closeTimeout: TimeAmount = .seconds(5)
 
@@ -141,7 +142,8 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
             break
         case .success(.ping(let payload)):
             guard !closeSent else { return }
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
+            let pong = ServerFrameBytes.frame(.pong, payload: payload, allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .success(.pong):
             pongAwaited = false
         case .success(.close(let code)):
@@ -185,7 +187,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         closeSent = true
         var payload = context.channel.allocator.buffer(capacity: 2)
         if let code { payload.writeInteger(code) }
-        let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+        let close = ServerFrameBytes.frame(.connectionClose, payload: payload, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
     }
 
@@ -245,14 +247,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         switch delivery {
         case .text(let text):
             guard !closeSent, let context else { return false }
-            // Room in front for the frame header, which the encoder then writes in place rather than as a buffer
-            // of its own (one allocation and one write fewer per frame).
-            var payload = context.channel.allocator.buffer(capacity: Self.headerRoom + text.utf8.count)
-            payload.moveWriterIndex(forwardBy: Self.headerRoom)
-            payload.moveReaderIndex(forwardBy: Self.headerRoom)
-            payload.writeString(text)
-            let frame = WebSocketFrame(fin: true, opcode: .text, data: payload)
-            context.write(wrapOutboundOut(frame), promise: nil)
+            context.write(wrapOutboundOut(ServerFrameBytes.text(text, allocator: context.channel.allocator)), promise: nil)
             guard !flushPending else { return false }
             flushPending = true
             return true
@@ -299,11 +294,11 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
             .whenComplete { _ in context.close(promise: nil) }
     }
 
-    private func closeFrame(_ reason: SignalingCloseReason, allocator: ByteBufferAllocator) -> WebSocketFrame {
+    private func closeFrame(_ reason: SignalingCloseReason, allocator: ByteBufferAllocator) -> ByteBuffer {
         var payload = allocator.buffer(capacity: 2 + reason.reason.utf8.count)
         payload.writeInteger(reason.code)
         payload.writeString(reason.reason)
-        return WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+        return ServerFrameBytes.frame(.connectionClose, payload: payload, allocator: allocator)
     }
 
     /// Every heartbeat a ping; a client that has not answered the previous one is gone (its session stays
@@ -315,6 +310,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
             return
         }
         pongAwaited = true
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(ServerFrameBytes.frame(.ping, payload: ByteBuffer(), allocator: context.channel.allocator)),
+                              promise: nil)
     }
 }
