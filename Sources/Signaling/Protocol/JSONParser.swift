@@ -67,27 +67,11 @@ public enum JSONParser {
             do {
                 cursor.skipWhitespace()
                 guard cursor.peek() == UInt8(ascii: "{") else { throw cursor.error("expected an object") }
-                cursor.index += 1
-                cursor.skipWhitespace()
-                if cursor.peek() == UInt8(ascii: "}") {
-                    cursor.index += 1
-                } else {
-                    members: while true {
-                        cursor.skipWhitespace()
-                        guard cursor.peek() == UInt8(ascii: "\"") else { throw cursor.error("expected a member name") }
-                        let key = try cursor.string()
-                        cursor.skipWhitespace()
-                        guard cursor.peek() == UInt8(ascii: ":") else { throw cursor.error("expected ':'") }
-                        cursor.index += 1
-                        cursor.skipWhitespace()
-                        try member(key, &cursor)
-                        cursor.skipWhitespace()
-                        switch cursor.peek() {
-                        case UInt8(ascii: ","): cursor.index += 1
-                        case UInt8(ascii: "}"): cursor.index += 1; break members
-                        default: throw cursor.error("expected ',' or '}'")
-                        }
-                    }
+                if try !cursor.open(depth: 1, closer: UInt8(ascii: "}")) {
+                    repeat {
+                        let name = try cursor.memberName()
+                        try member(name, &cursor)
+                    } while try !cursor.closes(UInt8(ascii: "}"))
                 }
                 cursor.skipWhitespace()
                 guard cursor.atEnd else { throw cursor.error("unexpected text after the value") }
@@ -152,32 +136,50 @@ public enum JSONParser {
         }
 
         mutating func object(depth: Int, member: (String, Range<Int>) -> Void) throws(JSONParseError) -> JSONValue {
-            guard depth <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
-            index += 1  // {
             var members: [String: JSONValue] = [:]
-            skipWhitespace()
-            if peek() == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            }
-            while true {
-                skipWhitespace()
-                guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
-                let key = try string()
-                skipWhitespace()
-                guard peek() == UInt8(ascii: ":") else { throw error("expected ':'") }
-                index += 1
-                skipWhitespace()
+            guard try !open(depth: depth, closer: UInt8(ascii: "}")) else { return .object(members) }
+            repeat {
+                let key = try memberName()
                 let start = index
                 let value = try self.value(depth: depth)
                 member(key, start..<index)
                 members[key] = value
-                skipWhitespace()
-                switch peek() {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"): index += 1; return .object(members)
-                default: throw error("expected ',' or '}'")
-                }
+            } while try !closes(UInt8(ascii: "}"))
+            return .object(members)
+        }
+
+        /// Consumes a container's opening bracket and the whitespace after it; true when it is empty (its closer is
+        /// consumed too).
+        mutating func open(depth: Int, closer: UInt8) throws(JSONParseError) -> Bool {
+            guard depth <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
+            index += 1
+            skipWhitespace()
+            guard peek() == closer else { return false }
+            index += 1
+            return true
+        }
+
+        /// A member's name and the colon after it; `keep` false checks the name without making a `String`.
+        @discardableResult
+        mutating func memberName(keep: Bool = true) throws(JSONParseError) -> String {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            var name = ""
+            if keep { name = try string() } else { try skipString() }
+            skipWhitespace()
+            guard peek() == UInt8(ascii: ":") else { throw error("expected ':'") }
+            index += 1
+            skipWhitespace()
+            return name
+        }
+
+        /// After a member or element: false at a `,` (another follows), true at `closer` (the container ends).
+        mutating func closes(_ closer: UInt8) throws(JSONParseError) -> Bool {
+            skipWhitespace()
+            switch peek() {
+            case UInt8(ascii: ","): index += 1; return false
+            case closer: index += 1; return true
+            default: throw error(closer == UInt8(ascii: "}") ? "expected ',' or '}'" : "expected ',' or ']'")
             }
         }
 
@@ -189,44 +191,15 @@ public enum JSONParser {
             guard let byte = peek() else { throw error("unexpected end") }
             switch byte {
             case UInt8(ascii: "{"):
-                guard depth + 1 <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
-                index += 1
-                skipWhitespace()
-                if peek() == UInt8(ascii: "}") {
-                    index += 1
-                    return start..<index
-                }
-                while true {
-                    skipWhitespace()
-                    guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name") }
-                    try skipString()
-                    skipWhitespace()
-                    guard peek() == UInt8(ascii: ":") else { throw error("expected ':'") }
-                    index += 1
-                    try skipValue(depth: depth + 1)
-                    skipWhitespace()
-                    switch peek() {
-                    case UInt8(ascii: ","): index += 1
-                    case UInt8(ascii: "}"): index += 1; return start..<index
-                    default: throw error("expected ',' or '}'")
-                    }
+                if try !open(depth: depth + 1, closer: UInt8(ascii: "}")) {
+                    repeat {
+                        try memberName(keep: false)
+                        try skipValue(depth: depth + 1)
+                    } while try !closes(UInt8(ascii: "}"))
                 }
             case UInt8(ascii: "["):
-                guard depth + 1 <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
-                index += 1
-                skipWhitespace()
-                if peek() == UInt8(ascii: "]") {
-                    index += 1
-                    return start..<index
-                }
-                while true {
-                    try skipValue(depth: depth + 1)
-                    skipWhitespace()
-                    switch peek() {
-                    case UInt8(ascii: ","): index += 1
-                    case UInt8(ascii: "]"): index += 1; return start..<index
-                    default: throw error("expected ',' or ']'")
-                    }
+                if try !open(depth: depth + 1, closer: UInt8(ascii: "]")) {
+                    repeat { try skipValue(depth: depth + 1) } while try !closes(UInt8(ascii: "]"))
                 }
             case UInt8(ascii: "\""): try skipString()
             case UInt8(ascii: "t"): try literal("true")
@@ -262,6 +235,13 @@ public enum JSONParser {
         /// A number checked as `number()` checks it. Only one with an exponent or a long integer part can overflow a
         /// `Double`; those are converted to find out.
         mutating func skipNumber() throws(JSONParseError) {
+            let (start, mayOverflow) = try numberGrammar()
+            guard mayOverflow else { return }
+            _ = try double(from: start)
+        }
+
+        /// Reads a number's text by RFC 8259's grammar; says where it began and whether it could be out of range.
+        private mutating func numberGrammar() throws(JSONParseError) -> (start: Int, mayOverflow: Bool) {
             let start = index
             if peek() == UInt8(ascii: "-") { index += 1 }
             guard let first = peek(), isDigit(first) else { throw error("bad number") }
@@ -283,29 +263,20 @@ public enum JSONParser {
                 guard let byte = peek(), isDigit(byte) else { throw error("bad number") }
                 while let byte = peek(), isDigit(byte) { index += 1 }
             }
-            guard mayOverflow else { return }
+            return (start, mayOverflow)
+        }
+
+        private func double(from start: Int) throws(JSONParseError) -> Double {
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             guard let value = Double(text), value.isFinite else { throw error("number out of range") }
+            return value
         }
 
         mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
-            guard depth <= JSONParser.maxDepth else { throw error("nested deeper than \(JSONParser.maxDepth)") }
-            index += 1  // [
             var elements: [JSONValue] = []
-            skipWhitespace()
-            if peek() == UInt8(ascii: "]") {
-                index += 1
-                return .array(elements)
-            }
-            while true {
-                elements.append(try value(depth: depth))
-                skipWhitespace()
-                switch peek() {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "]"): index += 1; return .array(elements)
-                default: throw error("expected ',' or ']'")
-                }
-            }
+            guard try !open(depth: depth, closer: UInt8(ascii: "]")) else { return .array(elements) }
+            repeat { elements.append(try value(depth: depth)) } while try !closes(UInt8(ascii: "]"))
+            return .array(elements)
         }
 
         mutating func string() throws(JSONParseError) -> String {
@@ -385,28 +356,8 @@ public enum JSONParser {
         }
 
         mutating func number() throws(JSONParseError) -> Double {
-            let start = index
-            if peek() == UInt8(ascii: "-") { index += 1 }
-            guard let first = peek(), isDigit(first) else { throw error("bad number") }
-            if first == UInt8(ascii: "0") {
-                index += 1
-            } else {
-                while let byte = peek(), isDigit(byte) { index += 1 }
-            }
-            if peek() == UInt8(ascii: ".") {
-                index += 1
-                guard let byte = peek(), isDigit(byte) else { throw error("bad number") }
-                while let byte = peek(), isDigit(byte) { index += 1 }
-            }
-            if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
-                index += 1
-                if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
-                guard let byte = peek(), isDigit(byte) else { throw error("bad number") }
-                while let byte = peek(), isDigit(byte) { index += 1 }
-            }
-            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-            guard let value = Double(text), value.isFinite else { throw error("number out of range") }
-            return value
+            let (start, _) = try numberGrammar()
+            return try double(from: start)
         }
 
         func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
