@@ -81,6 +81,47 @@ final class SignalingHardeningTests: XCTestCase {
         return nil
     }
 
+    /// A client that stops reading while frames keep coming for it: once more than the channel's high-water mark
+    /// (1 MiB) waits to be written, its session ends as too slow (4010, docs/signaling-protocol.md), its room hears
+    /// that it left, and the server keeps no more of it.
+    func testAClientThatStopsReadingEndsAsTooSlow() async throws {
+        let server = try await running {
+            // The rate limit is not what is tested here.
+            $0.signalingLimits.framesPerSecond = 100_000
+            $0.signalingLimits.frameBurst = 100_000
+        }
+        let slow = try await RawWebSocket.connect(port: server.httpPort)
+        let welcome = try await slow.next(type: "welcome")
+        let slowID = try XCTUnwrap(welcome?["session"] as? String)
+        try await slow.sendJSON(["type": "join", "room": "slow"])
+        expectNotNil(try await slow.next(type: "joined"))
+        try await slow.channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: 4096)
+        try await slow.channel.setOption(ChannelOptions.autoRead, value: false)
+
+        let sender = try await RawWebSocket.connect(port: server.httpPort)
+        expectNotNil(try await sender.next(type: "welcome"))
+        try await sender.sendJSON(["type": "join", "room": "slow"])
+        expectNotNil(try await sender.next(type: "joined"))
+        // About 1 MiB past whatever the two kernels' socket buffers hold; bounded, so a server that never gives
+        // up on the reader fails the test rather than filling the machine.
+        let blob = String(repeating: "x", count: 60_000)
+        var left: [String: Any]?
+        for _ in 0..<400 where left == nil {
+            try await sender.sendJSON(["type": "signal", "room": "slow", "to": slowID, "data": ["blob": blob]])
+            if case .text(let text)? = try await sender.next(timeout: .milliseconds(5)),
+               let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+               frame["type"] as? String == "peer-left" {
+                left = frame
+            }
+        }
+        if left == nil { left = try await sender.next(type: "peer-left", timeout: .seconds(10)) }
+        let frame = try XCTUnwrap(left, "the reader that stopped reading was never let go")
+        XCTAssertEqual(frame["peer"] as? String, slowID)
+        XCTAssertEqual(frame["reason"] as? String, "kicked")
+        let gone = await eventually(within: 10) { (try? await server.service.inspect().signalingSessions) == 1 }
+        XCTAssertTrue(gone, "the slow session must not stay resumable")
+    }
+
     func testUnmaskedClientFramesClose1002() async throws {
         let frame = try await closeAfter { try await $0.sendFrame(opcode: 0x1, payload: Array(#"{"type":"ping"}"#.utf8), masked: false) }
         XCTAssertEqual(code(frame), 1002)
