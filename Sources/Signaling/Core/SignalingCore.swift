@@ -258,7 +258,7 @@ public final class SignalingCore {
         frameCounts.producedWelcome()
         let welcome = ServerFrame.welcome(session: session.id, resume: session.resumeToken, heartbeat: limits.heartbeat,
                                           user: session.identity.user, resumed: resumed)
-        actions.append(.send(session: session.id, text: welcome.encode(seq: 0)))
+        actions.append(.send(session: session.id, text: welcome.encode(seq: 0, scratch: &scratch)))
     }
 
     /// Numbers a frame, keeps it for replay, and sends it if the session is connected.

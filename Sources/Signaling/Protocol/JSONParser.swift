@@ -29,31 +29,14 @@ public enum JSONParser {
 
     /// Parses a JSON object and returns, besides its members, the exact text of the values of `rawKeys`.
     public static func parseObject(_ text: String, keepingRawTextOf rawKeys: Set<String> = []) throws(JSONParseError) -> (members: [String: JSONValue], raw: [String: String]) {
-        var text = text
-        let result = text.withUTF8 { bytes -> Result<(members: [String: JSONValue], raw: [String: String]), JSONParseError> in
-            do {
-                return .success(try topLevelObject(bytes, rawKeys: rawKeys))
-            } catch let error as JSONParseError {
-                return .failure(error)
-            } catch {
-                return .failure(JSONParseError(offset: 0, reason: "\(error)"))
-            }
-        }
-        return try result.get()
-    }
-
-    private static func topLevelObject(_ bytes: UnsafeBufferPointer<UInt8>, rawKeys: Set<String>) throws(JSONParseError) -> (members: [String: JSONValue], raw: [String: String]) {
-        var cursor = Cursor(bytes: bytes)
-        cursor.skipWhitespace()
-        guard cursor.peek() == UInt8(ascii: "{") else { throw cursor.error("expected an object") }
+        var members: [String: JSONValue] = [:]
         var raw: [String: String] = [:]
-        let value = try cursor.object(depth: 1) { key, range in
-            guard rawKeys.contains(key) else { return }
-            raw[key] = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        try forEachMember(of: text) { (name, cursor) throws(JSONParseError) in
+            let start = cursor.index
+            members[name] = try cursor.value(depth: 1)
+            guard rawKeys.contains(name) else { return }
+            raw[name] = String(decoding: UnsafeBufferPointer(rebasing: cursor.bytes[start..<cursor.index]), as: UTF8.self)
         }
-        cursor.skipWhitespace()
-        guard cursor.atEnd else { throw cursor.error("unexpected text after the value") }
-        guard case .object(let members) = value else { throw cursor.error("expected an object") }
         return (members, raw)
     }
 
@@ -115,7 +98,7 @@ public enum JSONParser {
             skipWhitespace()
             guard let byte = peek() else { throw error("unexpected end") }
             switch byte {
-            case UInt8(ascii: "{"): return try object(depth: depth + 1) { _, _ in }
+            case UInt8(ascii: "{"): return try object(depth: depth + 1)
             case UInt8(ascii: "["): return try array(depth: depth + 1)
             case UInt8(ascii: "\""): return .string(try string())
             case UInt8(ascii: "t"): try literal("true"); return .bool(true)
@@ -135,15 +118,12 @@ public enum JSONParser {
             index += count
         }
 
-        mutating func object(depth: Int, member: (String, Range<Int>) -> Void) throws(JSONParseError) -> JSONValue {
+        mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
             var members: [String: JSONValue] = [:]
             guard try !open(depth: depth, closer: UInt8(ascii: "}")) else { return .object(members) }
             repeat {
                 let key = try memberName()
-                let start = index
-                let value = try self.value(depth: depth)
-                member(key, start..<index)
-                members[key] = value
+                members[key] = try value(depth: depth)
             } while try !closes(UInt8(ascii: "}"))
             return .object(members)
         }

@@ -4,13 +4,8 @@
 /// It writes UTF-8 bytes into a buffer the caller may keep between frames, and makes one `String` at the end:
 /// appending to a `String` piece by piece checked its capacity and flags on every append.
 struct JSONWriter {
-    private(set) var bytes: [UInt8]
+    private var bytes: [UInt8]
     private var first = true
-
-    init() {
-        var scratch: [UInt8] = []
-        self.init(reusing: &scratch)
-    }
 
     /// Takes `scratch` over (moved out, so that it stays uniquely referenced and keeps its capacity); `finish` hands
     /// it back.
@@ -72,11 +67,6 @@ struct JSONWriter {
         return text
     }
 
-    mutating func finish() -> String {
-        var scratch: [UInt8] = []
-        return finish(returning: &scratch)
-    }
-
     static func appendDigits(_ value: UInt, to bytes: inout [UInt8]) {
         guard value >= 10 else { return bytes.append(UInt8(ascii: "0") + UInt8(value)) }
         appendDigits(value / 10, to: &bytes)
@@ -113,12 +103,6 @@ struct JSONWriter {
             }
             bytes.append(UInt8(ascii: "}"))
         }
-    }
-
-    static func appendString(_ string: String, to text: inout String) {
-        var bytes: [UInt8] = []
-        appendString(string, to: &bytes)
-        text += String(decoding: bytes, as: UTF8.self)
     }
 
     static func appendString(_ string: String, to bytes: inout [UInt8]) {

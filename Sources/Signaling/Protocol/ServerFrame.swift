@@ -19,11 +19,6 @@ enum ServerFrame {
     case pong(id: JSONValue?, time: JSONValue?)
     case error(SignalingError, ref: JSONValue?)
 
-    func encode(seq: UInt64) -> String {
-        var scratch: [UInt8] = []
-        return encode(seq: seq, scratch: &scratch)
-    }
-
     /// Written through `scratch`, a buffer the caller keeps from frame to frame.
     func encode(seq: UInt64, scratch: inout [UInt8]) -> String {
         var json = JSONWriter(reusing: &scratch)

@@ -89,8 +89,9 @@ struct WebSocketMessageReader {
     static func unmaskedText(_ payload: ByteBuffer, key: WebSocketMaskingKey, scratch: inout [UInt8]) -> String? {
         scratch.removeAll(keepingCapacity: true)
         payload.withUnsafeReadableBytes { scratch.append(contentsOf: $0) }
-        let pattern = [key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]
-        let wide = pattern.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        // The key twice over, as one word in memory order (a tuple, not an array: no allocation per frame).
+        let pattern = (key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3])
+        let wide = withUnsafeBytes(of: pattern) { $0.loadUnaligned(as: UInt64.self) }
         scratch.withUnsafeMutableBytes { bytes in
             var index = 0
             while index + 8 <= bytes.count {
