@@ -42,7 +42,10 @@ let queueDirectory = arguments.count >= 2 ? URL(fileURLWithPath: arguments[1])
 defer { if temporary { try? FileManager.default.removeItem(at: queueDirectory) } }
 
 let receiver = CountingReceiver()
-let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+// The receiver has a thread of its own, as it would in its own process: on the sender's shared group it landed on
+// the sending loop in some runs and not in others, and the rate followed where it landed.
+let receiverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let server = try await ServerBootstrap(group: receiverGroup)
     .childChannelInitializer { channel in
         channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(receiver) }
     }
