@@ -8,11 +8,12 @@ import XCTest
 final class TURNTCPRelayTests: XCTestCase {
     private let key = IntegrityKey.longTerm(username: "alice", realm: "switchboard", password: "alice-password")
 
-    private func startServer() async throws -> RunningServer {
+    private func startServer(maxBps: Int = 0) async throws -> RunningServer {
         try await running {
             $0.users = [.init(name: "alice", password: "alice-password")]
             $0.relayPorts = 54_000...54_999
             $0.allowPeers = ["127.0.0.0/8"]
+            $0.maxBps = maxBps
         }
     }
 
@@ -152,5 +153,33 @@ final class TURNTCPRelayTests: XCTestCase {
         XCTAssertEqual(answer.errorCode?.code, 400)
         await udp.close()
         await control.close()
+    }
+
+    /// `max-bps` holds a TCP allocation to its byte rate each way, as it does a UDP one, without losing a byte: 60,000
+    /// bytes each way at 20,000 bytes/s (a burst of one second's worth, then the rate) take about two seconds.
+    func testMaxBpsPacesATCPRelayEachWayWithoutLosingBytes() async throws {
+        let server = try await startServer(maxBps: 20_000)
+        let peer = try await RawTCPListener()
+        let (control, nonce, _) = try await tcpAllocation(server)
+        let connect = try await control.transact(.connect, [.xorPeerAddress(peer.address)], nonce: nonce, key: key)
+        let id = try XCTUnwrap(connectionID(connect), "\(String(describing: connect.errorCode))")
+        let accepted = await eventually { !peer.connections.isEmpty }
+        XCTAssertTrue(accepted)
+        let fromPeer = try XCTUnwrap(peer.connections.first)
+        let (data, bound) = try await dataConnection(server, id: id, nonce: nonce)
+        XCTAssertEqual(bound?.type.messageClass, .successResponse, "\(String(describing: bound?.errorCode))")
+
+        let toPeer = String(repeating: "c", count: 60_000), toClient = String(repeating: "p", count: 60_000)
+        let started = Date()
+        try await data.send(toPeer)
+        try await fromPeer.send(toClient)
+        let arrived = await eventually(within: 15) { fromPeer.received.utf8.count >= 60_000 && data.received.utf8.count >= 60_000 }
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertTrue(arrived, "peer got \(fromPeer.received.utf8.count), client got \(data.received.utf8.count) bytes")
+        XCTAssertEqual(fromPeer.received, toPeer)
+        XCTAssertEqual(data.received, toClient)
+        XCTAssertGreaterThan(elapsed, 1.5, "60,000 bytes each way at 20,000 bytes/s went through in \(elapsed) s")
+        await control.close()
+        await peer.close()
     }
 }

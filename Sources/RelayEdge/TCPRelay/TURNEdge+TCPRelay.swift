@@ -97,7 +97,7 @@ extension TURNEdge {
         perform()
     }
 
-    func bindConnection(_ id: UInt32, data: FiveTuple, response: ByteBuffer) {
+    func bindConnection(_ id: UInt32, data: FiveTuple, relay: TransportAddress, response: ByteBuffer) {
         guard let peer = peerChannels[id], let client = tcpConnections[data] else {
             // One side closed while the bind crossed loops: the core hears of it through the other's close.
             if let peer = peerChannels.removeValue(forKey: id) {
@@ -107,7 +107,19 @@ extension TURNEdge {
             core.peerConnectionClosed(id, into: &actions)
             return
         }
-        StreamSplice.join(data: client, response: response, peer: peer)
+        StreamSplice.join(data: client, response: response, peer: peer, rate: rateLimit(of: relay))
+    }
+}
+
+extension TURNEdge {
+    /// The allocation's shared limit, made with its first data connection; nil when `max-bps` is 0.
+    private func rateLimit(of relay: TransportAddress) -> StreamRateLimit? {
+        let rate = core.configuration.maxBytesPerSecondPerAllocation
+        guard rate > 0 else { return nil }
+        if let limit = tcpRelayRates[relay] { return limit }
+        let limit = StreamRateLimit(bytesPerSecond: rate)
+        tcpRelayRates[relay] = limit
+        return limit
     }
 }
 

@@ -26,6 +26,8 @@ final class TURNEdge {
     // RFC 6062 TCP relays: their sockets are SwiftNIO channels on `group`, reporting back through the handle.
     let group: any EventLoopGroup
     var tcpRelayListeners: [TransportAddress: any Channel] = [:]
+    /// The byte rate (`max-bps`) each TCP allocation's data connections share, by relay address; none without a limit.
+    var tcpRelayRates: [TransportAddress: StreamRateLimit] = [:]
     var peerChannels: [UInt32: any Channel] = [:]
     var peerConnectionIDs: [ObjectIdentifier: UInt32] = [:]
 
@@ -68,6 +70,7 @@ final class TURNEdge {
         tcpConnections = [:]
         for channel in tcpRelayListeners.values { channel.close(promise: nil) }
         tcpRelayListeners = [:]
+        tcpRelayRates = [:]
         for channel in peerChannels.values { channel.close(promise: nil) }
         peerChannels = [:]
         peerConnectionIDs = [:]
@@ -184,12 +187,13 @@ final class TURNEdge {
                 case .closeRelay(let address):
                     if let socket = relays.removeValue(forKey: address) { loop.close(socket) }
                     tcpRelayListeners.removeValue(forKey: address)?.close(promise: nil)
+                    tcpRelayRates[address] = nil
                 case .openTCPRelay(let address):
                     openTCPRelay(address)
                 case .connectPeer(let id, let relay, let peer):
                     connectPeer(id, relay: relay, peer: peer)
-                case .bindConnection(let id, let data, let response):
-                    bindConnection(id, data: data, response: response)
+                case .bindConnection(let id, let data, let relay, let response):
+                    bindConnection(id, data: data, relay: relay, response: response)
                 case .closePeerConnection(let id):
                     if let channel = peerChannels.removeValue(forKey: id) {
                         peerConnectionIDs[ObjectIdentifier(channel)] = nil

@@ -19,8 +19,8 @@ public enum TURNAction: Sendable {
     /// with `peerConnected` or `peerConnectionFailed`.
     case connectPeer(UInt32, relay: TransportAddress, peer: TransportAddress)
     /// Send `response` on the data connection, then splice it to peer connection `id`: from here on each carries
-    /// the other's bytes as they are.
-    case bindConnection(UInt32, data: FiveTuple, response: ByteBuffer)
+    /// the other's bytes as they are. `relay` names the TCP allocation, whose data connections share its byte rate.
+    case bindConnection(UInt32, data: FiveTuple, relay: TransportAddress, response: ByteBuffer)
     /// Close peer connection `id` (and the data connection bound to it).
     case closePeerConnection(UInt32)
 

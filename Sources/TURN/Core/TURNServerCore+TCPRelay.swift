@@ -101,7 +101,7 @@ extension TURNServerCore {
         // Not cached: the connection stops speaking STUN with this answer, so there is no retransmission to serve.
         var out = ByteBufferAllocator().buffer(capacity: 96)
         write(request.response(.successResponse), auth: auth, into: &out)
-        actions.append(.bindConnection(id, data: fiveTuple, response: out))
+        actions.append(.bindConnection(id, data: fiveTuple, relay: connection.relay, response: out))
     }
 
     /// A peer connection ended in the edge (either side of a bound pair closed, or the peer went away).

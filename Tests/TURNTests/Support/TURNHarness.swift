@@ -91,7 +91,7 @@ final class TURNHarness {
                 actions.append(contentsOf: more)
             case .connectPeer(let id, let relay, let peer):
                 peerConnects.append((id, relay, peer))
-            case .bindConnection(let id, let data, let response):
+            case .bindConnection(let id, let data, _, let response):
                 bound.append((id, data, try? STUNMessage(decoding: response)))
             case .closePeerConnection(let id):
                 closedPeerConnections.append(id)
