@@ -93,7 +93,7 @@ final class TURNKernelFastPathTests: XCTestCase {
     }
 
     func testDeallocationTakesTheRouteOutAndCountsItsTraffic() async throws {
-        let recorder = EventRecorder()
+        let recorder = ClosedAllocationRecorder()
         let server = try await running(eventConsumers: [recorder.consume]) {
             $0.users = [.init(name: "alice", password: "alice-password")]
             $0.relayPorts = 53_000...53_999
@@ -117,18 +117,5 @@ final class TURNKernelFastPathTests: XCTestCase {
         XCTAssertNil(late, "nothing forwards for an allocation that is gone")
         await peer.close()
         await turn.close()
-    }
-}
-
-/// Keeps the traffic of the first `allocation.closed` event.
-private final class EventRecorder: Sendable {
-    private let box = NIOLockedValueBox<AllocationTraffic.Snapshot?>(nil)
-
-    var closedTraffic: AllocationTraffic.Snapshot? { box.withLockedValue { $0 } }
-
-    @Sendable func consume(_ event: LifecycleEvent, _ at: Date) {
-        if case .turn(.allocationClosed(_, _, let traffic)) = event {
-            box.withLockedValue { if $0 == nil { $0 = traffic } }
-        }
     }
 }

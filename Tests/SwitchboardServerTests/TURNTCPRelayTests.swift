@@ -8,8 +8,8 @@ import XCTest
 final class TURNTCPRelayTests: XCTestCase {
     private let key = IntegrityKey.longTerm(username: "alice", realm: "switchboard", password: "alice-password")
 
-    private func startServer(maxBps: Int = 0) async throws -> RunningServer {
-        try await running {
+    private func startServer(maxBps: Int = 0, recorder: ClosedAllocationRecorder? = nil) async throws -> RunningServer {
+        try await running(eventConsumers: recorder.map { [$0.consume] } ?? []) {
             $0.users = [.init(name: "alice", password: "alice-password")]
             $0.relayPorts = 54_000...54_999
             $0.allowPeers = ["127.0.0.0/8"]
@@ -47,7 +47,8 @@ final class TURNTCPRelayTests: XCTestCase {
     }
 
     func testConnectThenConnectionBindCarriesBytesBothWaysFromTheRelayAddress() async throws {
-        let server = try await startServer()
+        let recorder = ClosedAllocationRecorder()
+        let server = try await startServer(recorder: recorder)
         let peer = try await RawTCPListener()
         let (control, nonce, relay) = try await tcpAllocation(server)
 
@@ -85,6 +86,16 @@ final class TURNTCPRelayTests: XCTestCase {
         XCTAssertTrue(closed)
         await control.close()
         await peer.close()
+
+        // What the spliced connections carried is the allocation's traffic, in `allocation.closed` and the counters.
+        let reported = await eventually { recorder.closedTraffic != nil }
+        XCTAssertTrue(reported)
+        XCTAssertEqual(recorder.closedTraffic?.bytesToPeer, "\u{0}\u{1} from the client".utf8.count)
+        XCTAssertEqual(recorder.closedTraffic?.bytesToClient, "early words and more".utf8.count)
+        XCTAssertGreaterThanOrEqual(recorder.closedTraffic?.packetsToClient ?? 0, 1)
+        let counters = try await server.service.withTURNCore { $0.counters }
+        XCTAssertEqual(counters.bytesToPeer, "\u{0}\u{1} from the client".utf8.count)
+        XCTAssertEqual(counters.bytesToClient, "early words and more".utf8.count)
     }
 
     func testAPeerConnectingInIsAnnouncedWithConnectionAttemptOnlyWithAPermission() async throws {

@@ -13,22 +13,22 @@ final class StreamSplice: ChannelDuplexHandler {
     struct PartnerDrained: Sendable {}
 
     private let partner: any Channel
-    private let rate: StreamRateLimit?
+    private let meter: StreamRelayMeter
     private let direction: StreamRateLimit.Direction
     private var waitingForPartner = false
     /// Read but over the rate: at most one read's worth, since reading stops until it has gone.
     private var held: ByteBuffer?
     private var release: Scheduled<Void>?
 
-    init(partner: any Channel, rate: StreamRateLimit?, direction: StreamRateLimit.Direction) {
+    init(partner: any Channel, meter: StreamRelayMeter, direction: StreamRateLimit.Direction) {
         self.partner = partner
-        self.rate = rate
+        self.meter = meter
         self.direction = direction
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        if let rate {
+        if let rate = meter.rate {
             // A read that arrives while bytes are held (reading had not stopped yet) queues behind them.
             if var waiting = held {
                 waiting.writeBuffer(&bytes)
@@ -69,6 +69,7 @@ final class StreamSplice: ChannelDuplexHandler {
         // What the sender got off before it closed still reaches the other side: one read's worth at most.
         if let held {
             self.held = nil
+            meter.count(held.readableBytes, direction)
             partner.writeAndFlush(held, promise: nil)
         }
         partner.close(promise: nil)
@@ -81,6 +82,7 @@ final class StreamSplice: ChannelDuplexHandler {
 
     private func forward(_ bytes: ByteBuffer, _ context: ChannelHandlerContext) {
         guard bytes.readableBytes > 0 else { return }
+        meter.count(bytes.readableBytes, direction)
         partner.write(bytes, promise: nil)
         if !partner.isWritable {
             waitingForPartner = true
@@ -99,7 +101,7 @@ final class StreamSplice: ChannelDuplexHandler {
 
     /// Forwards as much of what is held as the budget now allows; reads again once nothing is.
     private func releaseHeld(_ context: ChannelHandlerContext) {
-        guard var waiting = held, let rate else { return resumeIfFree(context) }
+        guard var waiting = held, let rate = meter.rate else { return resumeIfFree(context) }
         let (taken, wait) = rate.take(upTo: waiting.readableBytes, direction)
         forward(waiting.readSlice(length: taken)!, context)
         partner.flush()
@@ -130,14 +132,14 @@ extension StreamSplice {
     /// success goes out first, then framing and the idle timeout leave the pipeline (the connection no longer
     /// speaks STUN, and a quiet TCP stream is not an idle client), and each side starts carrying the other's bytes.
     /// The STUN handler stays at the end, so closing still releases its connection slot and reaches the TURN core.
-    /// `rate`: the allocation's `max-bps`, shared with its other data connections.
-    static func join(data: any Channel, response: ByteBuffer, peer: any Channel, rate: StreamRateLimit?) {
+    /// `meter`: the allocation's, shared with its other data connections.
+    static func join(data: any Channel, response: ByteBuffer, peer: any Channel, meter: StreamRelayMeter) {
         data.eventLoop.execute {
             do {
                 data.writeAndFlush(response, promise: nil)
                 let pipeline = data.pipeline.syncOperations
                 let stun = try pipeline.handler(type: STUNStreamHandler.self)
-                try pipeline.addHandler(StreamSplice(partner: peer, rate: rate, direction: .toPeer), position: .before(stun))
+                try pipeline.addHandler(StreamSplice(partner: peer, meter: meter, direction: .toPeer), position: .before(stun))
                 // Whatever the framer still holds goes to the splice as it leaves.
                 pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<STUNStreamFramer>.self), promise: nil)
                 pipeline.removeHandler(try pipeline.handler(type: IdleStateHandler.self), promise: nil)
@@ -148,7 +150,7 @@ extension StreamSplice {
         }
         peer.eventLoop.execute {
             do {
-                try peer.pipeline.syncOperations.addHandler(StreamSplice(partner: data, rate: rate, direction: .toClient))
+                try peer.pipeline.syncOperations.addHandler(StreamSplice(partner: data, meter: meter, direction: .toClient))
                 // Reading was held since the connection opened: what the peer sent meanwhile waited in the kernel.
                 peer.setOption(.autoRead, value: true).whenFailure { _ in }
             } catch {

@@ -107,19 +107,31 @@ extension TURNEdge {
             core.peerConnectionClosed(id, into: &actions)
             return
         }
-        StreamSplice.join(data: client, response: response, peer: peer, rate: rateLimit(of: relay))
+        StreamSplice.join(data: client, response: response, peer: peer, meter: meter(of: relay))
     }
 }
 
 extension TURNEdge {
-    /// The allocation's shared limit, made with its first data connection; nil when `max-bps` is 0.
-    private func rateLimit(of relay: TransportAddress) -> StreamRateLimit? {
+    /// The allocation's meter, made with its first data connection (with a byte budget when `max-bps` is set).
+    private func meter(of relay: TransportAddress) -> StreamRelayMeter {
+        if let meter = tcpRelayMeters[relay] { return meter }
         let rate = core.configuration.maxBytesPerSecondPerAllocation
-        guard rate > 0 else { return nil }
-        if let limit = tcpRelayRates[relay] { return limit }
-        let limit = StreamRateLimit(bytesPerSecond: rate)
-        tcpRelayRates[relay] = limit
-        return limit
+        let meter = StreamRelayMeter(rate: rate > 0 ? StreamRateLimit(bytesPerSecond: rate) : nil)
+        tcpRelayMeters[relay] = meter
+        return meter
+    }
+
+    /// What every TCP relay's data connections carried since the last report goes to the core.
+    func reportStreamTraffic() {
+        for (relay, meter) in tcpRelayMeters { core.streamRelayed(relay, meter.takeUnreported()) }
+    }
+
+    /// A TCP relay closes: its listener goes, and its last count reaches the core (which may be waiting for it to
+    /// send `allocation.closed`).
+    func closeTCPRelay(_ relay: TransportAddress, listener: any Channel) {
+        listener.close(promise: nil)
+        let counts = tcpRelayMeters.removeValue(forKey: relay)?.takeUnreported() ?? AllocationTraffic.Snapshot()
+        core.streamRelayClosed(relay, counts, into: &actions)
     }
 }
 

@@ -26,8 +26,8 @@ final class TURNEdge {
     // RFC 6062 TCP relays: their sockets are SwiftNIO channels on `group`, reporting back through the handle.
     let group: any EventLoopGroup
     var tcpRelayListeners: [TransportAddress: any Channel] = [:]
-    /// The byte rate (`max-bps`) each TCP allocation's data connections share, by relay address; none without a limit.
-    var tcpRelayRates: [TransportAddress: StreamRateLimit] = [:]
+    /// What each TCP allocation's data connections share (their count, and `max-bps`), by relay address.
+    var tcpRelayMeters: [TransportAddress: StreamRelayMeter] = [:]
     var peerChannels: [UInt32: any Channel] = [:]
     var peerConnectionIDs: [ObjectIdentifier: UInt32] = [:]
 
@@ -54,6 +54,7 @@ final class TURNEdge {
         expiryTimer = loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in
             // What the kernel forwarded goes into the core's counters and allocations before anything expires.
             kernelRoutes?.collect { core.kernelForwarded($0, $1) }
+            reportStreamTraffic()
             core.expire(into: &actions)
             perform()
         }
@@ -70,7 +71,7 @@ final class TURNEdge {
         tcpConnections = [:]
         for channel in tcpRelayListeners.values { channel.close(promise: nil) }
         tcpRelayListeners = [:]
-        tcpRelayRates = [:]
+        tcpRelayMeters = [:]
         for channel in peerChannels.values { channel.close(promise: nil) }
         peerChannels = [:]
         peerConnectionIDs = [:]
@@ -186,8 +187,9 @@ final class TURNEdge {
                     openRelay(address, dontFragment: dontFragment)
                 case .closeRelay(let address):
                     if let socket = relays.removeValue(forKey: address) { loop.close(socket) }
-                    tcpRelayListeners.removeValue(forKey: address)?.close(promise: nil)
-                    tcpRelayRates[address] = nil
+                    if let listener = tcpRelayListeners.removeValue(forKey: address) {
+                        closeTCPRelay(address, listener: listener)
+                    }
                 case .openTCPRelay(let address):
                     openTCPRelay(address)
                 case .connectPeer(let id, let relay, let peer):

@@ -44,18 +44,24 @@ extension TURNServerCore {
     /// The edge removed a route (or never had it): `counts` is what it forwarded since the last report.
     public func kernelRouteRemoved(_ route: ChannelRoute.Key, _ counts: KernelRouteCounts, into actions: inout [TURNAction]) {
         count(counts)
-        if var closing = closingAllocations[route.fiveTuple] {
-            closing.traffic.add(counts)
-            closing.routesOut -= 1
-            if closing.routesOut > 0 {
-                closingAllocations[route.fiveTuple] = closing
-            } else {
-                closingAllocations[route.fiveTuple] = nil
-                actions.append(.event(.allocationClosed(closing.summary, reason: closing.reason,
-                                                        traffic: closing.traffic.snapshot)))
-            }
+        if closingAllocations[route.fiveTuple] != nil {
+            settleClosing(route.fiveTuple, counts, into: &actions)
         } else {
             allocations[route.fiveTuple]?.traffic.add(counts)
+        }
+    }
+
+    /// One of an ended allocation's outstanding reports is in: its traffic counts, and the last one sends
+    /// `allocation.closed`.
+    func settleClosing(_ fiveTuple: FiveTuple, _ counts: KernelRouteCounts, into actions: inout [TURNAction]) {
+        guard var closing = closingAllocations[fiveTuple] else { return }
+        closing.traffic.add(counts)
+        closing.routesOut -= 1
+        if closing.routesOut > 0 {
+            closingAllocations[fiveTuple] = closing
+        } else {
+            closingAllocations[fiveTuple] = nil
+            actions.append(.event(.allocationClosed(closing.summary, reason: closing.reason, traffic: closing.traffic.snapshot)))
         }
     }
 
@@ -70,7 +76,8 @@ extension TURNServerCore {
     }
 }
 
-/// An allocation that has ended while the fast path still had routes of it: its `allocation.closed` waits for them.
+/// An allocation that has ended while the fast path still had routes of it, or while its TCP relay's last traffic
+/// report was still to come: its `allocation.closed` waits for them.
 struct ClosingAllocation {
     let summary: AllocationSummary
     let reason: AllocationEndReason

@@ -23,6 +23,8 @@ public final class TURNServerCore {
     var dataConnections: [FiveTuple: UInt32] = [:]
     /// Allocations that ended while the kernel fast path still held routes of theirs (see `kernelRouteRemoved`).
     var closingAllocations: [FiveTuple: ClosingAllocation] = [:]
+    /// TCP relays (RFC 6062) of ended allocations whose last traffic report is still to come from the edge.
+    var closingStreamRelays: [TransportAddress: FiveTuple] = [:]
     /// CONNECTION-IDs are random, so one client cannot guess and bind another's; tests may seed it.
     var connectionIDs: any RandomNumberGenerator = SystemRandomNumberGenerator()
     public internal(set) var counters = TURNCounters()
@@ -185,7 +187,12 @@ public final class TURNServerCore {
             for (number, binding) in allocation.channels {
                 unrouteChannel(number, peer: binding.peer, of: allocation, into: &actions)
             }
-            let routesOut = actions.count - routesBefore
+            var routesOut = actions.count - routesBefore
+            // A TCP relay's data connections are counted at the edge; their last count comes as the relay closes.
+            if allocation.relayProtocol == .tcp {
+                for relay in allocation.relays { closingStreamRelays[relay] = fiveTuple }
+                routesOut += allocation.relays.count
+            }
             if routesOut > 0 {
                 // The event goes out once the fast path has reported what it forwarded on each route.
                 closingAllocations[fiveTuple] = ClosingAllocation(summary: allocation.summary, reason: reason,

@@ -179,4 +179,26 @@ final class TCPRelayTests: XCTestCase {
         client.sendIndication([1, 2], to: peer)
         XCTAssertTrue(harness.sentToPeers.isEmpty)
     }
+
+    /// The bytes of a TCP allocation's data connections never pass the core: the edge reports them, about once a
+    /// second and once more as the relay closes, and `allocation.closed` waits for that last report.
+    func testStreamTrafficReportedByTheEdgeCountsAndClosingWaitsForTheLastReport() throws {
+        let harness = TURNHarness()
+        let (client, relay) = tcpAllocation(harness)
+        harness.core.streamRelayed(relay, AllocationTraffic.Snapshot(bytesToPeer: 1_000, packetsToPeer: 2,
+                                                                     bytesToClient: 300, packetsToClient: 1))
+        XCTAssertEqual(harness.core.counters.bytesToPeer, 1_000)
+        XCTAssertEqual(harness.core.counters.packetsToClient, 1)
+
+        harness.streamCountsOnClose = AllocationTraffic.Snapshot(bytesToPeer: 10, packetsToPeer: 1)
+        XCTAssertSuccess(client.refresh(0))
+        XCTAssertEqual(harness.closed, [relay])
+        let closed = harness.events.compactMap { event -> AllocationTraffic.Snapshot? in
+            if case .allocationClosed(_, _, let traffic) = event { return traffic }
+            return nil
+        }
+        XCTAssertEqual(closed, [AllocationTraffic.Snapshot(bytesToPeer: 1_010, packetsToPeer: 3, bytesToClient: 300,
+                                                          packetsToClient: 1)])
+        XCTAssertEqual(harness.core.counters.bytesToPeer, 1_010)
+    }
 }

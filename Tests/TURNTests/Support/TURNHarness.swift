@@ -37,6 +37,8 @@ final class TURNHarness {
     var unrouted: [ChannelRoute.Key] = []
     /// What the harness, playing the fast path, reports as forwarded when a route is removed.
     var kernelCountsOnRemoval = KernelRouteCounts()
+    /// What a TCP relay's data connections carried since the last report, as the edge answers its close.
+    var streamCountsOnClose = AllocationTraffic.Snapshot()
 
     init(users: [(name: String, password: String)] = [("alice", "alice-password"), ("bob", "bob-password")],
          secrets: [String] = ["rest-secret"], allow: [String] = ["127.0.0.0/8", "::1/128"], deny: [String] = [],
@@ -84,6 +86,12 @@ final class TURNHarness {
                 actions.append(contentsOf: more)
             case .closeRelay(let relay):
                 closed.append(relay)
+                // As the edge does: a TCP relay's last traffic count follows its close.
+                if openedTCP.contains(relay) {
+                    var more: [TURNAction] = []
+                    core.streamRelayClosed(relay, streamCountsOnClose, into: &more)
+                    actions.append(contentsOf: more)
+                }
             case .openTCPRelay(let relay):
                 openedTCP.append(relay)
                 var more: [TURNAction] = []
