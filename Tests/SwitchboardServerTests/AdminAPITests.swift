@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import NIOCore
+import Signaling
 import STUN
 import SwitchboardApp
 import SwitchboardClient
@@ -173,12 +174,21 @@ final class AdminAPITests: XCTestCase {
         let drained = try await admin(server, "POST", "/admin/drain")
         XCTAssertEqual(json(drained.body)["draining"] as? Bool, true)
 
-        let late = try await RawWebSocket.connect(port: Int(server.address("http").port))
+        // A new WebSocket session is refused before the upgrade, so a balancer or the client moves on at once.
+        do {
+            _ = try await RawWebSocket.connect(port: Int(server.address("http").port))
+            XCTFail("a new WebSocket session upgraded while draining")
+        } catch RawWebSocketError.handshakeRefused(let head) {
+            XCTAssertTrue(head.hasPrefix("HTTP/1.1 503"), head)
+            XCTAssertTrue(head.lowercased().contains("content-type: application/json"), head)
+        }
+        // A resume still upgrades (this token is unknown, so the hub refuses it with its own close code).
+        let resume = try await RawWebSocket.connect(port: Int(server.address("http").port), path: "/v1/ws?resume=unknown&last=0")
         var closeCode: UInt16?
-        while let frame = try await late.next() {
+        while let frame = try await resume.next() {
             if case .close(let code, _) = frame { closeCode = code; break }
         }
-        XCTAssertEqual(closeCode, 4013)
+        XCTAssertEqual(closeCode, SignalingCloseReason.resumeFailed.code)
         let poll = try await TestHTTP(port: Int(server.address("http").port)).request("POST", "/v1/poll/session")
         XCTAssertEqual(poll.status, 503)
 

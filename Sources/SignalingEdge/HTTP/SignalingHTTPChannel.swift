@@ -19,6 +19,15 @@ struct SignalingHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         /// An upgrade to something other than the signaling WebSocket: 400.
         case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade for a new session while the server drains: 503 (resumes still upgrade).
+        case refusedDraining(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    }
+
+    /// What `shouldUpgrade` decided, for the handler that takes over when it refused.
+    private enum UpgradeAttempt {
+        case none
+        case refused
+        case draining
     }
 
     struct Value: ServerChildChannelValue {
@@ -30,27 +39,37 @@ struct SignalingHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     let hub: SignalingHub
     let verifier: SignalingTokenVerifier
     let limits: SignalingLimits
+    let drainGate: DrainGate
     /// Longer than a long poll's hold, so idle keep-alive connections are still reaped.
     let idleTimeout: Duration
 
     init(responder: @escaping HTTPChannelHandler.Responder, hub: SignalingHub, verifier: SignalingTokenVerifier,
-         limits: SignalingLimits, idleTimeout: Duration) {
+         limits: SignalingLimits, drainGate: DrainGate, idleTimeout: Duration) {
         self.responder = Self.refusingLateUpgrades(responder)
         self.hub = hub
         self.verifier = verifier
         self.limits = limits
+        self.drainGate = drainGate
         self.idleTimeout = idleTimeout
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            let attempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            let attempted = NIOLoopBoundBox(UpgradeAttempt.none, eventLoop: channel.eventLoop)
+            let drainGate = drainGate
             // Decoder errors reach `WebSocketConnection.errorCaught`, which closes with our codes.
             let upgrader = SignalingWebSocketUpgrader<Negotiated>(
                 maxFrameSize: limits.maxFrameBytes * 2,
                 shouldUpgrade: { channel, head in
-                    attempted.value = true
-                    return channel.eventLoop.makeSucceededFuture(WebSocketUpgradeRequest.isSignaling(head) ? HTTPHeaders() : nil)
+                    guard WebSocketUpgradeRequest.isSignaling(head) else {
+                        attempted.value = .refused
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
+                    if drainGate.isDraining, WebSocketUpgradeRequest(uri: head.uri, host: "").resume == nil {
+                        attempted.value = .draining
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
+                    return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                 },
                 pipeline: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
@@ -70,7 +89,11 @@ struct SignalingHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                         let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
-                        return attempted.value ? .refusedUpgrade(http) : .http(http)
+                        switch attempted.value {
+                        case .none: return .http(http)
+                        case .refused: return .refusedUpgrade(http)
+                        case .draining: return .refusedDraining(http)
+                        }
                     }
                 })
             var configuration = NIOUpgradableHTTPServerPipelineConfiguration<Negotiated>(upgradeConfiguration: upgrades)
@@ -95,6 +118,19 @@ struct SignalingHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 try await http.executeThenClose { _, outbound in
                     try await outbound.write(contentsOf: [
                         .head(HTTPResponse(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"])),
+                        .end(nil),
+                    ])
+                }
+            case .refusedDraining(let http):
+                // The body long polling gives a new session while draining, so clients handle both alike.
+                let body = ByteBuffer(string: #"{"code":4013,"reason":"draining"}"#)
+                try await http.executeThenClose { _, outbound in
+                    try await outbound.write(contentsOf: [
+                        .head(HTTPResponse(status: .serviceUnavailable, headerFields: [
+                            .connection: "close", .contentType: "application/json", .cacheControl: "no-store",
+                            .contentLength: "\(body.readableBytes)",
+                        ])),
+                        .body(body),
                         .end(nil),
                     ])
                 }

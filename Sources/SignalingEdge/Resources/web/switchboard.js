@@ -44,7 +44,8 @@
         headers: { 'content-type': 'application/json' } })
         .then(async (r) => {
           const json = await r.json();
-          if (r.status === 410) return this.finish(json.code, json.reason, false);
+          // 410: the session to resume is gone; 503: the server drains (4013). Neither is the token's fault.
+          if (r.status === 410 || r.status === 503) return this.finish(json.code, json.reason, false);
           if (!r.ok) return this.finish(4001, json.error || 'refused', false);
           this.poll = json.poll;
           this.opened = true;
@@ -171,6 +172,9 @@
     closed(code, reason, opened, kind) {
       this.transport = null;
       if (!opened && kind === 'websocket') this.webSocketFailures += 1;
+      // A draining server refuses a new WebSocket before the upgrade, which a page sees only as a failed
+      // handshake: once long polling hears "draining", WebSocket is not what failed.
+      if (code === 4013) this.webSocketFailures = 0;
       if (!this.wanted || FATAL.has(code)) {
         this.setState('closed');
         this.failPending(new SwitchboardError('closed', `${code} ${reason}`));
