@@ -86,10 +86,7 @@ final class KernelRouteTests: XCTestCase {
         harness.events.removeAll()
         XCTAssertSuccess(client.refresh(0))
         XCTAssertEqual(harness.unrouted, [key])
-        let closed = harness.events.compactMap { event -> AllocationTraffic.Snapshot? in
-            if case .allocationClosed(_, _, let traffic) = event { return traffic }
-            return nil
-        }
+        let closed = harness.closedTraffic
         XCTAssertEqual(closed, [AllocationTraffic.Snapshot(bytesToPeer: 1_103, packetsToPeer: 12, bytesToClient: 4_000,
                                                            packetsToClient: 20)],
                        "user space's packet, the kernel's periodic report and its final one")

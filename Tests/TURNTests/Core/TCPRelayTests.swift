@@ -193,10 +193,7 @@ final class TCPRelayTests: XCTestCase {
         harness.streamCountsOnClose = AllocationTraffic.Snapshot(bytesToPeer: 10, packetsToPeer: 1)
         XCTAssertSuccess(client.refresh(0))
         XCTAssertEqual(harness.closed, [relay])
-        let closed = harness.events.compactMap { event -> AllocationTraffic.Snapshot? in
-            if case .allocationClosed(_, _, let traffic) = event { return traffic }
-            return nil
-        }
+        let closed = harness.closedTraffic
         XCTAssertEqual(closed, [AllocationTraffic.Snapshot(bytesToPeer: 1_010, packetsToPeer: 3, bytesToClient: 300,
                                                           packetsToClient: 1)])
         XCTAssertEqual(harness.core.counters.bytesToPeer, 1_010)

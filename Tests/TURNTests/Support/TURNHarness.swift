@@ -32,6 +32,13 @@ final class TURNHarness {
     private(set) var closedPeerConnections: [UInt32] = []
     /// Lifecycle events, in order.
     var events: [TURNEvent] = []
+    /// The traffic of each `allocation.closed` among `events`.
+    var closedTraffic: [AllocationTraffic.Snapshot] {
+        events.compactMap { event in
+            if case .allocationClosed(_, _, let traffic) = event { return traffic }
+            return nil
+        }
+    }
     /// What the core handed a kernel fast path, and what it took back.
     var kernelRoutes: [ChannelRoute.Key: ChannelRoute] = [:]
     var unrouted: [ChannelRoute.Key] = []
