@@ -9,7 +9,12 @@ struct ChannelBinding: Sendable {
 
 /// One allocation (RFC 8656 §2.2): relayed transport addresses on the server, owned by one client 5-tuple, with
 /// its permissions and channel bindings.
-struct Allocation {
+///
+/// A class, owned by the core's table alone: every relayed packet reaches its allocation through the table, and a
+/// struct there could only be changed in place through the dictionary's `_modify` accessor, whose coroutine frame
+/// (holding the whole value moved out of storage) was heap-allocated three times per packet (`server-mallocs`);
+/// reading a struct out instead retains every field.
+final class Allocation {
     enum State {
         /// Relay sockets are being opened; the Allocate success response goes out when all are open.
         case opening(remaining: Int, attempts: Int)
@@ -51,6 +56,30 @@ struct Allocation {
 
     var createdAt: Timestamp
     let traffic = AllocationTraffic()
+
+    init(fiveTuple: FiveTuple, username: String, auth: AuthenticatedUser, state: State, relays: [TransportAddress],
+         advertised: [TransportAddress], expiry: Timestamp, lifetime: UInt32, dontFragment: Bool,
+         allocateTransactionID: TransactionID, allocateCookie: UInt32, reservationToken: UInt64?,
+         addressError: (AddressFamily, STUNErrorCode)?, toPeerBucket: TokenBucket, toClientBucket: TokenBucket,
+         relayProtocol: RelayProtocol, createdAt: Timestamp) {
+        self.fiveTuple = fiveTuple
+        self.username = username
+        self.auth = auth
+        self.state = state
+        self.relays = relays
+        self.advertised = advertised
+        self.expiry = expiry
+        self.lifetime = lifetime
+        self.dontFragment = dontFragment
+        self.allocateTransactionID = allocateTransactionID
+        self.allocateCookie = allocateCookie
+        self.reservationToken = reservationToken
+        self.addressError = addressError
+        self.toPeerBucket = toPeerBucket
+        self.toClientBucket = toClientBucket
+        self.relayProtocol = relayProtocol
+        self.createdAt = createdAt
+    }
 
     var summary: AllocationSummary {
         AllocationSummary(fiveTuple: fiveTuple, username: username, relays: advertised, relayProtocol: relayProtocol,

@@ -139,11 +139,10 @@ extension TURNServerCore {
 
     /// The edge bound a relay socket.
     public func relayOpened(_ relay: TransportAddress, into actions: inout [TURNAction]) {
-        guard let fiveTuple = relayOwners[relay], var allocation = allocations[fiveTuple],
+        guard let fiveTuple = relayOwners[relay], let allocation = allocations[fiveTuple],
               case .opening(let remaining, let attempts) = allocation.state else { return }
         if remaining > 1 {
             allocation.state = .opening(remaining: remaining - 1, attempts: attempts)
-            allocations[fiveTuple] = allocation
             return
         }
         allocation.state = .active
@@ -159,7 +158,6 @@ extension TURNServerCore {
         var out = ByteBufferAllocator().buffer(capacity: 160)
         write(response, auth: allocation.auth, into: &out)
         allocation.allocateResponse = out
-        allocations[fiveTuple] = allocation
         responses.store(out, for: fiveTuple, allocation.allocateTransactionID, now: now)
         counters.allocationsCreated += 1
         actions.append(.toClient(out, fiveTuple))
@@ -169,7 +167,7 @@ extension TURNServerCore {
     /// The edge could not bind a relay socket (the port is held by someone else): try another port a few times,
     /// then answer 508.
     public func relayFailed(_ relay: TransportAddress, into actions: inout [TURNAction]) {
-        guard let fiveTuple = relayOwners.removeValue(forKey: relay), var allocation = allocations[fiveTuple],
+        guard let fiveTuple = relayOwners.removeValue(forKey: relay), let allocation = allocations[fiveTuple],
               case .opening(let remaining, let attempts) = allocation.state,
               let index = allocation.relays.firstIndex(of: relay) else { return }
         let now = clock.now()
@@ -179,7 +177,6 @@ extension TURNServerCore {
             allocation.relays[index] = replacement
             allocation.advertised[index] = advertisedAddress(replacement)
             allocation.state = .opening(remaining: remaining, attempts: attempts + 1)
-            allocations[fiveTuple] = allocation
             relayOwners[replacement] = fiveTuple
             switch allocation.relayProtocol {
             case .udp: actions.append(.openRelay(replacement, dontFragment: allocation.dontFragment))
@@ -190,7 +187,6 @@ extension TURNServerCore {
         let request = STUNMessage(type: STUNMessageType(method: .allocate, messageClass: .request),
                                   transactionID: allocation.allocateTransactionID, cookie: allocation.allocateCookie)
         allocation.relays.remove(at: index)
-        allocations[fiveTuple] = allocation
         deleteAllocation(fiveTuple, reason: .deleted, into: &actions)
         reply(error: STUNErrorCode(code: 508, reason: "Cannot open a relay socket"), to: request, on: fiveTuple,
               auth: allocation.auth, now: now, into: &actions)

@@ -120,9 +120,7 @@ public enum PeerDatagramRoute: Equatable, Sendable {
     }
 }
 
-// The per-packet checks run as mutating methods called through the dictionary's subscript
-// (`allocations[fiveTuple]?.admit…`), which reaches the stored value in place: reading the `Allocation` out and
-// writing it back cost a retain and release of every field on each relayed packet.
+// The per-packet checks, called on the allocation the table holds (a class: no copy, no accessor coroutine).
 extension Allocation {
     enum Admission {
         case relay(TransportAddress, peer: TransportAddress)
@@ -137,13 +135,13 @@ extension Allocation {
         case drop
     }
 
-    mutating func admitChannelData(_ number: UInt16, bytes: Int, now: Timestamp, limited: Bool) -> Admission {
+    func admitChannelData(_ number: UInt16, bytes: Int, now: Timestamp, limited: Bool) -> Admission {
         guard let binding = channels[number] else { return .drop }
         return admitToPeer(binding.peer, bytes: bytes, channelExpiry: binding.expiry, now: now, limited: limited)
     }
 
     /// The peer policy is not asked again here: a permission exists only for a peer it allowed.
-    mutating func admitToPeer(_ peer: TransportAddress, bytes: Int, channelExpiry: Timestamp?, now: Timestamp,
+    func admitToPeer(_ peer: TransportAddress, bytes: Int, channelExpiry: Timestamp?, now: Timestamp,
                               limited: Bool) -> Admission {
         guard case .active = state, relayProtocol == .udp, hasPermission(peer.ip, now: now),
               channelExpiry.map({ now < $0 }) ?? true, let relay = relay(for: peer.ip.family) else { return .drop }
@@ -152,7 +150,7 @@ extension Allocation {
         return .relay(relay, peer: peer)
     }
 
-    mutating func admitFromPeer(_ peer: TransportAddress, bytes: Int, now: Timestamp, limited: Bool) -> PeerAdmission {
+    func admitFromPeer(_ peer: TransportAddress, bytes: Int, now: Timestamp, limited: Bool) -> PeerAdmission {
         guard case .active = state, hasPermission(peer.ip, now: now) else { return .drop }
         if limited, !toClientBucket.take(bytes, now: now) { return .rateLimited }
         traffic.toClient(bytes)

@@ -19,7 +19,7 @@ extension TURNServerCore {
     /// RFC 8656 §7.3.
     func handleRefresh(_ request: STUNMessage, from fiveTuple: FiveTuple, now: Timestamp, into actions: inout [TURNAction]) {
         guard let auth = authenticate(request, on: fiveTuple, now: now, into: &actions),
-              var allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
+              let allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
         if case .requestedAddressFamily(let family)? = request.attribute(.requestedAddressFamily),
            !allocation.families.contains(family) {
             return reply(error: .peerAddressFamilyMismatch, to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
@@ -34,7 +34,6 @@ extension TURNServerCore {
         let granted = grantedLifetime(requested)
         allocation.expiry = now.adding(seconds: granted)
         allocation.lifetime = granted
-        allocations[fiveTuple] = allocation
         actions.append(.event(.allocationRefreshed(fiveTuple, lifetime: granted)))
         reply(request.response(.successResponse, attributes: [.lifetime(granted)]), to: request, on: fiveTuple,
               auth: auth, now: now, into: &actions)
@@ -53,7 +52,7 @@ extension TURNServerCore {
     /// RFC 8656 §9: every XOR-PEER-ADDRESS is installed, or none is.
     func handleCreatePermission(_ request: STUNMessage, from fiveTuple: FiveTuple, now: Timestamp, into actions: inout [TURNAction]) {
         guard let auth = authenticate(request, on: fiveTuple, now: now, into: &actions),
-              var allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
+              let allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
         let peers: [TransportAddress] = request.attributes.compactMap {
             if case .xorPeerAddress(let peer) = $0 { return peer }
             return nil
@@ -78,7 +77,6 @@ extension TURNServerCore {
                 actions.append(.event(.permissionCreated(fiveTuple, peer: peer.ip)))
             }
         }
-        allocations[fiveTuple] = allocation
         for ip in Set(peers.map(\.ip)) { routeChannels(of: fiveTuple, peerIP: ip, into: &actions) }
         reply(request.response(.successResponse), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
     }
@@ -86,7 +84,7 @@ extension TURNServerCore {
     /// RFC 8656 §11.
     func handleChannelBind(_ request: STUNMessage, from fiveTuple: FiveTuple, now: Timestamp, into actions: inout [TURNAction]) {
         guard let auth = authenticate(request, on: fiveTuple, now: now, into: &actions),
-              var allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
+              let allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
         func fail(_ error: STUNErrorCode) {
             reply(error: error, to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
         }
@@ -124,7 +122,6 @@ extension TURNServerCore {
         allocation.channelByPeer[peer] = number
         allocation.channelCooldowns[number] = nil
         allocation.permissions[peer.ip] = now.adding(seconds: configuration.permissionLifetime)
-        allocations[fiveTuple] = allocation
         routeChannels(of: fiveTuple, peerIP: peer.ip, into: &actions)
         reply(request.response(.successResponse), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
     }

@@ -7,7 +7,7 @@ extension TURNServerCore {
     /// RFC 6062 §5.2: connect from the relay address to a peer.
     func handleConnect(_ request: STUNMessage, from fiveTuple: FiveTuple, now: Timestamp, into actions: inout [TURNAction]) {
         guard let auth = authenticate(request, on: fiveTuple, now: now, into: &actions),
-              var allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
+              let allocation = ownedAllocation(request, fiveTuple, auth, now: now, into: &actions) else { return }
         func fail(_ error: STUNErrorCode) {
             reply(error: error, to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
         }
@@ -24,7 +24,6 @@ extension TURNServerCore {
         }
         let id = newConnectionID()
         allocation.peerConnections[peer] = id
-        allocations[fiveTuple] = allocation
         peerConnections[id] = PeerConnection(id: id, owner: fiveTuple, peer: peer, relay: relay,
                                              state: .connecting(request: request, auth: auth))
         actions.append(.connectPeer(id, relay: relay, peer: peer))
@@ -54,7 +53,7 @@ extension TURNServerCore {
     public func peerConnectionArrived(relay: TransportAddress, peer: TransportAddress,
                                       into actions: inout [TURNAction]) -> UInt32? {
         let now = clock.now()
-        guard let owner = relayOwners[relay], var allocation = allocations[owner], case .active = allocation.state,
+        guard let owner = relayOwners[relay], let allocation = allocations[owner], case .active = allocation.state,
               allocation.relayProtocol == .tcp, allocation.hasPermission(peer.ip, now: now), policy.permits(peer.ip),
               allocation.peerConnections[peer] == nil,
               allocation.peerConnections.count < configuration.maxPeerConnectionsPerAllocation else {
@@ -63,7 +62,6 @@ extension TURNServerCore {
         }
         let id = newConnectionID()
         allocation.peerConnections[peer] = id
-        allocations[owner] = allocation
         peerConnections[id] = PeerConnection(id: id, owner: owner, peer: peer, relay: relay,
                                              state: .awaitingBind(deadline: now.adding(seconds: configuration.peerConnectionTimeout)))
         var out = ByteBufferAllocator().buffer(capacity: 64)

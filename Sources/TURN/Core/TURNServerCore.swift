@@ -217,7 +217,7 @@ public final class TURNServerCore {
 
 extension Allocation {
     /// Drops expired permissions and channels; returns the channels that expired.
-    mutating func expireBindings(now: Timestamp, cooldown: UInt32) -> [(UInt16, TransportAddress)] {
+    func expireBindings(now: Timestamp, cooldown: UInt32) -> [(UInt16, TransportAddress)] {
         permissions = permissions.filter { now < $0.value }
         var expired: [(UInt16, TransportAddress)] = []
         for (number, binding) in channels where !(now < binding.expiry) {
