@@ -21,7 +21,6 @@ package struct SignalingHTTPServer: Sendable {
     let origins: OriginPolicy
     /// How the one-port mux hands HTTP connections over; filled in once the HTTP listener runs.
     let adoption = HTTPAdoption()
-    let drainGate = DrainGate()
 
     /// Checks the token keys and makes the hub, on one loop of `group` (connections use all of them).
     package static func make(settings: SignalingEdgeSettings, group: any EventLoopGroup, connections: ConnectionLimiter,
@@ -74,10 +73,7 @@ package struct SignalingHTTPServer: Sendable {
     package func hasSession(_ session: String) async -> Bool { await hub.hasSession(session) }
     package var frameCounts: FrameCounts { get async { await hub.frameCounts } }
     package func revoke(user: String) async -> Int { await hub.revoke(user: user) }
-    package func drain() async {
-        drainGate.close()
-        await hub.drain()
-    }
+    package func drain() async { await hub.drain() }
     package var isDraining: Bool { get async { await hub.isDraining } }
     /// How long the TURN credentials handed out on join live.
     package var credentialTTL: Int { directory.ttl }
@@ -101,10 +97,10 @@ package struct SignalingHTTPServer: Sendable {
         }
         LongPollRoutes(hub: hub).add(to: router, authenticated: authenticated)
         WebAssets().add(to: router)
-        let (hub, verifier, limits, requestLimits, connections, origins, drainGate) = (hub, verifier, limits, requestLimits, connections, origins, drainGate)
+        let (hub, verifier, limits, requestLimits, connections, origins) = (hub, verifier, limits, requestLimits, connections, origins)
         @Sendable func childChannel(_ responder: @escaping HTTPChannelHandler.Responder) -> GuardedHTTPChannel<SignalingHTTPChannel> {
             GuardedHTTPChannel(
-                base: SignalingHTTPChannel(responder: responder, hub: hub, verifier: verifier, limits: limits, drainGate: drainGate,
+                base: SignalingHTTPChannel(responder: responder, hub: hub, verifier: verifier, limits: limits, drainGate: hub.drainGate,
                                            idleTimeout: .seconds(40)),
                 limits: requestLimits, connections: connections, origins: origins)
         }

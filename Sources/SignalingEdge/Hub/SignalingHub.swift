@@ -29,7 +29,8 @@ actor SignalingHub {
     /// Set by `shutdown`: nothing new attaches while the server winds down.
     private var shuttingDown = false
     /// Set by the operator: no new sessions; existing ones (and their resumes) are served until they end.
-    private var draining = false
+    /// The server's drain switch, shared with the HTTP side, which refuses new WebSocket upgrades with it.
+    nonisolated let drainGate: DrainGate
     let limits: SignalingLimits
     /// Where lifecycle events go (the app's event stream); called on the hub's loop, must not block.
     private let events: @Sendable (SignalingEvent) -> Void
@@ -43,8 +44,10 @@ actor SignalingHub {
 
     init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String, String) -> JSONValue, loop: any EventLoop,
          connectionLoops: [any EventLoop] = [], random: any RandomNumberGenerator = SystemRandomNumberGenerator(),
-         events: @escaping @Sendable (SignalingEvent) -> Void = { _ in }, logger: Logger) {
+         events: @escaping @Sendable (SignalingEvent) -> Void = { _ in }, drainGate: DrainGate = DrainGate(),
+         logger: Logger) {
         self.loop = loop
+        self.drainGate = drainGate
         self.events = events
         self.core = SignalingCore(limits: limits, iceServers: iceServers, random: random)
         self.random = random
@@ -85,8 +88,8 @@ actor SignalingHub {
         perform(actions)
     }
 
-    func drain() { draining = true }
-    var isDraining: Bool { draining }
+    func drain() { drainGate.close() }
+    var isDraining: Bool { drainGate.isDraining }
     /// Poll ids that still lead to a session: each ended, resumed or idle long-polling session leaves none behind.
     var pollIndexCount: Int { sessionByPollID.count }
     var roomCount: Int { core.roomCount }
@@ -175,7 +178,7 @@ actor SignalingHub {
     private func startSession(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
                               outlet: Outlet) -> Result<String, SignalingCloseReason> {
         guard !shuttingDown else { return .failure(.goingAway) }
-        if draining, resume == nil { return .failure(.draining) }
+        if drainGate.isDraining, resume == nil { return .failure(.draining) }
         var actions: [SignalingCore.Action] = []
         let result: Result<String, SignalingCloseReason>
         if let resume {
