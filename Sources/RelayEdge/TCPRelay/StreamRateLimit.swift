@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import TURN
 
 /// `max-bps` for a TCP allocation: every data connection of the allocation draws on one budget per direction, as
 /// UDP relays do per allocation, with a burst of one second's worth.
@@ -14,41 +15,28 @@ final class StreamRateLimit: Sendable {
         case toClient
     }
 
-    private struct Budget {
-        var tokens: Double
-        var updated: NIODeadline
-    }
-
     let bytesPerSecond: Int
-    private let budgets: NIOLockedValueBox<(toPeer: Budget, toClient: Budget)>
+    private let buckets: NIOLockedValueBox<(toPeer: TokenBucket, toClient: TokenBucket)>
 
     init(bytesPerSecond: Int, now: NIODeadline = .now()) {
         precondition(bytesPerSecond > 0)
         self.bytesPerSecond = bytesPerSecond
-        let full = Budget(tokens: Double(bytesPerSecond), updated: now)
-        budgets = NIOLockedValueBox((full, full))
+        let full = TokenBucket(rate: bytesPerSecond, now: Timestamp(nanoseconds: now.uptimeNanoseconds))
+        buckets = NIOLockedValueBox((full, full))
     }
 
     /// Takes as much of `bytes` as the budget allows. `wait`: when the rest is not all taken, how long until the
     /// budget holds it (or a second's worth, when the rest is more than that).
     func take(upTo bytes: Int, _ direction: Direction, now: NIODeadline = .now()) -> (taken: Int, wait: TimeAmount?) {
-        let rate = Double(bytesPerSecond)
-        let (taken, shortfall) = budgets.withLockedValue { budgets -> (Int, Double) in
-            func take(_ budget: inout Budget) -> (Int, Double) {
-                let elapsed = Double(max(0, (now - budget.updated).nanoseconds)) / 1e9
-                budget.tokens = min(rate, budget.tokens + elapsed * rate)
-                budget.updated = max(budget.updated, now)
-                let taken = min(bytes, Int(budget.tokens))
-                budget.tokens -= Double(taken)
-                let rest = Double(min(bytes - taken, bytesPerSecond))
-                return (taken, max(0, rest - budget.tokens))
-            }
+        let at = Timestamp(nanoseconds: now.uptimeNanoseconds)
+        let (taken, shortfall) = buckets.withLockedValue { buckets in
             switch direction {
-            case .toPeer: return take(&budgets.toPeer)
-            case .toClient: return take(&budgets.toClient)
+            case .toPeer: buckets.toPeer.take(upTo: bytes, now: at)
+            case .toClient: buckets.toClient.take(upTo: bytes, now: at)
             }
         }
         guard taken < bytes else { return (taken, nil) }
-        return (taken, .nanoseconds(max(1_000_000, Int64((shortfall / rate * 1e9).rounded(.up)))))
+        let nanoseconds = (Double(shortfall) / Double(bytesPerSecond) * 1e9).rounded(.up)
+        return (taken, .nanoseconds(max(1_000_000, Int64(nanoseconds))))
     }
 }
