@@ -16,6 +16,13 @@ let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 let nioSSL: Target.Dependency = .product(name: "NIOSSL", package: "swift-nio-ssl")
 let nioWebSocket: Target.Dependency = .product(name: "NIOWebSocket", package: "swift-nio")
+// The per-packet modules skip Swift's dynamic exclusivity checks in release builds: their state is confined to one
+// loop thread, and the checks (a thread-local access set per property access) were a large share of the relay's
+// user time (docs/benchmarks.md). Debug builds, and so the tests, keep them. Unsafe flags mean these library
+// products can be used from a local path or a branch, not by version.
+let releaseWithoutExclusivityChecks: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
 let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 
 let package = Package(
@@ -58,7 +65,8 @@ let package = Package(
             dependencies: [
                 nioCore,
                 crypto,
-            ]
+            ],
+            swiftSettings: releaseWithoutExclusivityChecks
         ),
         .target(
             name: "TURN",
@@ -67,7 +75,8 @@ let package = Package(
                 nioCore,
                 nioConcurrencyHelpers,
                 crypto,
-            ]
+            ],
+            swiftSettings: releaseWithoutExclusivityChecks
         ),
         .target(name: "Signaling"),
         // recvmmsg/sendmmsg, epoll and packet info for the UDP data plane (see DatagramLoop).
@@ -108,7 +117,8 @@ let package = Package(
                 nioPosix,
                 logging,
                 atomics,
-            ]
+            ],
+            swiftSettings: releaseWithoutExclusivityChecks
         ),
         // The signaling edge: HTTP routes and limits, the WebSocket edge, long polling, the hub, token checks.
         .target(
