@@ -8,7 +8,7 @@ import NIOCore
 /// connection per turn carries the burst at the cost of one packet, and the frames are written straight into that
 /// connection's buffer without an allocation each. Frames keep their order per connection.
 final class StreamClientOutbox {
-    private struct Batch {
+    private struct Batch: Sendable {
         let channel: any Channel
         var bytes: ByteBuffer
     }
@@ -40,11 +40,24 @@ final class StreamClientOutbox {
         return true
     }
 
-    /// Hands every batch to its connection: one write and flush each, on the connection's own loop.
+    /// Hands every batch to its connection: one task per SwiftNIO loop, which writes and flushes each of that loop's
+    /// connections. A task per connection would cost a wake-up (an `eventfd` write) per connection per turn.
     func flush() {
         guard !batches.isEmpty else { return }
+        var groups: [(loop: any EventLoop, batches: [Batch])] = []
         for batch in batches {
-            batch.channel.writeAndFlush(batch.bytes, promise: nil)
+            let loop = batch.channel.eventLoop
+            if let index = groups.firstIndex(where: { $0.loop === loop }) {
+                groups[index].batches.append(batch)
+            } else {
+                groups.append((loop, [batch]))
+            }
+        }
+        for group in groups {
+            let batches = group.batches
+            group.loop.execute {
+                for batch in batches { batch.channel.writeAndFlush(batch.bytes, promise: nil) }
+            }
         }
         batches.removeAll(keepingCapacity: true)
         indexByChannel.removeAll(keepingCapacity: true)
