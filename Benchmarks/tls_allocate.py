@@ -5,10 +5,11 @@ idle TLS connection.
 Each operation is what a `turns:` client does first: a TCP connection, a TLS handshake (the newest version both ends
 speak, printed per server: Debian's coturn 4.6.1 stops at TLS 1.2; P-256 certificate; no session resumption),
 Allocate -> 401 -> Allocate with MESSAGE-INTEGRITY -> success, then close (which ends the allocation). The generator
-is tls_allocate_flood.c (C, OpenSSL, one thread, epoll) with `--concurrency` operations in flight for `--seconds`.
-It takes about 0.85 ms of CPU per operation here, against 1.5-1.6 ms for the Python asyncio/ssl generator it
-replaced; most of it is OpenSSL 3.0's client handshake (certificate decoding, ECDSA verify, X25519), about what a
-server spends, so on 2 cores generator and server share the machine. The generator's cores (its own getrusage over
+is tls_allocate_flood.c (C, one thread, epoll) with `--concurrency` operations in flight for `--seconds`, linked
+against the BoringSSL that the release build compiled for swift-nio-ssl (benchlib.build_boringssl_tool; Debian's
+OpenSSL 3.0 when that is missing, said in the output). Its client handshake costs less than half the CPU of OpenSSL
+3.0's, whose certificate decoding and provider look-ups made the generator the limit of the run (docs/benchmarks.md);
+on 2 cores generator and server still share the machine. The generator's cores (its own getrusage over
 the measured part) are printed per run and in the table: near 1.0 means it was the limit. Server CPU per operation
 does not depend on that and is the steadier figure. Memory per idle TLS connection is still measured with Python
 connections (`--idle` held open, handshake done, nothing sent). Both servers get the same certificate (made with
@@ -178,7 +179,8 @@ def main():
     benchlib.raise_fd_limit()
     benchlib.require_coturn()
     benchlib.build_switchboard()
-    exe = benchlib.build_tool("tls_allocate_flood", libs=("-lssl", "-lcrypto"))
+    exe, library = benchlib.build_boringssl_tool("tls_allocate_flood")
+    print(f"generator: tls_allocate_flood linked against {library}", flush=True)
     results = {"ours": [], "coturn": []}
     with tempfile.TemporaryDirectory(prefix="tls-allocate-") as workdir:
         cert, key = make_certificate(workdir)
