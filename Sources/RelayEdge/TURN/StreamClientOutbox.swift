@@ -55,8 +55,12 @@ final class StreamClientOutbox {
         }
         for group in groups {
             let batches = group.batches
-            group.loop.execute {
+            if group.loop.inEventLoop {
                 for batch in batches { batch.channel.writeAndFlush(batch.bytes, promise: nil) }
+            } else {
+                group.loop.execute {
+                    for batch in batches { batch.channel.writeAndFlush(batch.bytes, promise: nil) }
+                }
             }
         }
         batches.removeAll(keepingCapacity: true)
