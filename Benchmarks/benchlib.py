@@ -3,6 +3,7 @@
 Everything runs on loopback. Servers are started one at a time and stopped by the PID we started them with.
 """
 import os
+import random
 import shutil
 import signal
 import socket
@@ -166,13 +167,25 @@ def free_port_block(n, ip="127.0.0.1"):
 
 
 def free_port_pair(ip="127.0.0.1"):
-    """A port free for UDP and TCP, with port+1 free too (coturn also opens listening-port+1)."""
+    """A port free for UDP and TCP, with port+1 free too (coturn also opens listening-port+1).
+
+    Tried below the kernel's ephemeral range first: after a handshake run tens of thousands of the generator's
+    client ports sit in TIME_WAIT, and a listener cannot bind a port held that way, so back-to-back runs would
+    otherwise find nothing free."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    rng = random.Random()
+    candidates = [rng.randrange(10000, max(10002, ephemeral_low - 1)) for _ in range(200)]
     for _ in range(200):
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         probe.bind((ip, 0))
-        port = probe.getsockname()[1]
+        candidates.append(probe.getsockname()[1])
         probe.close()
-        if port + 1 > 65535 or RELAY_MIN <= port <= RELAY_MAX + 1:
+    for port in candidates:
+        if port + 1 > 65535 or RELAY_MIN <= port <= RELAY_MAX + 1 or RELAY_MIN <= port + 1 <= RELAY_MAX:
             continue
         if ports_free(ip, (port, port + 1), (socket.SOCK_DGRAM, socket.SOCK_STREAM)):
             return port
@@ -187,6 +200,9 @@ def ports_free(ip, ports, kinds):
             for kind in kinds:
                 s = socket.socket(socket.AF_INET, kind)
                 held.append(s)
+                if kind == socket.SOCK_STREAM:
+                    # As the servers bind: a port whose old accepted connections sit in TIME_WAIT is free to them.
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind((ip, p))
         return True
     except OSError:

@@ -56,10 +56,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var kernelFastPathRoutes: Int = 65_536
     /// Longest allocation lifetime a client may ask for, in seconds.
     public var maxAllocateLifetime: Int = 3600
-    /// Event loops (TURN cores) serving STUN/TURN over UDP, each with its own SO_REUSEPORT socket. Default 1: on
-    /// the 2-core benchmark machine, where the load generator takes the other core, 2 loops cost 17 % more CPU per
-    /// relayed round trip (Benchmarks/README.md); more loops pay off only with cores to spare.
-    public var turnThreads: Int = 1
+    /// Event loops (TURN cores) serving STUN/TURN over UDP, each with its own SO_REUSEPORT socket; one per core by
+    /// default, as coturn runs one relay thread per core. With one loop, many calls queue on its single thread (the
+    /// listener's socket overflows at video load and the tail latency of every call grows); the saturating single
+    /// flow costs the same either way (docs/benchmarks.md).
+    public var turnThreads: Int = System.coreCount
     /// Event loops for signaling connections, one per core by default; the hub's core runs on one of them.
     public var signalingThreads: Int = System.coreCount
     /// What an HTTP request may hold before it is answered (deadline, header bytes and fields, body bytes).

@@ -30,7 +30,7 @@ extension ServerSettings {
                \.maxConnectionsPerIP),
         .count("turn-threads",
                help: "Event loops serving STUN/TURN over UDP, one SO_REUSEPORT socket each; the relay port range is split between them.",
-               \.turnThreads),
+               default: "one per core", \.turnThreads),
         .value("software", "TEXT", help: "SOFTWARE attribute on every STUN response; empty to send none.", \.software,
                parser: { $0 }),
     ]
