@@ -174,6 +174,12 @@ public final class SwitchboardService: Service, Sendable {
     /// How many TURN cores (datagram loops) serve clients.
     public var turnThreadCount: Int { relay.coreCount }
 
+    /// The TURN counters summed over every core: a UDP client's allocation lives on whichever core the kernel's
+    /// SO_REUSEPORT hash picked for its address.
+    public func turnCounters() async throws -> TURNCounters {
+        try await relay.metrics().turn
+    }
+
     /// Runs `body` with the first TURN core on its loop (tests and diagnostics).
     public func withTURNCore<T: Sendable>(_ body: @escaping @Sendable (TURNServerCore) -> T) async throws -> T {
         try await relay.withFirstCore(body)

@@ -28,7 +28,7 @@ final class TURNKernelFastPathTests: XCTestCase {
     }
 
     private static func counters(_ server: RunningServer) async throws -> TURNCounters {
-        try await server.service.withTURNCore { $0.counters }
+        try await server.service.turnCounters()
     }
 
     func testBoundChannelIsRelayedByTheKernelAndCountedByTheCore() async throws {

@@ -93,7 +93,7 @@ final class TURNTCPRelayTests: XCTestCase {
         XCTAssertEqual(recorder.closedTraffic?.bytesToPeer, "\u{0}\u{1} from the client".utf8.count)
         XCTAssertEqual(recorder.closedTraffic?.bytesToClient, "early words and more".utf8.count)
         XCTAssertGreaterThanOrEqual(recorder.closedTraffic?.packetsToClient ?? 0, 1)
-        let counters = try await server.service.withTURNCore { $0.counters }
+        let counters = try await server.service.turnCounters()
         XCTAssertEqual(counters.bytesToPeer, "\u{0}\u{1} from the client".utf8.count)
         XCTAssertEqual(counters.bytesToClient, "early words and more".utf8.count)
     }
