@@ -1,7 +1,9 @@
 import NIOConcurrencyHelpers
+import STUN
 
 /// Allocation counts shared by the TURN cores of one server (one core per event loop), so that the total and
-/// per-user quotas hold across cores. Only Allocate and allocation removal touch it, never the relay path.
+/// per-user quotas hold across cores, and the EVEN-PORT reservations, which a client redeems from another socket
+/// that the kernel may hand to another core. Only Allocate and allocation removal touch it, never the relay path.
 public final class AllocationLedger: Sendable {
     public enum Verdict: Sendable, Equatable {
         case granted
@@ -19,6 +21,9 @@ public final class AllocationLedger: Sendable {
         /// its session does. Bounded by the signaling session limit.
         var liveSessions: Set<String> = []
         var checksSessions = false
+        /// RESERVATION-TOKEN → the reserved relay address and until when it holds; pruned as it grows.
+        var reservations: [UInt64: (address: TransportAddress, expiry: Timestamp)] = [:]
+        var pruneAt = 64
     }
 
     private let state = NIOLockedValueBox(State())
@@ -50,6 +55,30 @@ public final class AllocationLedger: Sendable {
     }
 
     public var total: Int { state.withLockedValue { $0.total } }
+
+    /// Makes a reservation a core booked redeemable on every core.
+    func recordReservation(_ token: UInt64, address: TransportAddress, until expiry: Timestamp, now: Timestamp) {
+        state.withLockedValue { state in
+            state.reservations[token] = (address, expiry)
+            // Unredeemed reservations lapse after seconds; dropping them in bulk keeps the table bounded by the
+            // Allocates of that window at constant cost per Allocate.
+            if state.reservations.count >= state.pruneAt {
+                state.reservations = state.reservations.filter { now < $0.value.expiry }
+                state.pruneAt = max(64, state.reservations.count * 2)
+            }
+        }
+    }
+
+    /// Reservations recorded and not yet pruned (tests).
+    var reservationCount: Int { state.withLockedValue { $0.reservations.count } }
+
+    /// Takes a reservation once, whichever core booked it: nil when unknown, already taken or expired.
+    func claimReservation(_ token: UInt64, now: Timestamp) -> TransportAddress? {
+        state.withLockedValue { state in
+            guard let reservation = state.reservations.removeValue(forKey: token), now < reservation.expiry else { return nil }
+            return reservation.address
+        }
+    }
 
     /// Draining: new allocations are refused (300 to the alternate server when one is configured), existing ones
     /// are served until they end.

@@ -91,7 +91,12 @@ extension TURNServerCore {
         var addressError: (AddressFamily, STUNErrorCode)?
         var token: UInt64?
         if let reservationToken {
-            guard let reserved = ports.claim(token: reservationToken, now: now) else {
+            // With a ledger it is the one record: the token may come from a socket the kernel hashed to another
+            // core than the one that booked it. The booking core's pool keeps the port booked until the
+            // reservation's expiry; after that a clash is a failed bind, which books another port.
+            let local = ports.claim(token: reservationToken, now: now)
+            let claimed = ledger.map { $0.claimReservation(reservationToken, now: now) } ?? local
+            guard let reserved = claimed else {
                 return refuse(508, "Unknown or expired RESERVATION-TOKEN")
             }
             relays = [reserved]
@@ -103,8 +108,11 @@ extension TURNServerCore {
             }
             relays = [primary]
             if evenPort == true {
-                token = ports.reserve(TransportAddress(ip: primaryIP, port: primary.port + 1),
-                                      until: now.adding(seconds: configuration.reservationLifetime))
+                let reserved = TransportAddress(ip: primaryIP, port: primary.port + 1)
+                let expiry = now.adding(seconds: configuration.reservationLifetime)
+                let booked = ports.reserve(reserved, until: expiry)
+                ledger?.recordReservation(booked, address: reserved, until: expiry, now: now)
+                token = booked
             }
             if additionalFamily == .ipv6 {
                 if let ip = relayIP(for: .ipv6, fiveTuple: fiveTuple),
