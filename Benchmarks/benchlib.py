@@ -177,14 +177,19 @@ def free_port_pair(ip="127.0.0.1"):
             ephemeral_low = int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         ephemeral_low = 32768
-    rng = random.Random()
-    candidates = [rng.randrange(10000, max(10002, ephemeral_low - 1)) for _ in range(200)]
-    for _ in range(200):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        probe.bind((ip, 0))
-        candidates.append(probe.getsockname()[1])
-        probe.close()
-    for port in candidates:
+
+    def candidates():
+        rng = random.Random()
+        for _ in range(200):
+            yield rng.randrange(10000, max(10002, ephemeral_low - 1))
+        for _ in range(200):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            probe.bind((ip, 0))
+            port = probe.getsockname()[1]
+            probe.close()
+            yield port
+
+    for port in candidates():
         if port + 1 > 65535 or RELAY_MIN <= port <= RELAY_MAX + 1 or RELAY_MIN <= port + 1 <= RELAY_MAX:
             continue
         if ports_free(ip, (port, port + 1), (socket.SOCK_DGRAM, socket.SOCK_STREAM)):

@@ -92,10 +92,17 @@ extension TURNServerCore {
         var token: UInt64?
         if let reservationToken {
             // With a ledger it is the one record: the token may come from a socket the kernel hashed to another
-            // core than the one that booked it. The booking core's pool keeps the port booked until the
-            // reservation's expiry; after that a clash is a failed bind, which books another port.
-            let local = ports.claim(token: reservationToken, now: now)
-            let claimed = ledger.map { $0.claimReservation(reservationToken, now: now) } ?? local
+            // core than the one that booked it. Only a granted claim takes this core's own record (the port then
+            // stays booked for this allocation); a refused one leaves it to expire, which frees the port. When
+            // another core redeemed it, the booking core's pool keeps the port booked until that expiry; a clash
+            // after it is a failed bind, which books another port.
+            let claimed: TransportAddress?
+            if let ledger {
+                claimed = ledger.claimReservation(reservationToken, now: now)
+                if claimed != nil { _ = ports.claim(token: reservationToken, now: now) }
+            } else {
+                claimed = ports.claim(token: reservationToken, now: now)
+            }
             guard let reserved = claimed else {
                 return refuse(508, "Unknown or expired RESERVATION-TOKEN")
             }

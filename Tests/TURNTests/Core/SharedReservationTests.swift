@@ -5,15 +5,24 @@ import XCTest
 /// EVEN-PORT reservations are redeemed from another client socket, which the kernel may hash to another core than
 /// the one that booked the reservation: with a shared `AllocationLedger` any core honours the token, once.
 final class SharedReservationTests: XCTestCase {
-    func testATokenBookedOnOneCoreIsRedeemedOnAnotherOnce() {
+    /// Two cores of one server: A books from the harness's range, B from its own.
+    private func twoCores() -> (a: TURNHarness, b: TURNHarness) {
         let ledger = AllocationLedger(maxTotal: 100, maxPerUser: 100)
-        let coreA = TURNHarness(ledger: ledger)
-        let coreB = TURNHarness(ledger: ledger) { $0.relayPorts = 51_000...51_999 }
-        let first = coreA.client("127.0.0.1:1").allocate([.evenPort(reserveNext: true)])
-        XCTAssertSuccess(first)
-        guard let relay = first?.relayedAddresses.first, case .reservationToken(let token)? = first?.attribute(.reservationToken) else {
-            return XCTFail("no relay or RESERVATION-TOKEN")
-        }
+        return (TURNHarness(ledger: ledger), TURNHarness(ledger: ledger) { $0.relayPorts = 51_000...51_999 })
+    }
+
+    /// An EVEN-PORT allocation with the R bit on `core`: its relay address and the token for the next port.
+    private func reserve(on core: TURNHarness) -> (relay: TransportAddress, token: UInt64)? {
+        let response = core.client("127.0.0.1:1").allocate([.evenPort(reserveNext: true)])
+        XCTAssertSuccess(response)
+        guard let relay = response?.relayedAddresses.first,
+              case .reservationToken(let token)? = response?.attribute(.reservationToken) else { return nil }
+        return (relay, token)
+    }
+
+    func testATokenBookedOnOneCoreIsRedeemedOnAnotherOnce() throws {
+        let (coreA, coreB) = twoCores()
+        let (relay, token) = try XCTUnwrap(reserve(on: coreA), "no relay or RESERVATION-TOKEN")
         let second = coreB.client("127.0.0.1:2").allocate([.reservationToken(token)])
         XCTAssertSuccess(second)
         XCTAssertEqual(second?.relayedAddresses.first?.port, relay.port + 1, "the reserved port, from core A's range")
@@ -21,25 +30,28 @@ final class SharedReservationTests: XCTestCase {
         XCTAssertError(coreB.client("127.0.0.1:4").allocate([.reservationToken(token)]), 508)
     }
 
-    func testTheBookingCoreRedeemsItOnceToo() {
-        let ledger = AllocationLedger(maxTotal: 100, maxPerUser: 100)
-        let coreA = TURNHarness(ledger: ledger)
-        let coreB = TURNHarness(ledger: ledger) { $0.relayPorts = 51_000...51_999 }
-        let first = coreA.client("127.0.0.1:1").allocate([.evenPort(reserveNext: true)])
-        guard let relay = first?.relayedAddresses.first, case .reservationToken(let token)? = first?.attribute(.reservationToken) else {
-            return XCTFail("no relay or RESERVATION-TOKEN")
-        }
+    func testTheBookingCoreRedeemsItOnceToo() throws {
+        let (coreA, coreB) = twoCores()
+        let (relay, token) = try XCTUnwrap(reserve(on: coreA), "no relay or RESERVATION-TOKEN")
         XCTAssertEqual(coreA.client("127.0.0.1:2").allocate([.reservationToken(token)])?.relayedAddresses.first?.port,
                        relay.port + 1)
         XCTAssertError(coreB.client("127.0.0.1:3").allocate([.reservationToken(token)]), 508)
     }
 
-    func testAnExpiredReservationIsRefusedOnEveryCore() {
-        let ledger = AllocationLedger(maxTotal: 100, maxPerUser: 100)
-        let coreA = TURNHarness(ledger: ledger)
-        let coreB = TURNHarness(ledger: ledger) { $0.relayPorts = 51_000...51_999 }
-        let first = coreA.client("127.0.0.1:1").allocate([.evenPort(reserveNext: true)])
-        guard case .reservationToken(let token)? = first?.attribute(.reservationToken) else { return XCTFail("no token") }
+    func testARefusedRedemptionOnTheBookingCoreStillFreesTheReservedPortAtExpiry() throws {
+        let (coreA, coreB) = twoCores()
+        let (_, token) = try XCTUnwrap(reserve(on: coreA), "no relay or RESERVATION-TOKEN")
+        XCTAssertEqual(coreA.core.bookedRelayPorts, 2, "the allocation's port and the reserved one")
+        XCTAssertSuccess(coreB.client("127.0.0.1:2").allocate([.reservationToken(token)]))
+        XCTAssertError(coreA.client("127.0.0.1:3").allocate([.reservationToken(token)]), 508)
+        coreA.clock.advance(seconds: 31)
+        coreA.expire()
+        XCTAssertEqual(coreA.core.bookedRelayPorts, 1, "the reserved port is booked on core A no longer")
+    }
+
+    func testAnExpiredReservationIsRefusedOnEveryCore() throws {
+        let (coreA, coreB) = twoCores()
+        let (_, token) = try XCTUnwrap(reserve(on: coreA), "no relay or RESERVATION-TOKEN")
         coreA.clock.advance(seconds: 31)
         coreB.clock.advance(seconds: 31)
         XCTAssertError(coreB.client("127.0.0.1:2").allocate([.reservationToken(token)]), 508)
