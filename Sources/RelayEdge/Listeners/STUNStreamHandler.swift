@@ -21,6 +21,8 @@ final class STUNStreamHandler: ChannelInboundHandler {
     /// than one per message); `sheddable` while it holds ChannelData only.
     private var forTURN: [StreamClientInput] = []
     private var forTURNSheddable = true
+    /// Whether the TURN edge knows this connection: it learns of it with the first hand-over, not at accept.
+    private var announced = false
 
     init(responder: BindingResponder, counters: STUNCounters, connections: ConnectionLimiter, turn: TURNEdgeHandle?,
          transport: ClientTransport) {
@@ -44,18 +46,17 @@ final class STUNStreamHandler: ChannelInboundHandler {
     private func admit(context: ChannelHandlerContext) {
         guard ticket == nil, fiveTuple == nil else { return }
         // STUN over TCP has no way to say "too many": over either bound the connection is closed at once.
-        guard case .success(let ticket) = connections.admit(context.remoteAddress) else {
+        guard case .success(let ticket) = connections.admit(context.channel.remoteAddress) else {
             counters.tcpRefused.wrappingIncrement(ordering: .relaxed)
             context.close(promise: nil)
             return
         }
         self.ticket = ticket
         counters.tcpConnections.wrappingIncrement(ordering: .relaxed)
-        if let remote = context.remoteAddress.flatMap(TransportAddress.init),
-           let local = context.localAddress.flatMap(TransportAddress.init) {
-            let fiveTuple = FiveTuple(client: remote, server: local, transport: transport)
-            self.fiveTuple = fiveTuple
-            demultiplexer.turn?.tcpConnectionOpened(fiveTuple, channel: context.channel)
+        // The channel's addresses, cached at accept; the context's would ask the kernel again.
+        if let remote = context.channel.remoteAddress.flatMap(TransportAddress.init),
+           let local = context.channel.localAddress.flatMap(TransportAddress.init) {
+            fiveTuple = FiveTuple(client: remote, server: local, transport: transport)
         }
     }
 
@@ -66,8 +67,8 @@ final class STUNStreamHandler: ChannelInboundHandler {
             self.ticket = nil
         }
         // What the last read brought goes first: the edge must see it before the connection's end.
-        handOverToTURN()
-        if let fiveTuple { demultiplexer.turn?.tcpConnectionClosed(fiveTuple) }
+        handOverToTURN(context: context)
+        if announced, let fiveTuple { demultiplexer.turn?.tcpConnectionClosed(fiveTuple) }
         context.fireChannelInactive()
     }
 
@@ -94,14 +95,16 @@ final class STUNStreamHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        handOverToTURN()
+        handOverToTURN(context: context)
         context.flush()
     }
 
-    private func handOverToTURN() {
+    private func handOverToTURN(context: ChannelHandlerContext) {
         guard !forTURN.isEmpty else { return }
         if let turn = demultiplexer.turn, let fiveTuple {
-            turn.clientInput(forTURN, from: fiveTuple, sheddable: forTURNSheddable)
+            turn.clientInput(forTURN, from: fiveTuple, opening: announced ? nil : context.channel,
+                             sheddable: forTURNSheddable)
+            announced = true
         }
         forTURN = []
         forTURNSheddable = true

@@ -265,8 +265,13 @@ struct TURNEdgeHandle: @unchecked Sendable {
 
     /// What one read of a stream client brought, in order, in one task. A batch of ChannelData only is shed when
     /// the loop is overloaded: a TCP client streaming faster than the loop drains must not grow the queue.
-    func clientInput(_ batch: [StreamClientInput], from fiveTuple: FiveTuple, sheddable: Bool) {
+    /// `opening` is the connection itself, given with its first hand-over only: the edge learns of a connection
+    /// when the core has something to do with it, so opening one costs the edge's loop no wake-up of its own, and a
+    /// connection that only asks Binding requests (answered on SwiftNIO's loop) none at all.
+    func clientInput(_ batch: [StreamClientInput], from fiveTuple: FiveTuple, opening: (any Channel)?,
+                     sheddable: Bool) {
         let task: @Sendable () -> Void = { [self] in
+            if let opening { edge.tcpConnectionOpened(fiveTuple, channel: opening) }
             for input in batch {
                 switch input {
                 case .message(let message): edge.clientMessage(message, from: fiveTuple, via: nil)
@@ -274,17 +279,14 @@ struct TURNEdgeHandle: @unchecked Sendable {
                 }
             }
         }
-        if sheddable {
+        if sheddable, opening == nil {
             edge.loop.executeSheddable(task)
         } else {
             edge.loop.execute(task)
         }
     }
 
-    func tcpConnectionOpened(_ fiveTuple: FiveTuple, channel: Channel) {
-        edge.loop.execute { [self] in edge.tcpConnectionOpened(fiveTuple, channel: channel) }
-    }
-
+    /// For connections announced by `clientInput` only.
     func tcpConnectionClosed(_ fiveTuple: FiveTuple) {
         edge.loop.execute { [self] in edge.tcpConnectionClosed(fiveTuple) }
     }

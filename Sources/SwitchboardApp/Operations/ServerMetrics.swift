@@ -17,6 +17,14 @@ public final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     /// Counters fed at scrape time from totals the relay keeps: advanced by the difference since the last scrape.
     private let scraped = NIOLockedValueBox<[String: (counter: Counter, last: Int64)]>([:])
+    /// Event counters, made once each: the registry's `makeCounter` checks the name and every label again on each
+    /// call, and events arrive on the TURN loops at the rate of allocations.
+    private let eventCounters = NIOLockedValueBox<[EventCounterKey: Counter]>([:])
+
+    private struct EventCounterKey: Hashable {
+        var name: String
+        var labels: [String: String]
+    }
 
     public init() {}
 
@@ -56,7 +64,14 @@ public final class ServerMetrics: Sendable {
     }
 
     private func count(_ name: String, _ labels: [String: String]) {
-        registry.makeCounter(name: name, labels: labels.sorted { $0.key < $1.key }).increment()
+        let key = EventCounterKey(name: name, labels: labels)
+        let counter = eventCounters.withLockedValue { counters in
+            if let known = counters[key] { return known }
+            let made = registry.makeCounter(name: name, labels: labels.sorted { $0.key < $1.key })
+            counters[key] = made
+            return made
+        }
+        counter.increment()
     }
 
     // MARK: Scrape
