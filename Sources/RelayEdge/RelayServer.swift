@@ -35,6 +35,7 @@ package final class RelayServer: Sendable {
                 ChannelRouteTable(fastPath, slots: UInt32(fastPath.capacity * index / count)..<UInt32(fastPath.capacity * (index + 1) / count))
             }
             sliced.kernelRoutes = routes != nil
+            sliced.streamRoutes = true
             let loop = try DatagramLoop(name: "udp-loop-\(index)")
             let core = TURNServerCore(configuration: sliced, credentials: credentials, policy: policy,
                                       clock: clock, nonceSecret: nonceSecret, ledger: ledger)

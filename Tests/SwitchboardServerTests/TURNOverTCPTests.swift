@@ -65,6 +65,68 @@ final class TURNOverTCPTests: XCTestCase {
         try await server.stop()
     }
 
+    func testChannelDataOnABoundChannelGoesOutFromTheConnectionsThreadAndIsCounted() async throws {
+        let server = try await startServer()
+        let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
+        let peer = try await RawUDPSocket()
+        let (nonce, _) = try await allocate(connection)
+        let bind = try await transact(connection, .channelBind, [.channelNumber(0x4003), .xorPeerAddress(peer.localAddress)],
+                                      nonce: nonce)
+        XCTAssertEqual(bind.type.messageClass, .successResponse)
+        // The route reaches the connection's thread before the ChannelBind answer does (same loop, queued first).
+        var out = ByteBuffer()
+        for index in 0..<20 { ChannelData.write(channel: 0x4003, data: ByteBuffer(string: "m\(index)"), stream: true, into: &out) }
+        try await connection.send(out)
+        for index in 0..<20 {
+            let datagram = try await peer.next()
+            XCTAssertEqual(datagram?.data, ByteBuffer(string: "m\(index)"), "in order, none lost")
+        }
+        let counted = await eventually {
+            guard let counters = try? await server.service.turnCounters() else { return false }
+            return counters.streamRoutedPacketsToPeer == 20 && counters.packetsToPeer == 20
+        }
+        let counters = try await server.service.turnCounters()
+        XCTAssertTrue(counted, "the connection's thread reports what it sent: \(counters)")
+        XCTAssertEqual(counters.kernelPacketsToPeer, 0)
+        await peer.close()
+        await connection.close()
+        try await server.stop()
+    }
+
+    func testNothingReachesThePeerOnceTheAllocationIsDeletedAndItsPortIsFreed() async throws {
+        let server = try await startServer()
+        let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
+        let peer = try await RawUDPSocket()
+        let (nonce, relay) = try await allocate(connection)
+        let bind = try await transact(connection, .channelBind, [.channelNumber(0x4004), .xorPeerAddress(peer.localAddress)],
+                                      nonce: nonce)
+        XCTAssertEqual(bind.type.messageClass, .successResponse)
+        var first = ByteBuffer()
+        ChannelData.write(channel: 0x4004, data: ByteBuffer(string: "before"), stream: true, into: &first)
+        try await connection.send(first)
+        let before = try await peer.next()
+        XCTAssertEqual(before?.data, ByteBuffer(string: "before"))
+
+        let deleted = try await transact(connection, .refresh, [.lifetime(0)], nonce: nonce)
+        XCTAssertEqual(deleted.type.messageClass, .successResponse)
+        var after = ByteBuffer()
+        ChannelData.write(channel: 0x4004, data: ByteBuffer(string: "after"), stream: true, into: &after)
+        try await connection.send(after)
+        let late = try await peer.next(timeout: .milliseconds(300))
+        XCTAssertNil(late, "a deleted allocation's route is gone before its Refresh is answered")
+        // The connection's thread closed its copy of the relay socket: the port can be bound again.
+        var rebound: RawUDPSocket?
+        for _ in 0..<50 {
+            if let socket = try? await RawUDPSocket(bindingExactly: relay) { rebound = socket; break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertNotNil(rebound, "relay port \(relay.port) still bound after the allocation was deleted")
+        await rebound?.close()
+        await peer.close()
+        await connection.close()
+        try await server.stop()
+    }
+
     func testClosingTheConnectionDeletesTheAllocation() async throws {
         let server = try await startServer()
         let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))

@@ -23,6 +23,8 @@ final class STUNStreamHandler: ChannelInboundHandler {
     private var forTURNSheddable = true
     /// Whether the TURN edge knows this connection: it learns of it with the first hand-over, not at accept.
     private var announced = false
+    /// The channels the core routed to this connection's thread, made with the first hand-over.
+    private var routes: StreamChannelRoutes?
 
     init(responder: BindingResponder, counters: STUNCounters, connections: ConnectionLimiter, turn: TURNEdgeHandle?,
          transport: ClientTransport) {
@@ -77,6 +79,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
         let bytes = unwrapInboundIn(data)
         switch demultiplexer.route(bytes) {
         case .channelData:
+            if let routes, routes.send(bytes) { break }
             forTURN.append(.channelData(bytes))
         case .turn(let message, _):
             forTURN.append(.message(message))
@@ -95,6 +98,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        routes?.flush()
         handOverToTURN(context: context)
         context.flush()
     }
@@ -102,9 +106,15 @@ final class STUNStreamHandler: ChannelInboundHandler {
     private func handOverToTURN(context: ChannelHandlerContext) {
         guard !forTURN.isEmpty else { return }
         if let turn = demultiplexer.turn, let fiveTuple {
-            turn.clientInput(forTURN, from: fiveTuple, opening: announced ? nil : context.channel,
-                             sheddable: forTURNSheddable)
-            announced = true
+            var opening: StreamClientConnection?
+            if !announced {
+                let routes = StreamChannelRoutes(eventLoop: context.eventLoop, clock: turn.clock) { turn.streamRoutesForwarded($0) }
+                self.routes = routes
+                opening = StreamClientConnection(channel: context.channel,
+                                                 routes: NIOLoopBound(routes, eventLoop: context.eventLoop))
+                announced = true
+            }
+            turn.clientInput(forTURN, from: fiveTuple, opening: opening, sheddable: forTURNSheddable)
         }
         forTURN = []
         forTURNSheddable = true

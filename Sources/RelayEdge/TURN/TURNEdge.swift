@@ -20,6 +20,9 @@ final class TURNEdge {
     /// The UDP listener each local server address was reached through (several with RFC 5780 or a wildcard bind).
     private var udpListeners: [TransportAddress: DatagramSocket] = [:]
     private(set) var tcpConnections: [FiveTuple: Channel] = [:]
+    /// Each TCP or TLS client's routed channels, on its own loop, and which routes were handed to them.
+    private var streamRoutes: [FiveTuple: NIOLoopBound<StreamChannelRoutes>] = [:]
+    private var installedStreamRoutes: Set<ChannelRoute.Key> = []
     private var relays: [TransportAddress: DatagramSocket] = [:]
     private var expiryTimer: Int?
 
@@ -69,6 +72,9 @@ final class TURNEdge {
         relays = [:]
         for channel in tcpConnections.values { channel.close(promise: nil) }
         tcpConnections = [:]
+        for routes in streamRoutes.values { routes.eventLoop.execute { routes.value.removeAll() } }
+        streamRoutes = [:]
+        installedStreamRoutes = []
         for channel in tcpRelayListeners.values { channel.close(promise: nil) }
         tcpRelayListeners = [:]
         tcpRelayMeters = [:]
@@ -124,14 +130,50 @@ final class TURNEdge {
         perform()
     }
 
-    func tcpConnectionOpened(_ fiveTuple: FiveTuple, channel: Channel) {
+    func tcpConnectionOpened(_ fiveTuple: FiveTuple, channel: Channel, routes: NIOLoopBound<StreamChannelRoutes>) {
         tcpConnections[fiveTuple] = channel
+        streamRoutes[fiveTuple] = routes
     }
 
     func tcpConnectionClosed(_ fiveTuple: FiveTuple) {
         tcpConnections[fiveTuple] = nil
         core.clientTransportClosed(fiveTuple, into: &actions)
         perform()
+        // After the allocation's routes were asked back, which needs the table.
+        streamRoutes[fiveTuple] = nil
+    }
+
+    // MARK: Routes on the threads of TCP and TLS clients
+
+    private func installStreamRoute(_ route: ChannelRoute) {
+        guard let routes = streamRoutes[route.fiveTuple], let socket = relays[route.relay], socket.isOpen else { return }
+        // The client's thread sends from its own descriptor of the relay socket, which stays valid until it closes it.
+        let descriptor = fcntl(socket.fd, F_DUPFD_CLOEXEC, 0)
+        guard descriptor >= 0 else { return }
+        installedStreamRoutes.insert(route.key)
+        routes.eventLoop.execute { routes.value.install(route, descriptor: descriptor) }
+    }
+
+    /// Takes a route back; the core hears what it sent once the client's thread has let it go.
+    private func removeStreamRoute(_ route: ChannelRoute) {
+        guard installedStreamRoutes.remove(route.key) != nil, let routes = streamRoutes[route.fiveTuple] else {
+            core.kernelRouteRemoved(route.key, KernelRouteCounts(), into: &actions)
+            return
+        }
+        let handle = TURNEdgeHandle(self)
+        routes.eventLoop.execute {
+            let counts = routes.value.remove(route.key)
+            handle.streamRouteRemoved(route.key, counts)
+        }
+    }
+
+    func streamRouteRemoved(_ key: ChannelRoute.Key, _ counts: KernelRouteCounts) {
+        core.kernelRouteRemoved(key, counts, into: &actions)
+        perform()
+    }
+
+    func streamRoutesForwarded(_ counts: [(ChannelRoute.Key, KernelRouteCounts)]) {
+        for (key, count) in counts { core.kernelForwarded(key, count) }
     }
 
     private func remember(_ listener: DatagramSocket?, for fiveTuple: FiveTuple) {
@@ -202,10 +244,18 @@ final class TURNEdge {
                         channel.close(promise: nil)
                     }
                 case .routeChannel(let route):
-                    kernelRoutes?.install(route)
+                    if route.fiveTuple.transport == .udp {
+                        kernelRoutes?.install(route)
+                    } else {
+                        installStreamRoute(route)
+                    }
                 case .unrouteChannel(let route):
-                    let counts = kernelRoutes?.remove(route.key) ?? KernelRouteCounts()
-                    core.kernelRouteRemoved(route.key, counts, into: &actions)
+                    if route.fiveTuple.transport == .udp {
+                        let counts = kernelRoutes?.remove(route.key) ?? KernelRouteCounts()
+                        core.kernelRouteRemoved(route.key, counts, into: &actions)
+                    } else {
+                        removeStreamRoute(route)
+                    }
                 case .event(let event):
                     events(event)
                 }
@@ -242,6 +292,12 @@ private final class RelayReceiver: DatagramReceiver {
     }
 }
 
+/// A TCP or TLS client as the edge first hears of it: the connection, and the table of its routed channels.
+struct StreamClientConnection: Sendable {
+    let channel: any Channel
+    let routes: NIOLoopBound<StreamChannelRoutes>
+}
+
 /// A STUN message or a ChannelData message from a TCP or TLS client, on its way to the edge's loop.
 enum StreamClientInput: Sendable {
     case message(STUNMessage)
@@ -268,10 +324,10 @@ struct TURNEdgeHandle: @unchecked Sendable {
     /// `opening` is the connection itself, given with its first hand-over only: the edge learns of a connection
     /// when the core has something to do with it, so opening one costs the edge's loop no wake-up of its own, and a
     /// connection that only asks Binding requests (answered on SwiftNIO's loop) none at all.
-    func clientInput(_ batch: [StreamClientInput], from fiveTuple: FiveTuple, opening: (any Channel)?,
+    func clientInput(_ batch: [StreamClientInput], from fiveTuple: FiveTuple, opening: StreamClientConnection?,
                      sheddable: Bool) {
         let task: @Sendable () -> Void = { [self] in
-            if let opening { edge.tcpConnectionOpened(fiveTuple, channel: opening) }
+            if let opening { edge.tcpConnectionOpened(fiveTuple, channel: opening.channel, routes: opening.routes) }
             for input in batch {
                 switch input {
                 case .message(let message): edge.clientMessage(message, from: fiveTuple, via: nil)
@@ -285,6 +341,18 @@ struct TURNEdgeHandle: @unchecked Sendable {
             edge.loop.execute(task)
         }
     }
+
+    /// What a connection's routes sent (their thread reports about once a second).
+    func streamRoutesForwarded(_ counts: [(ChannelRoute.Key, KernelRouteCounts)]) {
+        edge.loop.execute { [self] in edge.streamRoutesForwarded(counts) }
+    }
+
+    fileprivate func streamRouteRemoved(_ key: ChannelRoute.Key, _ counts: KernelRouteCounts) {
+        edge.loop.execute { [self] in edge.streamRouteRemoved(key, counts) }
+    }
+
+    /// The core's clock, for the expiry of routes.
+    var clock: any TURNClock { edge.core.clock }
 
     /// For connections announced by `clientInput` only.
     func tcpConnectionClosed(_ fiveTuple: FiveTuple) {

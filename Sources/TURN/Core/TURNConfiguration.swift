@@ -28,6 +28,9 @@ public struct TURNConfiguration: Sendable {
     public var maxBytesPerSecondPerAllocation: Int = 0
     /// Hand bound channels to a kernel fast path (`TURNAction.routeChannel`); off unless the edge has one.
     public var kernelRoutes = false
+    /// Hand bound channels of TCP and TLS clients to the connection's own thread (`TURNAction.routeChannel` with a
+    /// stream five-tuple), which then sends their ChannelData to the peer itself; off unless the edge can.
+    public var streamRoutes = false
 
     /// IPv4 relay address; nil means "the server address the client reached" (a wildcard listener).
     public var relayIPv4: IPAddress?

@@ -1,6 +1,9 @@
 import STUN
 
-/// The kernel fast path, seen from the core: which channels it may forward, and what it forwarded.
+/// The fast paths, seen from the core: which channels they may forward, and what they forwarded. Two edges take
+/// routes: the kernel fast path, for UDP clients (`kernelRoutes`), and the threads of TCP and TLS clients, which send
+/// a routed channel's ChannelData to the peer without a hop through the core's loop (`streamRoutes`). A route's
+/// five-tuple says which one it is for.
 ///
 /// The core stays the one authority. It tells the edge to route a channel when ChannelBind or CreatePermission
 /// grants one (and again when either is refreshed, with the new expiry) and to unroute it when the channel expires
@@ -12,14 +15,26 @@ extension TURNServerCore {
         configuration.kernelRoutes && configuration.maxBytesPerSecondPerAllocation == 0
     }
 
+    /// The relay a channel to `peer` of this client's allocation is routed from; nil when no fast path takes it
+    /// (a bandwidth limit is counted per packet here, so it keeps every packet in the core).
+    private func routedRelay(of allocation: Allocation, client: FiveTuple, peer: TransportAddress) -> TransportAddress? {
+        guard configuration.maxBytesPerSecondPerAllocation == 0, allocation.relayProtocol == .udp else { return nil }
+        if client.transport == .udp {
+            // The kernel program speaks IPv4 only.
+            guard configuration.kernelRoutes, client.client.ip.family == .ipv4, peer.ip.family == .ipv4 else { return nil }
+            return allocation.relay(for: .ipv4)
+        }
+        guard configuration.streamRoutes else { return nil }
+        return allocation.relay(for: peer.ip.family)
+    }
+
     /// Routes the allocation's channels (those to `peerIP` only, when given) with their current expiry.
     func routeChannels(of fiveTuple: FiveTuple, peerIP: IPAddress? = nil, into actions: inout [TURNAction]) {
-        guard kernelRoutesEnabled, fiveTuple.transport == .udp, fiveTuple.client.ip.family == .ipv4,
-              let allocation = allocations[fiveTuple], case .active = allocation.state, allocation.relayProtocol == .udp,
-              let relay = allocation.relay(for: .ipv4) else { return }
+        guard configuration.kernelRoutes || configuration.streamRoutes,
+              let allocation = allocations[fiveTuple], case .active = allocation.state else { return }
         for (number, binding) in allocation.channels where peerIP == nil || binding.peer.ip == peerIP {
-            guard binding.peer.ip.family == .ipv4, policy.permits(binding.peer.ip),
-                  let permission = allocation.permissions[binding.peer.ip] else { continue }
+            guard let relay = routedRelay(of: allocation, client: fiveTuple, peer: binding.peer),
+                  policy.permits(binding.peer.ip), let permission = allocation.permissions[binding.peer.ip] else { continue }
             actions.append(.routeChannel(ChannelRoute(
                 fiveTuple: fiveTuple, channel: number, relay: relay, peer: binding.peer,
                 expiry: min(binding.expiry, permission), dontFragment: allocation.dontFragment)))
@@ -27,8 +42,8 @@ extension TURNServerCore {
     }
 
     func unrouteChannel(_ number: UInt16, peer: TransportAddress, of allocation: Allocation, into actions: inout [TURNAction]) {
-        guard kernelRoutesEnabled, allocation.fiveTuple.transport == .udp, let relay = allocation.relay(for: .ipv4),
-              peer.ip.family == .ipv4 else { return }
+        guard configuration.kernelRoutes || configuration.streamRoutes,
+              let relay = routedRelay(of: allocation, client: allocation.fiveTuple, peer: peer) else { return }
         actions.append(.unrouteChannel(ChannelRoute(
             fiveTuple: allocation.fiveTuple, channel: number, relay: relay, peer: peer,
             expiry: Timestamp(nanoseconds: 0), dontFragment: allocation.dontFragment)))
@@ -36,14 +51,14 @@ extension TURNServerCore {
 
     /// What the fast path forwarded on a route that is still installed (the edge reports it about once a second).
     public func kernelForwarded(_ route: ChannelRoute.Key, _ counts: KernelRouteCounts) {
-        count(counts)
+        count(counts, inKernel: route.fiveTuple.transport == .udp)
         allocations[route.fiveTuple]?.traffic.add(counts)
         closingAllocations[route.fiveTuple]?.traffic.add(counts)
     }
 
     /// The edge removed a route (or never had it): `counts` is what it forwarded since the last report.
     public func kernelRouteRemoved(_ route: ChannelRoute.Key, _ counts: KernelRouteCounts, into actions: inout [TURNAction]) {
-        count(counts)
+        count(counts, inKernel: route.fiveTuple.transport == .udp)
         if closingAllocations[route.fiveTuple] != nil {
             settleClosing(route.fiveTuple, counts, into: &actions)
         } else {
@@ -65,12 +80,16 @@ extension TURNServerCore {
         }
     }
 
-    private func count(_ counts: KernelRouteCounts) {
+    private func count(_ counts: KernelRouteCounts, inKernel: Bool) {
         guard !counts.isZero else { return }
         counters.packetsToPeer += counts.packetsToPeer
         counters.bytesToPeer += counts.bytesToPeer
         counters.packetsToClient += counts.packetsToClient
         counters.bytesToClient += counts.bytesToClient
+        guard inKernel else {
+            counters.streamRoutedPacketsToPeer += counts.packetsToPeer
+            return
+        }
         counters.kernelPacketsToPeer += counts.packetsToPeer
         counters.kernelPacketsToClient += counts.packetsToClient
     }

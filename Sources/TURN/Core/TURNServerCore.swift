@@ -9,7 +9,8 @@ import STUN
 public final class TURNServerCore {
     public let configuration: TURNConfiguration
     public let policy: PeerAddressPolicy
-    let clock: any TURNClock
+    /// The one clock of the core, and of the edge's fast paths that check a route's expiry.
+    public let clock: any TURNClock
     let authenticator: LongTermAuthenticator
 
     var allocations: [FiveTuple: Allocation] = [:]
@@ -249,6 +250,8 @@ public struct TURNCounters: Sendable, Equatable {
     /// Of the relayed packets, those the kernel fast path forwarded.
     public var kernelPacketsToPeer = 0
     public var kernelPacketsToClient = 0
+    /// Of the relayed packets, those a TCP or TLS client's thread sent to the peer on a routed channel.
+    public var streamRoutedPacketsToPeer = 0
     /// RFC 6062: peer connections bound to a data connection, and those closed unbound (refused, failed, timed out).
     public var peerConnectionsBound = 0
     public var peerConnectionsAbandoned = 0
@@ -277,6 +280,7 @@ public struct TURNCounters: Sendable, Equatable {
         packetsRateLimited += other.packetsRateLimited
         kernelPacketsToPeer += other.kernelPacketsToPeer
         kernelPacketsToClient += other.kernelPacketsToClient
+        streamRoutedPacketsToPeer += other.streamRoutedPacketsToPeer
         peerConnectionsBound += other.peerConnectionsBound
         peerConnectionsAbandoned += other.peerConnectionsAbandoned
         for (method, results) in other.responses {
