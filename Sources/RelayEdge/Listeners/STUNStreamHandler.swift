@@ -69,6 +69,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
             self.ticket = nil
         }
         // What the last read brought goes first: the edge must see it before the connection's end.
+        routes?.flush()
         handOverToTURN(context: context)
         if announced, let fiveTuple { demultiplexer.turn?.tcpConnectionClosed(fiveTuple) }
         context.fireChannelInactive()

@@ -99,6 +99,8 @@ public final class ServerMetrics: Sendable {
         advance("switchboard_turn_kernel_relayed_packets_total", ["direction": "to-peer"], turn.kernelPacketsToPeer)
         advance("switchboard_turn_kernel_relayed_packets_total", ["direction": "to-client"], turn.kernelPacketsToClient)
         advance("switchboard_turn_kernel_routes_refused_total", [:], live.relay.kernelRoutesRefused)
+        // And what TCP and TLS clients' threads sent to peers on routed channels.
+        advance("switchboard_turn_stream_routed_packets_total", ["direction": "to-peer"], turn.streamRoutedPacketsToPeer)
         advance("switchboard_turn_relayed_bytes_total", ["direction": "to-peer"], turn.bytesToPeer)
         advance("switchboard_turn_relayed_bytes_total", ["direction": "to-client"], turn.bytesToClient)
         advance("switchboard_turn_packets_dropped_total", ["why": "no-permission-or-malformed"], turn.packetsDropped)
