@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CDatagramIO
 import NIOCore
+import NIOPosix
 import STUN
 import TURN
 
@@ -25,15 +26,10 @@ final class StreamChannelRoutes {
         var counts = KernelRouteCounts()
     }
 
-    private static let batch = 32
-
     private var routes: [UInt16: Route] = [:]
     private let clock: any TURNClock
-    // The send batch, made with the first route and freed with the last.
-    private var io: OpaquePointer?
-    private var pending: UnsafeMutablePointer<sb_datagram>?
-    private var pendingCount = 0
-    private var outgoing = ByteBuffer()
+    /// The thread's send batch, found with the first route.
+    private var batch: DatagramSendBatch?
     private var reporting: Scheduled<Void>?
     let eventLoop: any EventLoop
     /// Where counts go, on the edge's loop.
@@ -48,8 +44,6 @@ final class StreamChannelRoutes {
 
     deinit {
         for route in routes.values { _ = sb_close(route.descriptor) }
-        if let io { sb_io_destroy(io) }
-        pending?.deallocate()
         reporting?.cancel()
     }
 
@@ -66,16 +60,12 @@ final class StreamChannelRoutes {
             return
         }
         if let replaced = routes.removeValue(forKey: route.key.channel) {
-            flush()
+            batch?.flush()
             _ = sb_close(replaced.descriptor)
             if !replaced.counts.isZero { report([(replaced.key, replaced.counts)]) }
         }
         routes[route.key.channel] = Route(key: route.key, descriptor: descriptor, peer: route.peer, expiry: expiry)
-        if io == nil {
-            io = sb_io_create(UInt32(Self.batch))
-            pending = .allocate(capacity: Self.batch)
-            outgoing = ByteBufferAllocator().buffer(capacity: 16 * 1024)
-        }
+        if batch == nil { batch = DatagramSendBatch.current }
         if reporting == nil { scheduleReport() }
     }
 
@@ -83,77 +73,112 @@ final class StreamChannelRoutes {
     func remove(_ key: ChannelRoute.Key) -> KernelRouteCounts {
         eventLoop.preconditionInEventLoop()
         guard let route = routes[key.channel], route.key == key else { return KernelRouteCounts() }
-        flush()
+        // Queued datagrams name the descriptor: they leave before it closes.
+        batch?.flush()
         routes[key.channel] = nil
         _ = sb_close(route.descriptor)
-        if routes.isEmpty { release() }
+        if routes.isEmpty {
+            reporting?.cancel()
+            reporting = nil
+        }
         return route.counts
     }
 
     /// Queues ChannelData for its peer when its channel is routed and the route has not expired; false leaves the
     /// message to the core (unbound, expired, or not ChannelData the core would relay).
     func send(_ message: ByteBuffer) -> Bool {
-        guard !routes.isEmpty, case .success(let (number, data)) = ChannelData.parse(message),
-              var route = routes[number], clock.now().nanoseconds < route.expiry, let pending, data.readableBytes > 0 else {
-            return false
-        }
-        if pendingCount == Self.batch { flush() }
-        let start = outgoing.writerIndex
-        outgoing.writeImmutableBuffer(data)
-        var datagram = sb_datagram()
-        datagram.offset = UInt32(start)
-        datagram.length = UInt32(data.readableBytes)
-        datagram.fd = route.descriptor
-        datagram.setAddress(route.peer)
-        pending[pendingCount] = datagram
-        pendingCount += 1
-        route.counts.packetsToPeer += 1
-        route.counts.bytesToPeer += data.readableBytes
-        routes[number] = route
+        guard !routes.isEmpty, let batch, case .success(let (number, data)) = ChannelData.parse(message),
+              data.readableBytes > 0, let index = routes.index(forKey: number) else { return false }
+        let route = routes.values[index]
+        guard clock.now().nanoseconds < route.expiry else { return false }
+        batch.append(data, to: route.peer, from: route.descriptor)
+        routes.values[index].counts.packetsToPeer += 1
+        routes.values[index].counts.bytesToPeer += data.readableBytes
         return true
     }
 
-    /// Sends what `send` queued: one `sendmmsg` per relay socket, as on the TURN loop.
+    /// Sends what `send` queued (the end of a read).
     func flush() {
-        guard pendingCount > 0, let io, let pending else { return }
-        _ = outgoing.withUnsafeReadableBytes { raw in
-            sb_udp_send(io, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), pending, UInt32(pendingCount))
-        }
-        pendingCount = 0
-        outgoing.clear()
+        batch?.flush()
     }
 
-    /// Drops every route (the connection's end, or the edge stopping), reporting what they sent.
+    /// Drops every route (the edge stopping), reporting what they sent.
     func removeAll() {
         eventLoop.preconditionInEventLoop()
-        flush()
+        batch?.flush()
         let counts = routes.values.filter { !$0.counts.isZero }.map { ($0.key, $0.counts) }
         for route in routes.values { _ = sb_close(route.descriptor) }
         routes = [:]
-        release()
-        if !counts.isEmpty { report(counts) }
-    }
-
-    private func release() {
         reporting?.cancel()
         reporting = nil
-        if let io { sb_io_destroy(io) }
-        io = nil
-        pending?.deallocate()
-        pending = nil
-        outgoing = ByteBuffer()
+        if !counts.isEmpty { report(counts) }
     }
 
     private func scheduleReport() {
         reporting = eventLoop.scheduleTask(in: .seconds(1)) { [self] in
             reporting = nil
             var counts: [(ChannelRoute.Key, KernelRouteCounts)] = []
-            for (number, route) in routes where !route.counts.isZero {
-                counts.append((route.key, route.counts))
-                routes[number]?.counts = KernelRouteCounts()
+            for index in routes.indices where !routes.values[index].counts.isZero {
+                counts.append((routes.values[index].key, routes.values[index].counts))
+                routes.values[index].counts = KernelRouteCounts()
             }
             if !counts.isEmpty { report(counts) }
             if !routes.isEmpty { scheduleReport() }
         }
+    }
+}
+
+/// Datagrams a SwiftNIO thread sends to peers for its connections' routes, queued over one read and sent together:
+/// one `sendmmsg` per relay socket, as on the TURN loop. One per thread, so a routed connection costs no buffers of
+/// its own; bounded, as a queue past its room is sent at once. Unchecked: only the thread that made one uses it.
+final class DatagramSendBatch: @unchecked Sendable {
+    private static let perThread = ThreadSpecificVariable<DatagramSendBatch>()
+    private static let capacity = 64
+    private static let flushBytes = 64 * 1024
+
+    /// This thread's batch; nil only when the syscall scratch could not be allocated.
+    static var current: DatagramSendBatch? {
+        if let batch = perThread.currentValue { return batch }
+        guard let batch = DatagramSendBatch() else { return nil }
+        perThread.currentValue = batch
+        return batch
+    }
+
+    private let io: OpaquePointer
+    private let pending: UnsafeMutablePointer<sb_datagram>
+    private var count = 0
+    private var outgoing = ByteBufferAllocator().buffer(capacity: DatagramSendBatch.flushBytes + 2048)
+
+    private init?() {
+        guard let io = sb_io_create(UInt32(Self.capacity)) else { return nil }
+        self.io = io
+        pending = .allocate(capacity: Self.capacity)
+    }
+
+    deinit {
+        sb_io_destroy(io)
+        pending.deallocate()
+    }
+
+    func append(_ data: ByteBuffer, to peer: TransportAddress, from descriptor: Int32) {
+        if count == Self.capacity { flush() }
+        var datagram = sb_datagram()
+        datagram.offset = UInt32(outgoing.writerIndex)
+        datagram.length = UInt32(data.readableBytes)
+        datagram.fd = descriptor
+        datagram.setAddress(peer)
+        outgoing.writeImmutableBuffer(data)
+        pending[count] = datagram
+        count += 1
+        if outgoing.writerIndex >= Self.flushBytes { flush() }
+    }
+
+    func flush() {
+        guard count > 0 else { return }
+        _ = outgoing.withUnsafeReadableBytes { raw in
+            sb_udp_send(io, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), pending, UInt32(count))
+        }
+        count = 0
+        outgoing.clear()
     }
 }
