@@ -34,19 +34,40 @@ final class TURNOverTCPTests: XCTestCase {
         return (nonce, relay)
     }
 
-    func testChannelDataIsPaddedOnTheStreamAndRelayedBothWays() async throws {
-        let server = try await startServer()
+    /// A TCP client with an allocation and `channel` bound to a UDP peer of its own.
+    private func boundChannel(_ channel: UInt16, on server: RunningServer) async throws
+        -> (connection: StreamSocket, peer: RawUDPSocket, nonce: String, relay: TransportAddress) {
         let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
         let peer = try await RawUDPSocket()
         let (nonce, relay) = try await allocate(connection)
-        let bind = try await transact(connection, .channelBind, [.channelNumber(0x4002), .xorPeerAddress(peer.localAddress)],
+        let bind = try await transact(connection, .channelBind, [.channelNumber(channel), .xorPeerAddress(peer.localAddress)],
                                       nonce: nonce)
         XCTAssertEqual(bind.type.messageClass, .successResponse)
+        return (connection, peer, nonce, relay)
+    }
+
+    /// ChannelData units on `channel`, framed for a stream, back to back.
+    private func channelData(_ channel: UInt16, _ payloads: [String]) -> ByteBuffer {
+        var out = ByteBuffer()
+        for payload in payloads { ChannelData.write(channel: channel, data: ByteBuffer(string: payload), stream: true, into: &out) }
+        return out
+    }
+
+    /// Binds `relay`'s port for ourselves once the server has let it go (within a second); nil if it never does.
+    private func rebind(_ relay: TransportAddress) async throws -> RawUDPSocket? {
+        for _ in 0..<50 {
+            if let socket = try? await RawUDPSocket(bindingExactly: relay) { return socket }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    func testChannelDataIsPaddedOnTheStreamAndRelayedBothWays() async throws {
+        let server = try await startServer()
+        let (connection, peer, _, relay) = try await boundChannel(0x4002, on: server)
 
         // Two ChannelData units with odd lengths, padded, in one write, followed by a Binding request.
-        var out = ByteBuffer()
-        ChannelData.write(channel: 0x4002, data: ByteBuffer(string: "abc"), stream: true, into: &out)
-        ChannelData.write(channel: 0x4002, data: ByteBuffer(string: "defgh"), stream: true, into: &out)
+        let out = channelData(0x4002, ["abc", "defgh"])
         XCTAssertEqual(out.readableBytes, 8 + 12)
         try await connection.send(out)
         let first = try await peer.next()
@@ -67,16 +88,9 @@ final class TURNOverTCPTests: XCTestCase {
 
     func testChannelDataOnABoundChannelGoesOutFromTheConnectionsThreadAndIsCounted() async throws {
         let server = try await startServer()
-        let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
-        let peer = try await RawUDPSocket()
-        let (nonce, _) = try await allocate(connection)
-        let bind = try await transact(connection, .channelBind, [.channelNumber(0x4003), .xorPeerAddress(peer.localAddress)],
-                                      nonce: nonce)
-        XCTAssertEqual(bind.type.messageClass, .successResponse)
+        let (connection, peer, _, _) = try await boundChannel(0x4003, on: server)
         // The route reaches the connection's thread before the ChannelBind answer does (same loop, queued first).
-        var out = ByteBuffer()
-        for index in 0..<20 { ChannelData.write(channel: 0x4003, data: ByteBuffer(string: "m\(index)"), stream: true, into: &out) }
-        try await connection.send(out)
+        try await connection.send(channelData(0x4003, (0..<20).map { "m\($0)" }))
         for index in 0..<20 {
             let datagram = try await peer.next()
             XCTAssertEqual(datagram?.data, ByteBuffer(string: "m\(index)"), "in order, none lost")
@@ -95,31 +109,18 @@ final class TURNOverTCPTests: XCTestCase {
 
     func testNothingReachesThePeerOnceTheAllocationIsDeletedAndItsPortIsFreed() async throws {
         let server = try await startServer()
-        let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
-        let peer = try await RawUDPSocket()
-        let (nonce, relay) = try await allocate(connection)
-        let bind = try await transact(connection, .channelBind, [.channelNumber(0x4004), .xorPeerAddress(peer.localAddress)],
-                                      nonce: nonce)
-        XCTAssertEqual(bind.type.messageClass, .successResponse)
-        var first = ByteBuffer()
-        ChannelData.write(channel: 0x4004, data: ByteBuffer(string: "before"), stream: true, into: &first)
-        try await connection.send(first)
+        let (connection, peer, nonce, relay) = try await boundChannel(0x4004, on: server)
+        try await connection.send(channelData(0x4004, ["before"]))
         let before = try await peer.next()
         XCTAssertEqual(before?.data, ByteBuffer(string: "before"))
 
         let deleted = try await transact(connection, .refresh, [.lifetime(0)], nonce: nonce)
         XCTAssertEqual(deleted.type.messageClass, .successResponse)
-        var after = ByteBuffer()
-        ChannelData.write(channel: 0x4004, data: ByteBuffer(string: "after"), stream: true, into: &after)
-        try await connection.send(after)
+        try await connection.send(channelData(0x4004, ["after"]))
         let late = try await peer.next(timeout: .milliseconds(300))
         XCTAssertNil(late, "a deleted allocation's route is gone before its Refresh is answered")
         // The connection's thread closed its copy of the relay socket: the port can be bound again.
-        var rebound: RawUDPSocket?
-        for _ in 0..<50 {
-            if let socket = try? await RawUDPSocket(bindingExactly: relay) { rebound = socket; break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let rebound = try await rebind(relay)
         XCTAssertNotNil(rebound, "relay port \(relay.port) still bound after the allocation was deleted")
         await rebound?.close()
         await peer.close()
@@ -132,11 +133,7 @@ final class TURNOverTCPTests: XCTestCase {
         let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
         let (_, relay) = try await allocate(connection)
         await connection.close()
-        var rebound: RawUDPSocket?
-        for _ in 0..<50 {
-            if let socket = try? await RawUDPSocket(bindingExactly: relay) { rebound = socket; break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let rebound = try await rebind(relay)
         XCTAssertNotNil(rebound, "relay port \(relay.port) still bound after the client connection closed")
         await rebound?.close()
         try await server.stop()
