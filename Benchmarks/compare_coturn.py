@@ -103,6 +103,10 @@ def main():
     # A partial run gets its own name, so it never overwrites a full run's file of the same day.
     suffix = "" if parts == set(ALL_PARTS) else "-" + "-".join(sorted(parts))
     out = os.path.join(HERE, "results", f"compare-coturn-{datetime.date.today()}{suffix}.txt")
+    # Nor does a second run of the same parts that day: results are kept, not replaced.
+    stem, number = out[:-len(".txt")], 2
+    while os.path.exists(out):
+        out, number = f"{stem}-run{number}.txt", number + 1
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
