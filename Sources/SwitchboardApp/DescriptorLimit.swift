@@ -33,10 +33,11 @@ enum DescriptorLimit {
 }
 
 extension ServerConfiguration {
-    /// Descriptors the configured bounds can use at once: both connection limits, every relay port, and a margin
-    /// for listeners and the runtime.
+    /// Descriptors the configured bounds can use at once: both connection limits, every relay port, a second
+    /// descriptor of a relay socket for each TCP or TLS client that sends on a routed channel from its own thread,
+    /// and a margin for listeners and the runtime.
     var descriptorsNeeded: Int {
         let relayPorts = Int(relayPorts.upperBound) - Int(relayPorts.lowerBound) + 1
-        return httpMaxConnections + maxTCPConnections + relayPorts + 256
+        return httpMaxConnections + 2 * maxTCPConnections + relayPorts + 256
     }
 }

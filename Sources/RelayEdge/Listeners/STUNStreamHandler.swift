@@ -80,7 +80,8 @@ final class STUNStreamHandler: ChannelInboundHandler {
         let bytes = unwrapInboundIn(data)
         switch demultiplexer.route(bytes) {
         case .channelData:
-            if let routes, routes.send(bytes) { break }
+            // Behind a request of the same read, ChannelData waits for it in order (a Refresh may delete the route).
+            if forTURNSheddable, let routes, routes.send(bytes) { break }
             forTURN.append(.channelData(bytes))
         case .turn(let message, _):
             forTURN.append(.message(message))

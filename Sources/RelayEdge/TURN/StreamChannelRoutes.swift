@@ -20,6 +20,7 @@ import TURN
 final class StreamChannelRoutes {
     private struct Route {
         let key: ChannelRoute.Key
+        let relay: TransportAddress
         let descriptor: Int32
         let peer: TransportAddress
         var expiry: UInt64
@@ -27,6 +28,8 @@ final class StreamChannelRoutes {
     }
 
     private var routes: [UInt16: Route] = [:]
+    /// One descriptor per relay socket, shared by the routes from it, closed with the last of them.
+    private var descriptors: [TransportAddress: (descriptor: Int32, routes: Int)] = [:]
     private let clock: any TURNClock
     /// The thread's send batch, found with the first route.
     private var batch: DatagramSendBatch?
@@ -43,45 +46,62 @@ final class StreamChannelRoutes {
     }
 
     deinit {
-        for route in routes.values { _ = sb_close(route.descriptor) }
+        // Only ever reached with routes left when the edge stopped without taking them back; nothing of theirs is
+        // queued then, as every read ends with a flush.
+        for entry in descriptors.values { _ = sb_close(entry.descriptor) }
         reporting?.cancel()
     }
 
     var isEmpty: Bool { routes.isEmpty }
 
-    /// Installs or updates a route; `descriptor` (a duplicate, now owned here) is closed when it is not needed.
-    func install(_ route: ChannelRoute, descriptor: Int32) {
+    /// Installs a route, or moves an installed one's expiry. `descriptor` (a duplicate of the relay socket's, now
+    /// owned here) comes with the connection's first route from that relay, nil with the others and with updates.
+    func install(_ route: ChannelRoute, descriptor: Int32?) {
         eventLoop.preconditionInEventLoop()
-        let expiry = route.expiry.nanoseconds
-        if var known = routes[route.key.channel], known.peer == route.peer, known.key == route.key {
-            known.expiry = expiry
-            routes[route.key.channel] = known
-            _ = sb_close(descriptor)
+        if let descriptor { adopt(descriptor, for: route.relay) }
+        if routes[route.key.channel]?.key == route.key {
+            routes[route.key.channel]?.expiry = route.expiry.nanoseconds
             return
         }
-        if let replaced = routes.removeValue(forKey: route.key.channel) {
-            batch?.flush()
-            _ = sb_close(replaced.descriptor)
-            if !replaced.counts.isZero { report([(replaced.key, replaced.counts)]) }
-        }
-        routes[route.key.channel] = Route(key: route.key, descriptor: descriptor, peer: route.peer, expiry: expiry)
+        guard let shared = descriptors[route.relay], routes[route.key.channel] == nil else { return }
+        descriptors[route.relay]?.routes += 1
+        routes[route.key.channel] = Route(key: route.key, relay: route.relay, descriptor: shared.descriptor,
+                                          peer: route.peer, expiry: route.expiry.nanoseconds)
         if batch == nil { batch = DatagramSendBatch.current }
         if reporting == nil { scheduleReport() }
+    }
+
+    private func adopt(_ descriptor: Int32, for relay: TransportAddress) {
+        if descriptors[relay] == nil {
+            descriptors[relay] = (descriptor, 0)
+        } else {
+            _ = sb_close(descriptor)
+        }
     }
 
     /// Removes a route and returns what it sent since its last report.
     func remove(_ key: ChannelRoute.Key) -> KernelRouteCounts {
         eventLoop.preconditionInEventLoop()
         guard let route = routes[key.channel], route.key == key else { return KernelRouteCounts() }
-        // Queued datagrams name the descriptor: they leave before it closes.
-        batch?.flush()
         routes[key.channel] = nil
-        _ = sb_close(route.descriptor)
+        release(route.relay)
         if routes.isEmpty {
             reporting?.cancel()
             reporting = nil
         }
         return route.counts
+    }
+
+    private func release(_ relay: TransportAddress) {
+        guard let entry = descriptors[relay] else { return }
+        if entry.routes > 1 {
+            descriptors[relay]?.routes -= 1
+            return
+        }
+        // Queued datagrams name the descriptor: they leave before it closes.
+        batch?.flush()
+        descriptors[relay] = nil
+        _ = sb_close(entry.descriptor)
     }
 
     /// Queues ChannelData for its peer when its channel is routed and the route has not expired; false leaves the
@@ -107,7 +127,8 @@ final class StreamChannelRoutes {
         eventLoop.preconditionInEventLoop()
         batch?.flush()
         let counts = routes.values.filter { !$0.counts.isZero }.map { ($0.key, $0.counts) }
-        for route in routes.values { _ = sb_close(route.descriptor) }
+        for entry in descriptors.values { _ = sb_close(entry.descriptor) }
+        descriptors = [:]
         routes = [:]
         reporting?.cancel()
         reporting = nil

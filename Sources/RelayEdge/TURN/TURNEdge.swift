@@ -22,7 +22,15 @@ final class TURNEdge {
     private(set) var tcpConnections: [FiveTuple: Channel] = [:]
     /// Each TCP or TLS client's routed channels, on its own loop, and which routes were handed to them.
     private var streamRoutes: [FiveTuple: NIOLoopBound<StreamChannelRoutes>] = [:]
-    private var installedStreamRoutes: Set<ChannelRoute.Key> = []
+    private var installedStreamRoutes: [ChannelRoute.Key: TransportAddress] = [:]
+    /// How many installed routes each connection has on each relay: its thread holds one descriptor per relay, not one
+    /// per route, so a client's channels cannot multiply the process's descriptors.
+    private var streamRouteRelays: [StreamRouteRelay: Int] = [:]
+
+    private struct StreamRouteRelay: Hashable {
+        var client: FiveTuple
+        var relay: TransportAddress
+    }
     private var relays: [TransportAddress: DatagramSocket] = [:]
     private var expiryTimer: Int?
 
@@ -74,7 +82,8 @@ final class TURNEdge {
         tcpConnections = [:]
         for routes in streamRoutes.values { routes.eventLoop.execute { routes.value.removeAll() } }
         streamRoutes = [:]
-        installedStreamRoutes = []
+        installedStreamRoutes = [:]
+        streamRouteRelays = [:]
         for channel in tcpRelayListeners.values { channel.close(promise: nil) }
         tcpRelayListeners = [:]
         tcpRelayMeters = [:]
@@ -147,19 +156,33 @@ final class TURNEdge {
 
     private func installStreamRoute(_ route: ChannelRoute) {
         guard let routes = streamRoutes[route.fiveTuple], let socket = relays[route.relay], socket.isOpen else { return }
-        // The client's thread sends from its own descriptor of the relay socket, which stays valid until it closes it.
-        let descriptor = fcntl(socket.fd, F_DUPFD_CLOEXEC, 0)
-        guard descriptor >= 0 else { return }
-        installedStreamRoutes.insert(route.key)
+        guard installedStreamRoutes[route.key] == nil else {
+            // A refresh: the route is there, with its descriptor; only the expiry moves.
+            routes.eventLoop.execute { routes.value.install(route, descriptor: nil) }
+            return
+        }
+        let use = StreamRouteRelay(client: route.fiveTuple, relay: route.relay)
+        var descriptor: Int32?
+        if streamRouteRelays[use, default: 0] == 0 {
+            // The client's thread sends from its own descriptor of the relay socket, valid until it closes it.
+            let duplicate = fcntl(socket.fd, F_DUPFD_CLOEXEC, 0)
+            guard duplicate >= 0 else { return }
+            descriptor = duplicate
+        }
+        streamRouteRelays[use, default: 0] += 1
+        installedStreamRoutes[route.key] = route.relay
         routes.eventLoop.execute { routes.value.install(route, descriptor: descriptor) }
     }
 
     /// Takes a route back; the core hears what it sent once the client's thread has let it go.
     private func removeStreamRoute(_ route: ChannelRoute) {
-        guard installedStreamRoutes.remove(route.key) != nil, let routes = streamRoutes[route.fiveTuple] else {
+        guard let relay = installedStreamRoutes.removeValue(forKey: route.key),
+              let routes = streamRoutes[route.fiveTuple] else {
             core.kernelRouteRemoved(route.key, KernelRouteCounts(), into: &actions)
             return
         }
+        let use = StreamRouteRelay(client: route.fiveTuple, relay: relay)
+        if let count = streamRouteRelays[use], count > 1 { streamRouteRelays[use] = count - 1 } else { streamRouteRelays[use] = nil }
         let handle = TURNEdgeHandle(self)
         routes.eventLoop.execute {
             let counts = routes.value.remove(route.key)

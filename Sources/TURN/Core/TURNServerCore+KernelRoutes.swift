@@ -52,8 +52,13 @@ extension TURNServerCore {
     /// What the fast path forwarded on a route that is still installed (the edge reports it about once a second).
     public func kernelForwarded(_ route: ChannelRoute.Key, _ counts: KernelRouteCounts) {
         count(counts, inKernel: route.fiveTuple.transport == .udp)
-        allocations[route.fiveTuple]?.traffic.add(counts)
-        closingAllocations[route.fiveTuple]?.traffic.add(counts)
+        // While an ended allocation still settles, a late report on its 5-tuple is its own, even when the client
+        // has made a new allocation there already.
+        if let closing = closingAllocations[route.fiveTuple], closing.routedChannels.contains(route.channel) {
+            closing.traffic.add(counts)
+        } else {
+            allocations[route.fiveTuple]?.traffic.add(counts)
+        }
     }
 
     /// The edge removed a route (or never had it): `counts` is what it forwarded since the last report.
@@ -76,6 +81,7 @@ extension TURNServerCore {
             closingAllocations[fiveTuple] = closing
         } else {
             closingAllocations[fiveTuple] = nil
+            for relay in closing.heldPorts { ports.release(relay) }
             actions.append(.event(.allocationClosed(closing.summary, reason: closing.reason, traffic: closing.traffic.snapshot)))
         }
     }
@@ -102,4 +108,9 @@ struct ClosingAllocation {
     let reason: AllocationEndReason
     let traffic: AllocationTraffic
     var routesOut: Int
+    /// Relay ports booked until the last report: a client's thread may still hold a descriptor of the socket, so
+    /// the port is not free to bind before then.
+    var heldPorts: [TransportAddress] = []
+    /// The channels whose routes were out when it ended: a late report on one of them is this allocation's.
+    var routedChannels: Set<UInt16> = []
 }

@@ -184,6 +184,7 @@ public final class TURNServerCore {
     func deleteAllocation(_ fiveTuple: FiveTuple, reason: AllocationEndReason, into actions: inout [TURNAction]) {
         guard let allocation = allocations.removeValue(forKey: fiveTuple) else { return }
         let routesBefore = actions.count
+        var portsHeld = false
         if case .active = allocation.state {
             for (number, binding) in allocation.channels {
                 unrouteChannel(number, peer: binding.peer, of: allocation, into: &actions)
@@ -196,8 +197,20 @@ public final class TURNServerCore {
             }
             if routesOut > 0 {
                 // The event goes out once the fast path has reported what it forwarded on each route.
-                closingAllocations[fiveTuple] = ClosingAllocation(summary: allocation.summary, reason: reason,
-                                                                  traffic: allocation.traffic, routesOut: routesOut)
+                var closing = ClosingAllocation(summary: allocation.summary, reason: reason, traffic: allocation.traffic,
+                                                routesOut: routesOut, heldPorts: allocation.relays,
+                                                routedChannels: Set(allocation.channels.keys))
+                if let earlier = closingAllocations[fiveTuple] {
+                    // A client that deleted an allocation and made another on the same connection before the first
+                    // settled: the first's event goes now, its outstanding reports count towards this one.
+                    actions.append(.event(.allocationClosed(earlier.summary, reason: earlier.reason,
+                                                            traffic: earlier.traffic.snapshot)))
+                    closing.routesOut += earlier.routesOut
+                    closing.heldPorts += earlier.heldPorts
+                    closing.routedChannels.formUnion(earlier.routedChannels)
+                }
+                closingAllocations[fiveTuple] = closing
+                portsHeld = true
             } else {
                 actions.append(.event(.allocationClosed(allocation.summary, reason: reason, traffic: allocation.traffic.snapshot)))
             }
@@ -205,7 +218,7 @@ public final class TURNServerCore {
         for id in allocation.peerConnections.values { closePeerConnection(id, into: &actions) }
         for relay in allocation.relays {
             relayOwners[relay] = nil
-            ports.release(relay)
+            if !portsHeld { ports.release(relay) }
             actions.append(.closeRelay(relay))
         }
         let quotaUser = QuotaUser.of(allocation.username)

@@ -70,4 +70,41 @@ final class StreamRouteTests: XCTestCase {
         XCTAssertEqual(harness.core.counters.packetsToPeer, 7)
         XCTAssertEqual(harness.core.counters.kernelPacketsToPeer, 0, "not the kernel's packets")
     }
+
+    func testARelayPortStaysBookedUntilTheClientsThreadHasLetItsDescriptorGo() throws {
+        let harness = harness()
+        harness.holdRouteRemovals = true
+        let client = harness.client(transport: .tcp)
+        _ = client.allocated()
+        XCTAssertSuccess(client.bindChannel(0x4001, peer))
+        harness.events.removeAll()
+        XCTAssertSuccess(client.refresh(0))
+        XCTAssertEqual(harness.core.bookedRelayPorts, 1, "the thread may still send from the port")
+        XCTAssertTrue(harness.closedTraffic.isEmpty)
+        harness.answerHeldRemovals(KernelRouteCounts(bytesToPeer: 30, packetsToPeer: 3))
+        XCTAssertEqual(harness.core.bookedRelayPorts, 0)
+        XCTAssertEqual(harness.closedTraffic, [AllocationTraffic.Snapshot(bytesToPeer: 30, packetsToPeer: 3)])
+    }
+
+    func testANewAllocationOnTheConnectionBeforeTheOldOneSettledLosesNoEvent() throws {
+        let harness = harness()
+        harness.holdRouteRemovals = true
+        let client = harness.client(transport: .tcp)
+        _ = client.allocated()
+        XCTAssertSuccess(client.bindChannel(0x4001, peer))
+        XCTAssertSuccess(client.refresh(0))
+        harness.events.removeAll()
+        // The same 5-tuple again, its first route still out.
+        _ = client.allocated()
+        XCTAssertSuccess(client.bindChannel(0x4002, peer))
+        let key = try XCTUnwrap(harness.kernelRoutes.keys.first)
+        harness.core.kernelForwarded(key, KernelRouteCounts(bytesToPeer: 10, packetsToPeer: 1))
+        XCTAssertSuccess(client.refresh(0))
+        XCTAssertEqual(harness.closedTraffic.count, 1, "the first allocation's event goes when the second ends")
+        XCTAssertEqual(harness.core.bookedRelayPorts, 2)
+        harness.answerHeldRemovals()
+        XCTAssertEqual(harness.closedTraffic.count, 2)
+        XCTAssertEqual(harness.closedTraffic.last?.packetsToPeer, 1)
+        XCTAssertEqual(harness.core.bookedRelayPorts, 0)
+    }
 }

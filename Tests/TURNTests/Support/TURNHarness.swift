@@ -44,6 +44,9 @@ final class TURNHarness {
     var unrouted: [ChannelRoute.Key] = []
     /// What the harness, playing the fast path, reports as forwarded when a route is removed.
     var kernelCountsOnRemoval = KernelRouteCounts()
+    /// When set, removals are kept here instead of answered at once (a client's thread answers later).
+    var holdRouteRemovals = false
+    private(set) var heldRemovals: [ChannelRoute.Key] = []
     /// What a TCP relay's data connections carried since the last report, as the edge answers its close.
     var streamCountsOnClose = AllocationTraffic.Snapshot()
 
@@ -117,12 +120,23 @@ final class TURNHarness {
             case .unrouteChannel(let route):
                 kernelRoutes[route.key] = nil
                 unrouted.append(route.key)
+                if holdRouteRemovals {
+                    heldRemovals.append(route.key)
+                    continue
+                }
                 var more: [TURNAction] = []
                 core.kernelRouteRemoved(route.key, kernelCountsOnRemoval, into: &more)
                 actions.append(contentsOf: more)
             }
         }
         return delivered
+    }
+
+    /// Answers the removals `holdRouteRemovals` kept, each with `counts`.
+    func answerHeldRemovals(_ counts: KernelRouteCounts = KernelRouteCounts()) {
+        let keys = heldRemovals
+        heldRemovals = []
+        drive { actions in for key in keys { core.kernelRouteRemoved(key, counts, into: &actions) } }
     }
 
     func expire() {
