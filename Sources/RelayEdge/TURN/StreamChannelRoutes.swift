@@ -12,8 +12,9 @@ import TURN
 ///
 /// The core decides which channels are routed and until when (`TURNAction.routeChannel`, the routes the kernel fast
 /// path takes for UDP clients), so permissions, their expiry and the peer deny list hold as in the core; the edge
-/// installs and removes routes here. Each route sends from its own duplicate of the relay socket's descriptor: the
-/// TURN loop may close the relay at any time, and a descriptor number it closed could already name another socket.
+/// installs and removes routes here. The routes from one relay socket send from one duplicate of its descriptor,
+/// closed with the last of them: the TURN loop may close the relay at any time, and a descriptor number it closed
+/// could already name another socket.
 /// What was sent is reported back about once a second and when a route goes, so the allocation's counts stay whole.
 ///
 /// Confined to the connection's event loop; the edge reaches it through `NIOLoopBound`.
@@ -51,8 +52,6 @@ final class StreamChannelRoutes {
         for entry in descriptors.values { _ = sb_close(entry.descriptor) }
         reporting?.cancel()
     }
-
-    var isEmpty: Bool { routes.isEmpty }
 
     /// Installs a route, or moves an installed one's expiry. `descriptor` (a duplicate of the relay socket's, now
     /// owned here) comes with the connection's first route from that relay, nil with the others and with updates.

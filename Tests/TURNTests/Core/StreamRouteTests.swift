@@ -15,6 +15,14 @@ final class StreamRouteTests: XCTestCase {
         }
     }
 
+    /// A TCP client of `harness` with an allocation and channel 0x4001 bound to `peer`.
+    private func boundTCPClient(of harness: TURNHarness) -> TURNTestClient {
+        let client = harness.client(transport: .tcp)
+        _ = client.allocated()
+        XCTAssertSuccess(client.bindChannel(0x4001, peer))
+        return client
+    }
+
     func testChannelBindOverTCPRoutesTheChannelUntilThePermissionExpires() throws {
         let harness = harness()
         let client = harness.client(transport: .tcp)
@@ -55,9 +63,7 @@ final class StreamRouteTests: XCTestCase {
 
     func testDeletingTheAllocationTakesTheRouteBackAndCountsWhatItSent() throws {
         let harness = harness()
-        let client = harness.client(transport: .tcp)
-        _ = client.allocated()
-        XCTAssertSuccess(client.bindChannel(0x4001, peer))
+        let client = boundTCPClient(of: harness)
         let key = try XCTUnwrap(harness.kernelRoutes.keys.first)
         harness.core.kernelForwarded(key, KernelRouteCounts(bytesToPeer: 500, packetsToPeer: 5))
         harness.kernelCountsOnRemoval = KernelRouteCounts(bytesToPeer: 200, packetsToPeer: 2)
@@ -74,9 +80,7 @@ final class StreamRouteTests: XCTestCase {
     func testARelayPortStaysBookedUntilTheClientsThreadHasLetItsDescriptorGo() throws {
         let harness = harness()
         harness.holdRouteRemovals = true
-        let client = harness.client(transport: .tcp)
-        _ = client.allocated()
-        XCTAssertSuccess(client.bindChannel(0x4001, peer))
+        let client = boundTCPClient(of: harness)
         harness.events.removeAll()
         XCTAssertSuccess(client.refresh(0))
         XCTAssertEqual(harness.core.bookedRelayPorts, 1, "the thread may still send from the port")
@@ -89,9 +93,7 @@ final class StreamRouteTests: XCTestCase {
     func testANewAllocationOnTheConnectionBeforeTheOldOneSettledLosesNoEvent() throws {
         let harness = harness()
         harness.holdRouteRemovals = true
-        let client = harness.client(transport: .tcp)
-        _ = client.allocated()
-        XCTAssertSuccess(client.bindChannel(0x4001, peer))
+        let client = boundTCPClient(of: harness)
         XCTAssertSuccess(client.refresh(0))
         harness.events.removeAll()
         // The same 5-tuple again, its first route still out.
