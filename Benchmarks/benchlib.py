@@ -105,16 +105,21 @@ def require_coturn():
         sys.exit("turnserver (coturn) is not installed: apt-get install coturn")
 
 
+# `ourspaced`: ours with its TURN loops' wake-ups paced (interrupt moderation), the interval in microseconds.
+PACED_INTERVAL_US = 250
+
 # The servers the drivers know. "coturn" is Debian's 4.6.1 (`turnserver` on PATH), the baseline of the older drivers;
 # "coturn461" is the same server under the name the call-load driver uses beside the 4.17.1 builds.
 SERVER_LABELS = {
     "ours": "switchboard",
     "ourskernel": "switchboard --kernel-fastpath",
+    "ourspaced": f"switchboard --turn-wakeup-interval {PACED_INTERVAL_US}",
     "coturn": "coturn 4.6.1 (Debian)",
     "coturn461": "coturn 4.6.1 (Debian)",
     "coturn417": "coturn 4.17.1 standard",
     "coturn417mux": "coturn 4.17.1 --multiplex-peer --udp-gso",
 }
+OURS_KINDS = ("ours", "ourskernel", "ourspaced")
 COTURN_KINDS = ("coturn", "coturn461", "coturn417", "coturn417mux")
 # coturn 4.17.1 built from the snapshot in /work/shared/peers; SWITCHBOARD_COTURN_417=PATH points at any build.
 COTURN_417_DEFAULT = "/tmp/coturn-4.17.1/build/bin/turnserver"
@@ -233,12 +238,14 @@ class Server:
         os.makedirs(self.workdir, exist_ok=True)
         self.log_path = os.path.join(self.workdir, f"{run_name}.log")
         out = open(self.log_path, "w")
-        if self.kind in ("ours", "ourskernel"):
+        if self.kind in OURS_KINDS:
             cmd = [SWITCHBOARD, "serve", "--listen-ip", "127.0.0.1", "--stun-port", "0", "--admin-port", "0",
                    "--user", f"{USER}:{PASSWORD}", "--allow-peer", "127.0.0.0/8",
                    "--relay-ports", f"{RELAY_MIN}-{RELAY_MAX}", "--log-level", "warning"]
             if self.kind == "ourskernel":
                 cmd.append("--kernel-fastpath")
+            if self.kind == "ourspaced":
+                cmd += ["--turn-wakeup-interval", str(PACED_INTERVAL_US)]
             # `serve` has no --user-quota/--total-quota flags (refused as unknown options); the settings exist as
             # configuration keys, so they go in through the environment layer. Default user quota is 100.
             # One benchmark user holds every allocation, so its share of the relay range may be all of it.
@@ -275,7 +282,7 @@ class Server:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} before it was ready; see {self.log_path}")
             with open(self.log_path, errors="replace") as f:
                 text = f.read()
-            if self.kind in ("ours", "ourskernel", "floor"):
+            if self.kind in OURS_KINDS + ("floor",):
                 for line in text.splitlines():
                     if line.startswith("stun udp 127.0.0.1:"):
                         self.port = int(line.rsplit(":", 1)[1])
@@ -336,7 +343,7 @@ class Server:
 
     def notable_log_lines(self, limit=5):
         """Warnings and errors the server logged during the run (coturn's startup chatter excluded)."""
-        paths = [self.log_path] + ([self.log_path + ".stderr"] if self.kind in ("ours", "ourskernel") else [])
+        paths = [self.log_path] + ([self.log_path + ".stderr"] if self.kind in OURS_KINDS else [])
         lines = []
         for path in paths:
             if not os.path.exists(path):

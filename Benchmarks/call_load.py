@@ -23,10 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVERS = ["ours", "ourskernel", "coturn417", "coturn417mux", "coturn461"]
-OURS = ("ours", "ourskernel")
+SERVERS = ["ours", "ourspaced", "ourskernel", "coturn417", "coturn417mux", "coturn461"]
+OURS = ("ours", "ourspaced", "ourskernel")
 COTURNS = ["coturn417", "coturn417mux", "coturn461"]
-SHORT = {"ours": "ours", "ourskernel": "ours kernel", "coturn417": "coturn 4.17.1", "coturn417mux": "coturn 4.17.1 mux", "coturn461": "coturn 4.6.1"}
+SHORT = {"ours": "ours", "ourspaced": "ours paced", "ourskernel": "ours kernel", "coturn417": "coturn 4.17.1", "coturn417mux": "coturn 4.17.1 mux", "coturn461": "coturn 4.6.1"}
 
 
 def workloads(names, w3_window):
@@ -217,7 +217,7 @@ def plot(points, day):
                  "--plot-only Benchmarks/results/call-sweep-DAY.json")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    styles = {"ours": "o-", "ourskernel": "o-.", "coturn417": "s--", "coturn417mux": "^--", "coturn461": "d:"}
+    styles = {"ours": "o-", "ourspaced": "o:", "ourskernel": "o-.", "coturn417": "s--", "coturn417mux": "^--", "coturn461": "d:"}
     fig, (top, mid, bottom) = plt.subplots(3, 1, figsize=(7.5, 10), sharex=True)
     for kind, runs in points["servers"].items():
         xs = [r["allocations"] for r in runs]

@@ -91,7 +91,7 @@ def main():
         heads = ["metric", "ours", "coturn 4.6.1", "ratio", "target", "", "generator cores ours / coturn"]
         lines += [""] + markdown(heads, rows)
     if calls:
-        lines += ["", "Call-shaped relay load (Benchmarks/call-load): ours (user space, and with --kernel-fastpath) "
+        lines += ["", "Call-shaped relay load (Benchmarks/call-load): ours (user space, user space with --turn-wakeup-interval 250, and with --kernel-fastpath) "
                   "against each coturn build; relay CPU = server process CPU + the machine's softirq time per relayed "
                   "packet; user = the process's user-space part; RT = round trip; loss = round-trip loss %.",
                   "Targets (issue 16): user space relay CPU/packet ≤ 0.7× 4.17.1 standard and ≤ 0.9× 4.17.1 mux, "
@@ -158,10 +158,10 @@ def call_rows(calls):
     for w, med in calls["medians"].items():
         best = min((k for k in ("coturn417", "coturn417mux") if k in med),
                    key=lambda k: med[k]["relay_cpu_us_per_packet"], default=None)
-        for mode in [m for m in ("ours", "ourskernel") if m in med]:
+        for mode in [m for m in ("ours", "ourspaced", "ourskernel") if m in med]:
             o = med[mode]
             gen = " / ".join(f"{med[k]['generator_cpu_cores']:.2f}" for k in [mode] + builds)
-            label = "" if mode == "ours" else " --kernel-fastpath"
+            label = {"ours": "", "ourspaced": " --turn-wakeup-interval 250"}.get(mode, " --kernel-fastpath")
             for key, text, field in metrics:
                 if key == "rate" and not w.startswith("W3"):
                     continue  # open loop: the offered rate, the same for every server
@@ -172,7 +172,7 @@ def call_rows(calls):
                         row += [f"{c:.3f}", "", ""]
                         continue
                     ratio = o[field] / c if c else float("nan")
-                    if mode == "ours":
+                    if mode in ("ours", "ourspaced"):  # both user space
                         target = CALL_TARGETS.get((w, key), {}).get(k)
                         verdict = "" if target is None else f"≤ {target}× " + ("met" if ratio <= target else "missed")
                     elif k == best and key == "cpu":

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
@@ -377,4 +378,13 @@ void sb_name_thread(const char *name) {
     strncpy(shortened, name, sizeof(shortened) - 1);
     shortened[sizeof(shortened) - 1] = 0;
     pthread_setname_np(pthread_self(), shortened);
+}
+
+void sb_sleep_until_ns(uint64_t deadline) {
+    struct timespec until = {.tv_sec = (time_t)(deadline / 1000000000u), .tv_nsec = (long)(deadline % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {}
+}
+
+void sb_set_timer_slack_ns(unsigned long slack) {
+    prctl(PR_SET_TIMERSLACK, slack, 0, 0, 0);
 }

@@ -14,6 +14,8 @@ package struct RelayListenerSettings: Sendable {
     package var maxTCPConnections: Int
     package var maxConnectionsPerIP: Int
     package var turnThreads: Int
+    /// The least time between a TURN loop's wake-ups by traffic once it comes faster (`DatagramLoop`); zero: none.
+    package var turnWakeUpInterval: Duration = .zero
     /// STUN/TURN over TLS (RFC 8489 §6.2.3): its port and certificate; nil when no certificate is configured.
     package var tls: (port: UInt16, context: TLSContextSource)?
 

@@ -36,7 +36,7 @@ package final class RelayServer: Sendable {
             }
             sliced.kernelRoutes = routes != nil
             sliced.streamRoutes = true
-            let loop = try DatagramLoop(name: "udp-loop-\(index)")
+            let loop = try DatagramLoop(name: "udp-loop-\(index)", wakeUpInterval: settings.turnWakeUpInterval)
             let core = TURNServerCore(configuration: sliced, credentials: credentials, policy: policy,
                                       clock: clock, nonceSecret: nonceSecret, ledger: ledger)
             return TURNShard(loop: loop, edge: TURNEdgeHandle(TURNEdge(loop: loop, core: core, group: group, events: events,

@@ -198,4 +198,55 @@ final class DatagramLoopTests: XCTestCase {
         await loop.stop()
         await other.stop()
     }
+
+    /// Records when each datagram reached the loop.
+    private final class ArrivalClock: DatagramReceiver, @unchecked Sendable {
+        // Appended on the loop's thread, read through `submit`.
+        var arrivals: [ContinuousClock.Instant] = []
+
+        func received(_ bytes: ByteBuffer, from source: TransportAddress, local: IPAddress?, on socket: DatagramSocket) {
+            arrivals.append(.now)
+        }
+    }
+
+    /// How long after the first of three datagrams (sent 50 ms apart) the loop took up the second, and the third
+    /// after the second.
+    private func arrivalGaps(wakeUpInterval: Duration) async throws -> (Duration, Duration) {
+        let loop = try DatagramLoop(name: "udp-test", wakeUpInterval: wakeUpInterval)
+        loop.start()
+        let clock = ArrivalClock()
+        let socket = try await loop.submit {
+            try loop.openSocket(at: TransportAddress(ip: .v4(0x7F00_0001), port: 0), receiver: clock).address
+        }
+        // Far from the wake-up that opened the socket, so the first datagram finds the loop at rest.
+        try await Task.sleep(for: wakeUpInterval * 2 + .milliseconds(100))
+        let sender = try await RawUDPSocket()
+        for index in 0..<3 {
+            if index > 0 { try await Task.sleep(for: .milliseconds(50)) }
+            try await sender.send(ByteBuffer(bytes: [UInt8(index)]), to: socket)
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        var arrivals: [ContinuousClock.Instant] = []
+        while ContinuousClock.now < deadline {
+            arrivals = try await loop.submit { clock.arrivals }
+            if arrivals.count == 3 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        await sender.close()
+        await loop.stop()
+        XCTAssertEqual(arrivals.count, 3)
+        guard arrivals.count == 3 else { return (.zero, .zero) }
+        return (arrivals[1] - arrivals[0], arrivals[2] - arrivals[1])
+    }
+
+    func testPacedWakeUpsHoldTrafficThatComesFasterThanTheIntervalAndTakeItUpInOneTurn() async throws {
+        let (second, third) = try await arrivalGaps(wakeUpInterval: .milliseconds(500))
+        XCTAssertGreaterThanOrEqual(second, .milliseconds(400), "the second datagram came within the interval: it waits")
+        XCTAssertLessThan(third, .milliseconds(30), "the third queued meanwhile and is read in the same turn")
+    }
+
+    func testWithoutAnIntervalEveryDatagramIsTakenUpAtOnce() async throws {
+        let (second, _) = try await arrivalGaps(wakeUpInterval: .zero)
+        XCTAssertLessThan(second, .milliseconds(500))
+    }
 }

@@ -12,7 +12,7 @@ final class SettingsTableTests: XCTestCase {
         "alternate-server": ["192.0.2.7:3478"], "https-port": ["8443"], "tls-cert": ["/etc/cert.pem"], "tls-key": ["/etc/key.pem"],
         "self-signed": ["true"], "mux-port": ["4443"], "alternate-ip": ["127.0.0.2"], "alternate-port": ["3481"],
         "max-tcp-connections": ["77"], "tcp-idle-timeout": ["30"], "max-connections-per-ip": ["9"],
-        "turn-threads": ["13"], "software": ["Test Server 1"],
+        "turn-threads": ["13"], "turn-wakeup-interval": ["250"], "software": ["Test Server 1"],
         "relay-ip": ["127.0.0.1"], "external-ip": ["192.0.2.7"], "relay-ports": ["50000-50999"], "realm": ["example.org"],
         "user": ["alice:pa:ss", "bob:two"], "auth-secret": ["first-secret", "second-secret"],
         "allow-peer": ["127.0.0.0/8"], "deny-peer": ["198.51.100.0/24", "2001:db8::/32"],

@@ -56,5 +56,9 @@ int sb_close(int fd);
 void sb_name_thread(const char *name);
 /// Monotonic clock in nanoseconds.
 uint64_t sb_monotonic_ns(void);
+/// Sleeps until the monotonic clock reads `deadline` (nanoseconds), through signals.
+void sb_sleep_until_ns(uint64_t deadline);
+/// How late the kernel may end the calling thread's sleeps to merge timers (PR_SET_TIMERSLACK).
+void sb_set_timer_slack_ns(unsigned long slack);
 
 #endif

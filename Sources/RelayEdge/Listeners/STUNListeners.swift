@@ -33,10 +33,12 @@ actor STUNListeners {
     }
 
     /// Binds every socket and returns what was bound. With port 0 the ports the kernel picked are reused for the
-    /// other IP, which can collide with a stranger's socket; a few fresh tries make that vanishingly unlikely.
+    /// other IP, or the UDP port's number for TCP, which can collide with a stranger's socket. Fresh tries make that
+    /// unlikely; many, because after a burst of outgoing connections (a benchmark's) most ephemeral TCP ports sit in
+    /// TIME_WAIT for a minute, and five tries were seen to fail.
     func start() async throws -> [BoundListener] {
         var lastError: Error?
-        for _ in 0..<5 {
+        for _ in 0..<32 {
             do {
                 return try await bindAll()
             } catch {

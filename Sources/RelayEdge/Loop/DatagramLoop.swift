@@ -73,8 +73,15 @@ final class DatagramLoop: @unchecked Sendable {
         var body: () -> Void
     }
 
-    init(name: String) throws(DatagramSocketError) {
+    /// The least time between two wake-ups by traffic once they come faster than that (0: every event wakes the
+    /// loop at once). See `paceWakeUps`.
+    let wakeUpInterval: UInt64
+    private var lastWakeUp: UInt64 = 0
+
+    init(name: String, wakeUpInterval: Duration = .zero) throws(DatagramSocketError) {
         self.name = name
+        let (seconds, attoseconds) = wakeUpInterval.components
+        self.wakeUpInterval = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
         let epoll = sb_epoll_create()
         guard epoll >= 0 else { throw DatagramSocketError(operation: "epoll_create", code: -epoll) }
         let wake = sb_eventfd_create()
@@ -184,9 +191,12 @@ final class DatagramLoop: @unchecked Sendable {
     private func run() {
         pthread_setspecific(Self.currentLoopKey, Unmanaged.passUnretained(self).toOpaque())
         sb_name_thread(name)
+        // The paced sleeps below should end when asked, not up to the default 50 µs later.
+        if wakeUpInterval > 0 { sb_set_timer_slack_ns(1_000) }
         var ready = [Int32](repeating: 0, count: 64)
         while !stopping {
             let count = ready.withUnsafeMutableBufferPointer { sb_epoll_wait(epoll, $0.baseAddress, 64, timeoutMilliseconds()) }
+            if count > 0 { paceWakeUps() }
             for index in 0..<Int(max(count, 0)) {
                 let fd = ready[index]
                 if fd == wake {
@@ -211,6 +221,25 @@ final class DatagramLoop: @unchecked Sendable {
         // Queued before the stop was seen: they run here, on the loop's thread, with every socket closed.
         for task in late { task() }
         onExit?.resume()
+    }
+
+    /// Interrupt moderation, as a NIC's interrupt throttle does it. At call load each relay socket holds one or two
+    /// datagrams when the loop wakes, so a wake-up (the sleep, the scheduler, `epoll_wait`, a `recvmmsg` and a
+    /// `sendmmsg` per socket) is paid for about one packet. When wake-ups come closer together than the interval,
+    /// the loop sleeps until one interval has passed since the last one before it looks at its sockets: the kernel
+    /// queues what arrives meanwhile, and one turn then carries many calls' packets, with longer `sendmmsg` and GSO
+    /// runs. Below that rate (wake-ups further apart than twice the interval) nothing waits at all. A packet waits at
+    /// most one interval; sockets' buffers hold far more than an interval's traffic.
+    private func paceWakeUps() {
+        guard wakeUpInterval > 0 else { return }
+        let now = sb_monotonic_ns()
+        let previous = lastWakeUp
+        lastWakeUp = now
+        guard now &- previous < 2 * wakeUpInterval else { return }
+        let due = previous &+ wakeUpInterval
+        guard due > now else { return }
+        sb_sleep_until_ns(due)
+        lastWakeUp = due
     }
 
     private func runTasks() {

@@ -47,6 +47,7 @@ extension ServerConfiguration {
             software: software.isEmpty ? nil : software, tcpIdleTimeoutSeconds: tcpIdleTimeoutSeconds,
             maxTCPConnections: maxTCPConnections, maxConnectionsPerIP: maxConnectionsPerIP, turnThreads: turnThreads)
         settings.tls = tls.map { (tlsPort, $0) }
+        settings.turnWakeUpInterval = .microseconds(turnWakeUpIntervalMicroseconds)
         return settings
     }
 

@@ -61,6 +61,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// listener's socket overflows at video load and the tail latency of every call grows); the saturating single
     /// flow costs the same either way (docs/benchmarks.md).
     public var turnThreads: Int = System.coreCount
+    /// Interrupt moderation for the TURN loops: once traffic wakes a loop more often than this, it waits out the rest
+    /// of the interval before each turn, so that one turn carries many calls' packets (docs/turn.md). 0: off.
+    public var turnWakeUpIntervalMicroseconds: Int = 0
     /// Event loops for signaling connections, one per core by default; the hub's core runs on one of them.
     public var signalingThreads: Int = System.coreCount
     /// What an HTTP request may hold before it is answered (deadline, header bytes and fields, body bytes).

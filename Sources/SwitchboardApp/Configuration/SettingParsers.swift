@@ -17,6 +17,14 @@ enum SettingParsers {
         return value
     }
 
+    /// Microseconds from 0 to 10,000 (0 switches the feature off).
+    static func microseconds(_ text: String) throws(SettingProblem) -> Int {
+        guard let value = Int(text), (0...10_000).contains(value) else {
+            throw SettingProblem("'\(text)' is not a whole number of microseconds from 0 to 10000")
+        }
+        return value
+    }
+
     static func portRange(_ text: String) throws(SettingProblem) -> ClosedRange<UInt16> {
         let parts = text.split(separator: "-")
         guard parts.count == 2, let low = UInt16(parts[0]), let high = UInt16(parts[1]), low > 0, low <= high else {
