@@ -77,6 +77,8 @@ final class DatagramLoop: @unchecked Sendable {
     /// loop at once). See `paceWakeUps`.
     let wakeUpInterval: UInt64
     private var lastWakeUp: UInt64 = 0
+    /// Datagrams the current turn read: a turn that reads a full batch's worth finds the loop busy already.
+    private var readThisTurn = 0
 
     init(name: String, wakeUpInterval: Duration = .zero) throws(DatagramSocketError) {
         self.name = name
@@ -197,6 +199,7 @@ final class DatagramLoop: @unchecked Sendable {
         while !stopping {
             let count = ready.withUnsafeMutableBufferPointer { sb_epoll_wait(epoll, $0.baseAddress, 64, timeoutMilliseconds()) }
             if count > 0 { paceWakeUps() }
+            readThisTurn = 0
             for index in 0..<Int(max(count, 0)) {
                 let fd = ready[index]
                 if fd == wake {
@@ -229,13 +232,14 @@ final class DatagramLoop: @unchecked Sendable {
     /// the loop sleeps until one interval has passed since the last one before it looks at its sockets: the kernel
     /// queues what arrives meanwhile, and one turn then carries many calls' packets, with longer `sendmmsg` and GSO
     /// runs. Below that rate (wake-ups further apart than twice the interval) nothing waits at all. A packet waits at
-    /// most one interval; sockets' buffers hold far more than an interval's traffic.
+    /// most one interval; sockets' buffers hold far more than an interval's traffic. A loop whose last turn read a
+    /// full batch's worth of datagrams is busy already (a saturating flow): sleeping would only cap what it relays.
     private func paceWakeUps() {
         guard wakeUpInterval > 0 else { return }
         let now = sb_monotonic_ns()
         let previous = lastWakeUp
         lastWakeUp = now
-        guard now &- previous < 2 * wakeUpInterval else { return }
+        guard readThisTurn < Self.readBatch, now &- previous < 2 * wakeUpInterval else { return }
         let due = previous &+ wakeUpInterval
         guard due > now else { return }
         sb_sleep_until_ns(due)
@@ -345,6 +349,7 @@ final class DatagramLoop: @unchecked Sendable {
                 socket.receiver?.received(bytes, from: source, local: datagram.localIP, on: socket)
                 guard socket.isOpen else { return }
             }
+            readThisTurn &+= Int(count)
             if count < Self.readBatch { return }
         }
     }
