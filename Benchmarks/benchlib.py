@@ -119,7 +119,7 @@ SERVER_LABELS = {
     "coturn417": "coturn 4.17.1 standard",
     "coturn417mux": "coturn 4.17.1 --multiplex-peer --udp-gso",
 }
-OURS_KINDS = ("ours", "ourskernel", "ourspaced")
+OURS_KINDS = ("ours", "ourspaced", "ourskernel")
 COTURN_KINDS = ("coturn", "coturn461", "coturn417", "coturn417mux")
 # coturn 4.17.1 built from the snapshot in /work/shared/peers; SWITCHBOARD_COTURN_417=PATH points at any build.
 COTURN_417_DEFAULT = "/tmp/coturn-4.17.1/build/bin/turnserver"

@@ -24,7 +24,7 @@ import benchlib as B  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVERS = ["ours", "ourspaced", "ourskernel", "coturn417", "coturn417mux", "coturn461"]
-OURS = ("ours", "ourspaced", "ourskernel")
+OURS = B.OURS_KINDS
 COTURNS = ["coturn417", "coturn417mux", "coturn461"]
 SHORT = {"ours": "ours", "ourspaced": "ours paced", "ourskernel": "ours kernel", "coturn417": "coturn 4.17.1", "coturn417mux": "coturn 4.17.1 mux", "coturn461": "coturn 4.6.1"}
 

@@ -91,7 +91,8 @@ def main():
         heads = ["metric", "ours", "coturn 4.6.1", "ratio", "target", "", "generator cores ours / coturn"]
         lines += [""] + markdown(heads, rows)
     if calls:
-        lines += ["", "Call-shaped relay load (Benchmarks/call-load): ours (user space, user space with --turn-wakeup-interval 250, and with --kernel-fastpath) "
+        lines += ["", "Call-shaped relay load (Benchmarks/call-load): ours (user space, user space with "
+                  f"--turn-wakeup-interval {benchlib.PACED_INTERVAL_US}, and with --kernel-fastpath) "
                   "against each coturn build; relay CPU = server process CPU + the machine's softirq time per relayed "
                   "packet; user = the process's user-space part; RT = round trip; loss = round-trip loss %.",
                   "Targets (issue 16): user space relay CPU/packet ≤ 0.7× 4.17.1 standard and ≤ 0.9× 4.17.1 mux, "
@@ -143,6 +144,7 @@ KERNEL_CPU_TARGET, KERNEL_RATE_TARGET = 0.3, 2.0
 
 def call_rows(calls):
     """One row per workload, server mode and metric; a column group (value, ratio, target) per coturn build."""
+    import benchlib  # on the path since main() ran
     builds = [k for k in ("coturn417", "coturn417mux", "coturn461") if k in calls["servers"]]
     names = {"coturn417": "4.17.1", "coturn417mux": "4.17.1 mux", "coturn461": "4.6.1"}
     heads = ["metric", "ours"]
@@ -161,7 +163,7 @@ def call_rows(calls):
         for mode in [m for m in ("ours", "ourspaced", "ourskernel") if m in med]:
             o = med[mode]
             gen = " / ".join(f"{med[k]['generator_cpu_cores']:.2f}" for k in [mode] + builds)
-            label = {"ours": "", "ourspaced": " --turn-wakeup-interval 250"}.get(mode, " --kernel-fastpath")
+            label = {"ours": "", "ourspaced": f" --turn-wakeup-interval {benchlib.PACED_INTERVAL_US}"}.get(mode, " --kernel-fastpath")
             for key, text, field in metrics:
                 if key == "rate" and not w.startswith("W3"):
                     continue  # open loop: the offered rate, the same for every server

@@ -77,13 +77,12 @@ final class DatagramLoop: @unchecked Sendable {
     /// loop at once). See `paceWakeUps`.
     let wakeUpInterval: UInt64
     private var lastWakeUp: UInt64 = 0
-    /// Datagrams the current turn read: a turn that reads a full batch's worth finds the loop busy already.
+    /// Datagrams read by the turn under way; at the next wake-up, by the turn before it (`paceWakeUps`).
     private var readThisTurn = 0
 
     init(name: String, wakeUpInterval: Duration = .zero) throws(DatagramSocketError) {
         self.name = name
-        let (seconds, attoseconds) = wakeUpInterval.components
-        self.wakeUpInterval = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        self.wakeUpInterval = wakeUpInterval.loopNanoseconds
         let epoll = sb_epoll_create()
         guard epoll >= 0 else { throw DatagramSocketError(operation: "epoll_create", code: -epoll) }
         let wake = sb_eventfd_create()
@@ -260,7 +259,7 @@ final class DatagramLoop: @unchecked Sendable {
     @discardableResult
     func scheduleRepeating(every interval: Duration, _ body: @escaping () -> Void) -> Int {
         assertInLoop()
-        let nanoseconds = UInt64(interval.components.seconds) * 1_000_000_000 + UInt64(interval.components.attoseconds / 1_000_000_000)
+        let nanoseconds = interval.loopNanoseconds
         nextTimerID += 1
         timers.append(RepeatingTimer(id: nextTimerID, due: sb_monotonic_ns() + nanoseconds, interval: nanoseconds, body: body))
         return nextTimerID
@@ -434,6 +433,14 @@ struct DatagramSocketError: SystemCallError, CustomStringConvertible {
 
     var description: String { "\(operation): \(String(cString: strerror(code)))" }
     var errnoCode: Int32 { code }
+}
+
+extension Duration {
+    /// Whole nanoseconds, as the loop's monotonic clock (`sb_monotonic_ns`) counts them; a negative duration is zero.
+    fileprivate var loopNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
 }
 
 extension IPAddress {
