@@ -40,8 +40,7 @@ final class STUNDatagramReceiver: DatagramReceiver {
 
         switch demultiplexer.route(bytes) {
         case .channelData(let turn):
-            turn.clientChannelData(bytes, from: FiveTuple(client: source, server: localAddress ?? bound, transport: .udp),
-                                   via: listener)
+            turn.clientChannelData(bytes, from: FiveTuple(client: source, server: localAddress ?? bound, transport: .udp))
         case .turn(let message, let turn):
             turn.clientMessage(message, from: FiveTuple(client: source, server: localAddress ?? bound, transport: .udp),
                                via: listener)

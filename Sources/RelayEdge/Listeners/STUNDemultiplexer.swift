@@ -9,11 +9,19 @@ import TURN
 /// `Edge` is what the transport talks to the TURN edge through (`TURNEdge` on its own loop, `TURNEdgeHandle` from
 /// SwiftNIO's threads). The caller switches over the `Route` and does the I/O, so the datagram path keeps answering
 /// Binding requests in place, straight into the loop's outgoing buffer, with no allocation and no indirect call.
-struct STUNDemultiplexer<Edge> {
+/// A class: a UDP receiver reaches it through an optional on every datagram, and copying a struct out of that
+/// retained each of its references per datagram.
+final class STUNDemultiplexer<Edge> {
     let responder: BindingResponder
     /// Nil when the server runs without TURN: then only Binding is served.
     let turn: Edge?
     let counters: STUNCounters
+
+    init(responder: BindingResponder, turn: Edge?, counters: STUNCounters) {
+        self.responder = responder
+        self.turn = turn
+        self.counters = counters
+    }
 
     enum Route {
         /// ChannelData (RFC 8656 §12.4) for the TURN edge, as it came.

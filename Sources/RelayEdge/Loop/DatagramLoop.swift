@@ -329,6 +329,8 @@ final class DatagramLoop: @unchecked Sendable {
     var socketCount: Int { sockets.count }
 
     private func read(_ socket: DatagramSocket) {
+        // Once per read, not per datagram: loading it from the socket retained it every time.
+        let receiver = socket.receiver
         for _ in 0..<Self.readBudget {
             incoming.clear()
             let count = incoming.withUnsafeMutableWritableBytes { raw in
@@ -345,7 +347,7 @@ final class DatagramLoop: @unchecked Sendable {
                     continue
                 }
                 let bytes = incoming.getSlice(at: Int(datagram.offset), length: Int(datagram.length))!
-                socket.receiver?.received(bytes, from: source, local: datagram.localIP, on: socket)
+                receiver?.received(bytes, from: source, local: datagram.localIP, on: socket)
                 guard socket.isOpen else { return }
             }
             readThisTurn &+= Int(count)

@@ -133,10 +133,12 @@ final class TURNEdge {
         perform()
     }
 
-    func clientChannelData(_ bytes: ByteBuffer, from fiveTuple: FiveTuple, via listener: DatagramSocket?) {
-        remember(listener, for: fiveTuple)
-        core.handleClientChannelData(bytes, from: fiveTuple, into: &actions)
-        perform()
+    /// Sent at once, without an action: this is the path of every relayed packet from a client. The listener need not
+    /// be remembered here: ChannelData is relayed only for an allocation, whose Allocate came through the same one.
+    func clientChannelData(_ bytes: ByteBuffer, from fiveTuple: FiveTuple) {
+        guard case .toPeer(let data, let relay, let peer) = core.routeClientChannelData(bytes, from: fiveTuple),
+              let socket = relays[relay] else { return }
+        loop.send(data, to: peer, via: socket)
     }
 
     func tcpConnectionOpened(_ fiveTuple: FiveTuple, channel: Channel, routes: NIOLoopBound<StreamChannelRoutes>) {
@@ -207,11 +209,16 @@ final class TURNEdge {
 
     // MARK: Input from peers
 
-    func peerDatagram(_ bytes: ByteBuffer, from peer: TransportAddress, relay: TransportAddress) {
-        let route = core.routePeerDatagram(length: bytes.readableBytes, from: peer, relay: relay)
+    fileprivate func peerDatagram(_ bytes: ByteBuffer, from peer: TransportAddress, via receiver: RelayReceiver) {
+        let route = if let owner = receiver.owner {
+            core.routePeerDatagram(length: bytes.readableBytes, from: peer, owner: owner)
+        } else {
+            core.routePeerDatagram(length: bytes.readableBytes, from: peer, relay: receiver.relay)
+        }
         guard let fiveTuple = route.fiveTuple else { return }
         if fiveTuple.transport == .udp {
-            guard let listener = udpListeners[fiveTuple.server] else { return }
+            guard let listener = receiver.clientListener ?? udpListeners[fiveTuple.server] else { return }
+            receiver.clientListener = listener
             // Framed straight into the loop's outgoing buffer: relaying to a client allocates nothing.
             let start = loop.outgoing.writerIndex
             route.frame(bytes, from: peer, into: &loop.outgoing)
@@ -290,7 +297,8 @@ final class TURNEdge {
     private func openRelay(_ address: TransportAddress, dontFragment: Bool) {
         do {
             let socket = try loop.openSocket(at: address, dontFragment: dontFragment,
-                                             receiver: RelayReceiver(edge: self, relay: address))
+                                             receiver: RelayReceiver(edge: self, relay: address,
+                                                                     owner: core.relayOwner(of: address)))
             relays[address] = socket
             core.relayOpened(address, into: &actions)
         } catch {
@@ -300,18 +308,23 @@ final class TURNEdge {
     }
 }
 
-/// Datagrams from peers on one relay socket.
+/// Datagrams from peers on one relay socket. It keeps what stays the same for the socket's life (its allocation, and
+/// the listener its client is answered from) so that a relayed packet looks neither up by address.
 private final class RelayReceiver: DatagramReceiver {
     unowned let edge: TURNEdge
     let relay: TransportAddress
+    let owner: RelayOwner?
+    /// The UDP listener of the owner's client, once a datagram went to it.
+    var clientListener: DatagramSocket?
 
-    init(edge: TURNEdge, relay: TransportAddress) {
+    init(edge: TURNEdge, relay: TransportAddress, owner: RelayOwner?) {
         self.edge = edge
         self.relay = relay
+        self.owner = owner
     }
 
     func received(_ bytes: ByteBuffer, from source: TransportAddress, local: IPAddress?, on socket: DatagramSocket) {
-        edge.peerDatagram(bytes, from: source, relay: relay)
+        edge.peerDatagram(bytes, from: source, via: self)
     }
 }
 
@@ -354,7 +367,7 @@ struct TURNEdgeHandle: @unchecked Sendable {
             for input in batch {
                 switch input {
                 case .message(let message): edge.clientMessage(message, from: fiveTuple, via: nil)
-                case .channelData(let bytes): edge.clientChannelData(bytes, from: fiveTuple, via: nil)
+                case .channelData(let bytes): edge.clientChannelData(bytes, from: fiveTuple)
                 }
             }
         }

@@ -124,6 +124,17 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Fewer words than the derived hash (no case tag): every relayed packet hashes addresses several times.
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .v4(let value):
+            hasher.combine(UInt64(value))
+        case .v6(let high, let low):
+            hasher.combine(high)
+            hasher.combine(low)
+        }
+    }
+
     public static let ipv4Loopback = IPAddress.v4(0x7F00_0001)
     public static let ipv6Loopback = IPAddress.v6(high: 0, low: 1)
 }
@@ -142,6 +153,18 @@ public struct TransportAddress: Hashable, Sendable, CustomStringConvertible {
     public init(ip: IPAddress, port: UInt16) {
         self.ip = ip
         self.port = port
+    }
+
+    /// An IPv4 address and its port in one word.
+    public func hash(into hasher: inout Hasher) {
+        switch ip {
+        case .v4(let value):
+            hasher.combine(UInt64(value) << 16 | UInt64(port))
+        case .v6(let high, let low):
+            hasher.combine(high)
+            hasher.combine(low)
+            hasher.combine(port)
+        }
     }
 
     /// Parses `1.2.3.4:5`, `[::1]:5`, or a bare address with `defaultPort`.

@@ -56,6 +56,8 @@ final class Allocation {
 
     var createdAt: Timestamp
     let traffic = AllocationTraffic()
+    /// Set as the core removes it from its table: an edge holding it (`RelayOwner`) then relays nothing more for it.
+    var isDeleted = false
 
     init(fiveTuple: FiveTuple, username: String, auth: AuthenticatedUser, state: State, relays: [TransportAddress],
          advertised: [TransportAddress], expiry: Timestamp, lifetime: UInt32, dontFragment: Bool,
@@ -91,8 +93,10 @@ final class Allocation {
         return now < expiry
     }
 
+    /// A plain loop: `first(where:)` retained the array per relayed packet.
     func relay(for family: AddressFamily) -> TransportAddress? {
-        relays.first { $0.ip.family == family }
+        for relay in relays where relay.ip.family == family { return relay }
+        return nil
     }
 
     var families: [AddressFamily] { relays.map(\.ip.family) }

@@ -20,11 +20,23 @@ extension TURNServerCore {
 
     /// ChannelData from a client. `buffer` holds one ChannelData message (a datagram, or a unit framed from a stream).
     public func handleClientChannelData(_ buffer: ByteBuffer, from fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
-        guard case .success(let (number, data)) = ChannelData.parse(buffer) else { return drop() }
+        if case .toPeer(let data, let relay, let peer) = routeClientChannelData(buffer, from: fiveTuple) {
+            actions.append(.toPeer(data, relay: relay, peer: peer))
+        }
+    }
+
+    /// The decision of `handleClientChannelData` as a value rather than an action, for an edge that sends at once:
+    /// the relayed packet then costs no action built, queued and taken apart. Counts it as `handleClientChannelData`
+    /// does.
+    public func routeClientChannelData(_ buffer: ByteBuffer, from fiveTuple: FiveTuple) -> ClientDatagramRoute {
+        guard case .success(let (number, data)) = ChannelData.parse(buffer) else {
+            drop()
+            return .drop
+        }
         let now = clock.now()
         let admission = allocations[fiveTuple]?.admitChannelData(number, bytes: data.readableBytes, now: now,
                                                                  limited: configuration.maxBytesPerSecondPerAllocation > 0)
-        relay(data, admission ?? .drop, into: &actions)
+        return route(data, admission ?? .drop)
     }
 
     private func relayToPeer(_ data: ByteBuffer, peer: TransportAddress, from fiveTuple: FiveTuple,
@@ -32,20 +44,23 @@ extension TURNServerCore {
         let now = clock.now()
         let admission = allocations[fiveTuple]?.admitToPeer(peer, bytes: data.readableBytes, channelExpiry: nil, now: now,
                                                             limited: configuration.maxBytesPerSecondPerAllocation > 0)
-        relay(data, admission ?? .drop, into: &actions)
+        if case .toPeer(let data, let relay, let peer) = route(data, admission ?? .drop) {
+            actions.append(.toPeer(data, relay: relay, peer: peer))
+        }
     }
 
-    private func relay(_ data: ByteBuffer, _ admission: Allocation.Admission, into actions: inout [TURNAction]) {
+    private func route(_ data: ByteBuffer, _ admission: Allocation.Admission) -> ClientDatagramRoute {
         switch admission {
         case .relay(let relay, let peer):
             counters.packetsToPeer += 1
             counters.bytesToPeer += data.readableBytes
-            actions.append(.toPeer(data, relay: relay, peer: peer))
+            return .toPeer(data, relay: relay, peer: peer)
         case .rateLimited:
             counters.packetsRateLimited += 1
         case .drop:
             drop()
         }
+        return .drop
     }
 
     /// A datagram from a peer arrived on a relay socket (RFC 8656 §10.3, §12.6): forwarded as ChannelData when a
@@ -62,14 +77,34 @@ extension TURNServerCore {
     /// The decision of `handlePeerDatagram` without the framing, for an edge that frames into its own buffers.
     /// Counts the packet as forwarded (or dropped) as `handlePeerDatagram` does.
     public func routePeerDatagram(length: Int, from peer: TransportAddress, relay: TransportAddress) -> PeerDatagramRoute {
-        let now = clock.now()
-        guard let fiveTuple = relayOwners[relay],
-              let admission = allocations[fiveTuple]?.admitFromPeer(peer, bytes: length, now: now,
-                                                                     limited: configuration.maxBytesPerSecondPerAllocation > 0)
-        else {
+        guard let fiveTuple = relayOwners[relay], let allocation = allocations[fiveTuple] else {
             drop()
             return .drop
         }
+        return routePeerDatagram(length: length, from: peer, to: allocation)
+    }
+
+    /// `routePeerDatagram(length:from:relay:)` for an edge that kept the relay's owner (`relayOwner(of:)`) beside its
+    /// socket: no look-up by address per packet.
+    public func routePeerDatagram(length: Int, from peer: TransportAddress, owner: RelayOwner) -> PeerDatagramRoute {
+        guard !owner.allocation.isDeleted else {
+            drop()
+            return .drop
+        }
+        return routePeerDatagram(length: length, from: peer, to: owner.allocation)
+    }
+
+    /// The owner of a relay address the edge is opening a socket for; nil when no allocation holds it.
+    public func relayOwner(of relay: TransportAddress) -> RelayOwner? {
+        guard let fiveTuple = relayOwners[relay], let allocation = allocations[fiveTuple] else { return nil }
+        return RelayOwner(allocation: allocation)
+    }
+
+    private func routePeerDatagram(length: Int, from peer: TransportAddress, to allocation: Allocation) -> PeerDatagramRoute {
+        let now = clock.now()
+        let fiveTuple = allocation.fiveTuple
+        let admission = allocation.admitFromPeer(peer, bytes: length, now: now,
+                                                 limited: configuration.maxBytesPerSecondPerAllocation > 0)
         switch admission {
         case .drop:
             drop()
@@ -91,6 +126,23 @@ extension TURNServerCore {
     private func drop() {
         counters.packetsDropped += 1
     }
+}
+
+/// Where ChannelData from a client goes: its payload to a peer from a relay address, or nowhere (counted as dropped or
+/// rate-limited by the core).
+public enum ClientDatagramRoute {
+    case toPeer(ByteBuffer, relay: TransportAddress, peer: TransportAddress)
+    case drop
+}
+
+/// The allocation behind one relay address, as an edge keeps it beside the relay socket, so that datagrams from peers
+/// reach it without two look-ups by address per packet. The relay's address never changes owner while its socket is
+/// open: the core asks for the socket to be closed when the allocation ends.
+public struct RelayOwner {
+    let allocation: Allocation
+
+    /// The client the relay's datagrams are for.
+    public var fiveTuple: FiveTuple { allocation.fiveTuple }
 }
 
 /// How a datagram from a peer reaches the client: in ChannelData on a bound channel, or in a Data indication.

@@ -183,6 +183,7 @@ public final class TURNServerCore {
 
     func deleteAllocation(_ fiveTuple: FiveTuple, reason: AllocationEndReason, into actions: inout [TURNAction]) {
         guard let allocation = allocations.removeValue(forKey: fiveTuple) else { return }
+        allocation.isDeleted = true
         let routesBefore = actions.count
         var portsHeld = false
         if case .active = allocation.state {
