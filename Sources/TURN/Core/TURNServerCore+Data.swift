@@ -20,9 +20,7 @@ extension TURNServerCore {
 
     /// ChannelData from a client. `buffer` holds one ChannelData message (a datagram, or a unit framed from a stream).
     public func handleClientChannelData(_ buffer: ByteBuffer, from fiveTuple: FiveTuple, into actions: inout [TURNAction]) {
-        if case .toPeer(let data, let relay, let peer) = routeClientChannelData(buffer, from: fiveTuple) {
-            actions.append(.toPeer(data, relay: relay, peer: peer))
-        }
+        if let action = routeClientChannelData(buffer, from: fiveTuple).action { actions.append(action) }
     }
 
     /// The decision of `handleClientChannelData` as a value rather than an action, for an edge that sends at once:
@@ -44,9 +42,7 @@ extension TURNServerCore {
         let now = clock.now()
         let admission = allocations[fiveTuple]?.admitToPeer(peer, bytes: data.readableBytes, channelExpiry: nil, now: now,
                                                             limited: configuration.maxBytesPerSecondPerAllocation > 0)
-        if case .toPeer(let data, let relay, let peer) = route(data, admission ?? .drop) {
-            actions.append(.toPeer(data, relay: relay, peer: peer))
-        }
+        if let action = route(data, admission ?? .drop).action { actions.append(action) }
     }
 
     private func route(_ data: ByteBuffer, _ admission: Allocation.Admission) -> ClientDatagramRoute {
@@ -77,11 +73,11 @@ extension TURNServerCore {
     /// The decision of `handlePeerDatagram` without the framing, for an edge that frames into its own buffers.
     /// Counts the packet as forwarded (or dropped) as `handlePeerDatagram` does.
     public func routePeerDatagram(length: Int, from peer: TransportAddress, relay: TransportAddress) -> PeerDatagramRoute {
-        guard let fiveTuple = relayOwners[relay], let allocation = allocations[fiveTuple] else {
+        guard let owner = relayOwner(of: relay) else {
             drop()
             return .drop
         }
-        return routePeerDatagram(length: length, from: peer, to: allocation)
+        return routePeerDatagram(length: length, from: peer, to: owner.allocation)
     }
 
     /// `routePeerDatagram(length:from:relay:)` for an edge that kept the relay's owner (`relayOwner(of:)`) beside its
@@ -133,6 +129,12 @@ extension TURNServerCore {
 public enum ClientDatagramRoute {
     case toPeer(ByteBuffer, relay: TransportAddress, peer: TransportAddress)
     case drop
+
+    /// The action that carries the route out, for callers that answer with actions; nil for `.drop`.
+    var action: TURNAction? {
+        guard case .toPeer(let data, let relay, let peer) = self else { return nil }
+        return .toPeer(data, relay: relay, peer: peer)
+    }
 }
 
 /// The allocation behind one relay address, as an edge keeps it beside the relay socket, so that datagrams from peers
