@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 // tcx attach types (Linux 6.6); older UAPI headers lack them.
@@ -84,6 +85,41 @@ static bool open_libbpf(libbpf_api *api, char *error, size_t error_size) {
     return true;
 }
 
+// How many copies a per-CPU map keeps of each value: one per possible CPU, as the kernel counts them
+// (/sys/devices/system/cpu/possible, e.g. "0-3" or "0,2-5"), not only the online ones.
+static int count_possible_cpus(void) {
+    FILE *file = fopen("/sys/devices/system/cpu/possible", "r");
+    if (!file) return -1;
+    char text[256];
+    size_t length = fread(text, 1, sizeof(text) - 1, file);
+    fclose(file);
+    text[length] = 0;
+    int count = 0;
+    for (char *cursor = text; *cursor && *cursor != '\n';) {
+        char *next;
+        long first = strtol(cursor, &next, 10);
+        if (next == cursor) return -1;
+        long last = first;
+        if (*next == '-') {
+            cursor = next + 1;
+            last = strtol(cursor, &next, 10);
+            if (next == cursor || last < first) return -1;
+        }
+        count += (int)(last - first + 1);
+        cursor = *next == ',' ? next + 1 : next;
+    }
+    return count > 0 ? count : -1;
+}
+
+// The program compares expiries with bpf_ktime_get_coarse_ns, which trails CLOCK_MONOTONIC by up to a tick (the
+// resolution of CLOCK_MONOTONIC_COARSE); installing each expiry two ticks early keeps the fast path from forwarding
+// anything after the exact expiry, and the last ticks' datagrams go to user space, which decides exactly.
+static __u64 coarse_clock_margin(void) {
+    struct timespec resolution;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) != 0) return 20000000; // 20 ms: two ticks at HZ=100
+    return 2 * ((__u64)resolution.tv_sec * 1000000000ull + (__u64)resolution.tv_nsec);
+}
+
 static long bpf_call(int command, union bpf_attr *attributes) {
     return syscall(__NR_bpf, command, attributes, sizeof(*attributes));
 }
@@ -127,6 +163,12 @@ sb_fastpath *sb_fastpath_load(const void *object, size_t size, __u32 max_routes,
     fastpath->maps.client_channels = api->map_fd(maps[0]);
     fastpath->maps.peer_routes = api->map_fd(maps[1]);
     fastpath->maps.route_counters = api->map_fd(maps[2]);
+    fastpath->maps.possible_cpus = count_possible_cpus();
+    if (fastpath->maps.possible_cpus < 1) {
+        snprintf(error, error_size, "could not read the number of possible CPUs from /sys/devices/system/cpu/possible");
+        goto fail;
+    }
+    fastpath->maps.expiry_margin_ns = coarse_clock_margin();
     return fastpath;
 fail:
     sb_fastpath_close(fastpath);
@@ -199,9 +241,11 @@ static struct sb_peer_key peer_key(const struct sb_channel_route *route) {
 int sb_route_install(sb_fastpath_maps maps, const struct sb_channel_route *route) {
     struct sb_client_channel_key from_client = client_key(route);
     struct sb_peer_key from_peer = peer_key(route);
-    int result = map_update(maps.client_channels, &from_client, route);
+    struct sb_channel_route installed = *route;
+    installed.expires_ns = route->expires_ns > maps.expiry_margin_ns ? route->expires_ns - maps.expiry_margin_ns : 0;
+    int result = map_update(maps.client_channels, &from_client, &installed);
     if (result != 0) return result;
-    result = map_update(maps.peer_routes, &from_peer, route);
+    result = map_update(maps.peer_routes, &from_peer, &installed);
     if (result != 0) map_delete(maps.client_channels, &from_client);
     return result;
 }
@@ -214,17 +258,35 @@ int sb_route_remove(sb_fastpath_maps maps, const struct sb_channel_route *route)
     return first != 0 ? first : second;
 }
 
+// A per-CPU map's value buffer holds one copy per possible CPU, each rounded up to 8 bytes (ours already is).
+_Static_assert(sizeof(struct sb_route_counters) % 8 == 0, "per-CPU values are 8-byte aligned");
+
 int sb_route_counters_read(sb_fastpath_maps maps, __u32 slot, struct sb_route_counters *out) {
+    struct sb_route_counters *copies = calloc((size_t)maps.possible_cpus, sizeof(*copies));
+    if (!copies) return -ENOMEM;
     union bpf_attr attributes;
     memset(&attributes, 0, sizeof(attributes));
     attributes.map_fd = (__u32)maps.route_counters;
     attributes.key = (__u64)(unsigned long)&slot;
-    attributes.value = (__u64)(unsigned long)out;
-    return bpf_call(BPF_MAP_LOOKUP_ELEM, &attributes) == 0 ? 0 : -errno;
+    attributes.value = (__u64)(unsigned long)copies;
+    int result = bpf_call(BPF_MAP_LOOKUP_ELEM, &attributes) == 0 ? 0 : -errno;
+    if (result == 0) {
+        memset(out, 0, sizeof(*out));
+        for (int cpu = 0; cpu < maps.possible_cpus; cpu++) {
+            out->packets_to_peer += copies[cpu].packets_to_peer;
+            out->bytes_to_peer += copies[cpu].bytes_to_peer;
+            out->packets_to_client += copies[cpu].packets_to_client;
+            out->bytes_to_client += copies[cpu].bytes_to_client;
+        }
+    }
+    free(copies);
+    return result;
 }
 
 int sb_route_counters_clear(sb_fastpath_maps maps, __u32 slot) {
-    struct sb_route_counters zero;
-    memset(&zero, 0, sizeof(zero));
-    return map_update(maps.route_counters, &slot, &zero);
+    struct sb_route_counters *zero = calloc((size_t)maps.possible_cpus, sizeof(*zero));
+    if (!zero) return -ENOMEM;
+    int result = map_update(maps.route_counters, &slot, zero);
+    free(zero);
+    return result;
 }

@@ -92,14 +92,19 @@ public struct KernelFastPathMaps: Sendable {
     let clientChannels: Int32
     let peerRoutes: Int32
     let routeCounters: Int32
+    let possibleCPUs: Int32
+    let expiryMarginNanoseconds: UInt64
 
     init(_ maps: sb_fastpath_maps) {
         clientChannels = maps.client_channels
         peerRoutes = maps.peer_routes
         routeCounters = maps.route_counters
+        possibleCPUs = maps.possible_cpus
+        expiryMarginNanoseconds = maps.expiry_margin_ns
     }
 
     var raw: sb_fastpath_maps {
-        sb_fastpath_maps(client_channels: clientChannels, peer_routes: peerRoutes, route_counters: routeCounters)
+        sb_fastpath_maps(client_channels: clientChannels, peer_routes: peerRoutes, route_counters: routeCounters,
+                         possible_cpus: possibleCPUs, expiry_margin_ns: expiryMarginNanoseconds)
     }
 }

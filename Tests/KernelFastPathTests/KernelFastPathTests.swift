@@ -108,6 +108,55 @@ final class KernelFastPathTests: XCTestCase {
         XCTAssertEqual(sockets.relay.receive()?.bytes, [5], "a removed route is user space's again")
     }
 
+    /// The counters are per CPU (each CPU adds to its own copy); a read must sum every copy. On loopback the program
+    /// runs on the sending CPU, so sending from each CPU in turn fills each copy.
+    func testCountersSumWhatEveryCPUForwarded() throws {
+        let sockets = Sockets()
+        let table = ChannelRouteTable(fastPath, slots: 0..<8)
+        let route = sockets.route()
+        table.install(route)
+        var original = cpu_set_t()
+        XCTAssertEqual(Affinity.get(0, MemoryLayout<cpu_set_t>.size, &original), 0)
+        defer { _ = Affinity.set(0, MemoryLayout<cpu_set_t>.size, &original) }
+        let cpus = (0..<Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))).filter(runOnCPU)
+        XCTAssertFalse(cpus.isEmpty)
+        let perCPU = 5
+        for cpu in cpus {
+            XCTAssertTrue(runOnCPU(cpu))
+            for _ in 0..<perCPU {
+                sockets.client.send([0x40, 0x01, 0x00, 0x03, 1, 2, 3], to: sockets.server.address)
+                sockets.peer.send([9], to: sockets.relay.address)
+            }
+        }
+        for _ in 0..<(perCPU * cpus.count) {
+            XCTAssertEqual(sockets.peer.receive()?.bytes, [1, 2, 3])
+            XCTAssertEqual(sockets.client.receive()?.bytes, [0x40, 0x01, 0x00, 0x01, 9])
+        }
+        let sent = perCPU * cpus.count
+        XCTAssertEqual(table.remove(route.key), KernelRouteCounts(bytesToPeer: 3 * sent, packetsToPeer: sent,
+                                                                  bytesToClient: sent, packetsToClient: sent))
+
+        // A slot reused by the next route starts from zero on every CPU.
+        let next = Sockets()
+        let nextRoute = next.route()
+        table.install(nextRoute)
+        next.peer.send([7, 7], to: next.relay.address)
+        XCTAssertEqual(next.client.receive()?.bytes, [0x40, 0x01, 0x00, 0x02, 7, 7])
+        XCTAssertEqual(table.remove(nextRoute.key), KernelRouteCounts(bytesToClient: 2, packetsToClient: 1))
+    }
+
+    /// The program reads the kernel's coarse clock, which trails the exact one; routes are installed early enough
+    /// that a route in its last milliseconds already leaves its datagrams to user space.
+    func testRouteInItsLastMillisecondIsUserSpaces() throws {
+        let sockets = Sockets()
+        let table = ChannelRouteTable(fastPath, slots: 0..<8)
+        table.install(sockets.route(expiresIn: 0.001))
+        sockets.peer.send([1], to: sockets.relay.address)
+        XCTAssertEqual(sockets.relay.receive()?.bytes, [1])
+        XCTAssertNil(sockets.client.receive(timeout: 0.05))
+        table.removeAll()
+    }
+
     func testFullTableRefusesAndTheRouteStaysInUserSpace() throws {
         let table = ChannelRouteTable(fastPath, slots: 0..<2)
         let sockets = (0..<3).map { _ in Sockets() }
@@ -127,6 +176,24 @@ final class KernelFastPathTests: XCTestCase {
         }
         XCTAssertTrue("\(reason)".contains("no interface"), "\(reason)")
     }
+}
+
+/// sched_getaffinity and sched_setaffinity, which Swift's Glibc module leaves out (they need _GNU_SOURCE).
+private enum Affinity {
+    typealias Call = @convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> Int32
+    static let get = resolve("sched_getaffinity")
+    static let set = resolve("sched_setaffinity")
+
+    private static func resolve(_ name: String) -> Call {
+        unsafeBitCast(dlsym(dlopen(nil, RTLD_NOW), name)!, to: Call.self)
+    }
+}
+
+/// Moves the calling thread to `cpu` alone; false when that CPU is not available to it.
+private func runOnCPU(_ cpu: Int) -> Bool {
+    var set = cpu_set_t()
+    withUnsafeMutableBytes(of: &set) { $0[cpu / 8] |= UInt8(1 << (cpu % 8)) }
+    return Affinity.set(0, MemoryLayout<cpu_set_t>.size, &set) == 0
 }
 
 private func monotonicNow() -> UInt64 {

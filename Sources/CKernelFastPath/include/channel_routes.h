@@ -41,8 +41,9 @@ struct sb_channel_route {
     /// goes up the stack; otherwise the kernel's FIB picks the interface and next hop.
     __u8 local_destinations;
     __u32 counter_slot; // index into the counters array
-    /// CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns): the earlier of the channel's and the permission's expiry.
-    /// From then on the program hands the datagram to user space, which drops it as the core would.
+    /// CLOCK_MONOTONIC nanoseconds: the earlier of the channel's and the permission's expiry, installed early by the
+    /// loader's margin because the program compares it with the coarse clock (bpf_ktime_get_coarse_ns). From then
+    /// on the program hands the datagram to user space, which drops it as the core would.
     __u64 expires_ns;
 };
 

@@ -13,7 +13,11 @@
 typedef struct {
     int client_channels;
     int peer_routes;
+    /// A per-CPU array: one copy of each slot per possible CPU, summed when read.
     int route_counters;
+    int possible_cpus;
+    /// How much earlier than asked an expiry is installed: two ticks of the coarse clock the program reads.
+    __u64 expiry_margin_ns;
 } sb_fastpath_maps;
 
 typedef struct sb_fastpath sb_fastpath;
@@ -28,11 +32,12 @@ int sb_fastpath_attach_ingress(sb_fastpath *fastpath, int ifindex);
 /// Detaches everywhere and frees the program and maps.
 void sb_fastpath_close(sb_fastpath *fastpath);
 
-/// Writes both directions of a route (client→peer under its ChannelData key, peer→client under its peer key). 0 or
-/// -errno (-E2BIG when the maps are full).
+/// Writes both directions of a route (client→peer under its ChannelData key, peer→client under its peer key), with
+/// its expiry moved `expiry_margin_ns` earlier. 0 or -errno (-E2BIG when the maps are full).
 int sb_route_install(sb_fastpath_maps maps, const struct sb_channel_route *route);
 /// Removes both directions; missing entries are not an error.
 int sb_route_remove(sb_fastpath_maps maps, const struct sb_channel_route *route);
+/// The slot's counts, summed over every CPU's copy.
 int sb_route_counters_read(sb_fastpath_maps maps, __u32 slot, struct sb_route_counters *out);
 int sb_route_counters_clear(sb_fastpath_maps maps, __u32 slot);
 
