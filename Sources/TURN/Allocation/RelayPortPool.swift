@@ -14,7 +14,7 @@ struct RelayPortPool {
     private var used: [IPAddress: Set<UInt16>] = [:]
     private var unusable: [TransportAddress: Timestamp] = [:]
     private(set) var reservations: [UInt64: Reservation] = [:]
-    private var generator = SystemRandomNumberGenerator()
+    private var generator = BufferedSystemRandom()
 
     init(range: ClosedRange<UInt16>) {
         self.range = range

@@ -27,7 +27,7 @@ public final class TURNServerCore {
     /// TCP relays (RFC 6062) of ended allocations whose last traffic report is still to come from the edge.
     var closingStreamRelays: [TransportAddress: FiveTuple] = [:]
     /// CONNECTION-IDs are random, so one client cannot guess and bind another's; tests may seed it.
-    var connectionIDs: any RandomNumberGenerator = SystemRandomNumberGenerator()
+    var connectionIDs: any RandomNumberGenerator = BufferedSystemRandom()
     public internal(set) var counters = TURNCounters()
 
     /// Quotas shared with the other cores of the server; nil when this core is alone and counts for itself.
