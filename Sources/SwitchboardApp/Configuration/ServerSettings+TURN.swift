@@ -52,7 +52,7 @@ extension ServerSettings {
         .switch("kernel-fastpath",
                 help: "Forward bound channels (UDP, IPv4) in the kernel with a tc BPF program; needs root or CAP_BPF and CAP_NET_ADMIN, Linux 6.6, libbpf1. Falls back to user space with one log line.",
                 \.kernelFastPath),
-        Setting("kernel-fastpath-routes", "COUNT", help: "Channels the kernel fast path holds at most; more stay in user space.",
+        Setting("kernel-fastpath-routes", "COUNT", help: "Channels the kernel fast path holds at most; more stay in user space. Its counters take 32 bytes per channel per possible CPU of kernel memory, reserved at start.",
                 default: "65536",
                 parse: { c, text throws(SettingProblem) in c.kernelFastPathRoutes = try SettingParsers.positive(text) },
                 current: { "\($0.kernelFastPathRoutes)" }),
