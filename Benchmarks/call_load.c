@@ -15,6 +15,9 @@
  *   --in-flight N       setup transactions in flight (default 256)
  *   --client-ip IP      client sockets' address (default 127.0.0.2), --peer-ip IP peer sockets' (default 127.0.0.3)
  *   --tick-us US        open loop: the sender sleeps at least this long between bursts (default 100)
+ *   --bpf-program NAME  also count the CPU time of the BPF programs named NAME (the server's kernel fast path): the
+ *                       kernel's run-time statistics are switched on for the run (BPF_ENABLE_STATS) and read at the
+ *                       window's edges; prints bpf_us_per_packet and bpf_runs_per_packet (-1 when unavailable)
  *
  * Setup (before any clock starts): every allocation runs Allocate -> 401 (REALM, NONCE) -> Allocate with USERNAME,
  * REALM, NONCE, REQUESTED-TRANSPORT=UDP, MESSAGE-INTEGRITY, FINGERPRINT -> ChannelBind 0x4000 to its own peer socket's
@@ -46,6 +49,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/bpf.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +57,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -493,8 +498,38 @@ static void udp_drops(uint64_t *gen, uint64_t *srv) {
   fclose(f);
 }
 
+/* The CPU time the kernel's BPF statistics charge to programs called `name` (BPF_OBJ_NAME_LEN keeps 15
+ * characters of it), and how often they ran: the fast path's own cost, which runs in softirq and belongs to no
+ * process. 0 when found, -1 otherwise. */
+static const char *bpf_program;
+static int bpf_stats_fd = -1;
+static long bpf_call(int cmd, union bpf_attr *a) { return syscall(__NR_bpf, cmd, a, sizeof *a); }
+static int bpf_program_time(uint64_t *ns, uint64_t *runs) {
+  *ns = *runs = 0;
+  int found = -1;
+  union bpf_attr a;
+  uint32_t id = 0;
+  for (;;) {
+    memset(&a, 0, sizeof a); a.start_id = id;
+    if (bpf_call(BPF_PROG_GET_NEXT_ID, &a) != 0) break;
+    id = a.next_id;
+    memset(&a, 0, sizeof a); a.prog_id = id;
+    int fd = (int)bpf_call(BPF_PROG_GET_FD_BY_ID, &a);
+    if (fd < 0) continue;
+    struct bpf_prog_info info; memset(&info, 0, sizeof info);
+    memset(&a, 0, sizeof a);
+    a.info.bpf_fd = (uint32_t)fd; a.info.info_len = sizeof info; a.info.info = (uint64_t)(uintptr_t)&info;
+    if (bpf_call(BPF_OBJ_GET_INFO_BY_FD, &a) == 0 && !strncmp(info.name, bpf_program, sizeof info.name - 1)) {
+      *ns += info.run_time_ns; *runs += info.run_cnt; found = 0;
+    }
+    close(fd);
+  }
+  return found;
+}
+
 typedef struct {
   uint64_t t, gen_cpu, client_cpu, peer_cpu, sent, peer_rx, client_rx, busy, interrupts, gen_drops, srv_drops;
+  uint64_t bpf_ns, bpf_runs; int bpf_ok;
   proc_cpu_t server;
 } snap_t;
 
@@ -510,11 +545,12 @@ static void snapshot(snap_t *s) {
   udp_drops(&s->gen_drops, &s->srv_drops);
   memset(&s->server, 0, sizeof s->server);
   if (server_pid) read_proc_cpu(server_pid, &s->server);
+  s->bpf_ok = bpf_program && bpf_stats_fd >= 0 && bpf_program_time(&s->bpf_ns, &s->bpf_runs) == 0;
 }
 
 static void usage(const char *me) {
   fprintf(stderr, "usage: %s HOST PORT USER PASSWORD [--allocations N] [--rate PPS | --closed WINDOW] [--payload B] "
-                  "[--warmup S] [--seconds S] [--server-pid PID] [--in-flight N] [--client-ip IP] [--peer-ip IP] [--tick-us US]\n", me);
+                  "[--warmup S] [--seconds S] [--server-pid PID] [--in-flight N] [--client-ip IP] [--peer-ip IP] [--tick-us US] [--bpf-program NAME]\n", me);
   exit(2);
 }
 
@@ -535,6 +571,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(o, "--warmup")) warmup = atof(v);
     else if (!strcmp(o, "--seconds")) seconds = atof(v);
     else if (!strcmp(o, "--server-pid")) server_pid = atoi(v);
+    else if (!strcmp(o, "--bpf-program")) bpf_program = v;
     else if (!strcmp(o, "--in-flight")) in_flight = atoi(v);
     else if (!strcmp(o, "--client-ip")) cip = v;
     else if (!strcmp(o, "--peer-ip")) pip = v;
@@ -580,6 +617,13 @@ int main(int argc, char **argv) {
   pthread_create(&ct, NULL, client_thread, NULL);
   pthread_getcpuclockid(ct, &client_clock);
   pthread_getcpuclockid(pt, &peer_clock);
+  if (bpf_program) {
+    /* Held open for the run: the kernel keeps run-time statistics while any such descriptor is open. */
+    union bpf_attr a; memset(&a, 0, sizeof a);
+    a.enable_stats.type = BPF_STATS_RUN_TIME;
+    bpf_stats_fd = (int)bpf_call(BPF_ENABLE_STATS, &a);
+    if (bpf_stats_fd < 0) fprintf(stderr, "call_load: BPF run-time statistics unavailable: %s\n", strerror(errno));
+  }
   snap_t s0, s1;
   sleep_until(t_ms); snapshot(&s0);
   sleep_until(t_me); snapshot(&s1);
@@ -629,6 +673,11 @@ int main(int argc, char **argv) {
   double interrupts = (double)(s1.interrupts - s0.interrupts) / clk_tck;
   double other = busy - gcpu - (server_pid ? scpu : 0) - interrupts;
   printf(" softirq_cpu_cores=%.3f relay_cpu_us_per_packet=%.3f", interrupts / el, (scpu + interrupts) * per);
+  if (s0.bpf_ok && s1.bpf_ok)
+    printf(" bpf_us_per_packet=%.3f bpf_runs_per_packet=%.3f", (s1.bpf_ns - s0.bpf_ns) / 1e3 * (relayed ? 1.0 / relayed : 0),
+           relayed ? (double)(s1.bpf_runs - s0.bpf_runs) / relayed : 0);
+  else
+    printf(" bpf_us_per_packet=%.3f bpf_runs_per_packet=%.3f", bpf_program ? -1.0 : 0.0, bpf_program ? -1.0 : 0.0);
   printf(" other_cpu_cores=%.3f elapsed_s=%.3f\n", (other > 0 ? other : 0) / el, el);
   return client_rx_total ? 0 : 1;
 }

@@ -55,6 +55,8 @@ def one_run(exe, kind, wl, args, workdir, run_name):
                "--allocations", str(wl["allocations"]), "--payload", str(wl["payload"]),
                "--warmup", str(args.warmup), "--seconds", str(args.seconds)]
         cmd += ["--closed", str(wl["closed"])] if wl.get("closed") else ["--rate", str(wl["rate"])]
+        if kind == "ourskernel":
+            cmd += ["--bpf-program", "switchboard_channels"]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.warmup + args.seconds + 180)
         alive = server.alive()
     finally:
@@ -65,6 +67,9 @@ def one_run(exe, kind, wl, args, workdir, run_name):
         raise RuntimeError(f"{kind} died during the run; see {server.log_path}")
     r = B.parse_kv(res.stdout)
     r["server"] = kind
+    # The server's own CPU: its process, plus its BPF program's run time where it has one (that runs in softirq,
+    # charged to no process). Unlike relay CPU, no server is charged the loopback delivery into the generator.
+    r["server_bpf_cpu_us_per_packet"] = r["server_cpu_us_per_packet"] + max(0.0, r.get("bpf_us_per_packet", 0.0))
     r["exit"] = code
     print(f"{SHORT[kind]:17} {run_name:22} " + line(r), flush=True)
     if r.get("setup_failed"):
@@ -77,8 +82,9 @@ def one_run(exe, kind, wl, args, workdir, run_name):
 def line(r):
     """One run in one line: the figures a reader checks first, then everything call_load printed."""
     offer = "closed loop" if r["mode"] == "closed" else f"offered {2 * r['offered_pps']:.0f}"
+    bpf = f" + BPF {r['bpf_us_per_packet']:.2f}" if r.get("bpf_us_per_packet", 0) > 0 else ""
     head = (f"relayed {r['relayed_pps']:.0f}/s ({offer}) CPU {r['server_cpu_us_per_packet']:.2f} "
-            f"(user {r['server_user_us_per_packet']:.2f}) µs/pkt, RT p50/p99 {r['rt_p50_us']:.0f}/{r['rt_p99_us']:.0f} µs, "
+            f"(user {r['server_user_us_per_packet']:.2f}){bpf} µs/pkt, RT p50/p99 {r['rt_p50_us']:.0f}/{r['rt_p99_us']:.0f} µs, "
             f"loss {r['loss_rt_pct']:.3f} %, RSS {r['server_rss_kib'] / 1024:.1f} MiB, generator {r['generator_cpu_cores']:.2f} "
             f"cores, other {r['other_cpu_cores']:.2f} cores")
     return head
@@ -110,7 +116,7 @@ def flags(r):
 BUSY = 0.15
 
 METRICS = ("offered_pps", "sent_pps", "relayed_pps", "server_cpu_us_per_packet", "server_user_us_per_packet",
-           "relay_cpu_us_per_packet", "softirq_cpu_cores",
+           "relay_cpu_us_per_packet", "softirq_cpu_cores", "server_bpf_cpu_us_per_packet",
            "server_sys_us_per_packet", "server_cpu_cores", "c2p_p50_us", "c2p_p99_us", "p2c_p50_us", "p2c_p99_us",
            "rt_p50_us", "rt_p99_us", "loss_c2p_pct", "loss_p2c_pct", "loss_rt_pct", "server_rss_kib",
            "generator_cpu_cores", "generator_client_thread_cores", "generator_peer_thread_cores", "other_cpu_cores")
@@ -124,21 +130,24 @@ def print_tables(wls, med, servers, rounds):
     print()
     print(f"Medians of {rounds} run(s). CPU = server utime+stime per relayed packet (each direction's datagram counts "
           "once); relay CPU = that plus the machine's softirq time (loopback delivery and the kernel fast path run "
-          "there, charged to no process); c2p = client→peer one-way, p2c = peer→client one-way, RT = round trip; "
+          "there, charged to no process, most of it the generator's own deliveries); server + BPF = CPU plus the run "
+          "time of the server's BPF program (--kernel-fastpath; the kernel's own statistics), with no server charged "
+          "the loopback delivery; c2p = client→peer one-way, p2c = peer→client one-way, RT = round trip; "
           "generator = call_load's cores (client thread / peer thread):")
     rows = []
     for w, wl in wls.items():
         for kind in servers:
             m = med[w][kind]
             rows.append([w, SHORT[kind], f"{m['relayed_pps']:.0f}", f"{m['relay_cpu_us_per_packet']:.2f}",
-                         f"{m['server_cpu_us_per_packet']:.2f}",
+                         f"{m['server_bpf_cpu_us_per_packet']:.2f}", f"{m['server_cpu_us_per_packet']:.2f}",
                          f"{m['server_user_us_per_packet']:.2f}", f"{m['server_sys_us_per_packet']:.2f}",
                          f"{m['server_cpu_cores']:.2f} + {m['softirq_cpu_cores']:.2f}", f"{m['c2p_p50_us']:.0f}/{m['c2p_p99_us']:.0f}",
                          f"{m['p2c_p50_us']:.0f}/{m['p2c_p99_us']:.0f}", f"{m['rt_p50_us']:.0f}/{m['rt_p99_us']:.0f}",
                          f"{m['loss_rt_pct']:.3f}", f"{m['server_rss_kib'] / 1024:.1f}",
                          f"{m['generator_cpu_cores']:.2f} ({m['generator_client_thread_cores']:.2f}/"
                          f"{m['generator_peer_thread_cores']:.2f})"])
-    print(B.table(["workload", "server", "relayed pkt/s", "relay CPU µs/pkt", "CPU µs/pkt", "user µs/pkt", "sys µs/pkt",
+    print(B.table(["workload", "server", "relayed pkt/s", "relay CPU µs/pkt", "server + BPF µs/pkt", "CPU µs/pkt",
+                   "user µs/pkt", "sys µs/pkt",
                    "server + softirq cores", "c2p p50/p99 µs", "p2c p50/p99 µs", "RT p50/p99 µs", "loss %", "RSS MiB",
                    "generator cores"], rows))
     for w, wl in wls.items():
@@ -155,13 +164,15 @@ def print_tables(wls, med, servers, rounds):
             for k in others:
                 c = med[w][k]
                 rows.append([w, SHORT[k], f"{B.ratio(o['relay_cpu_us_per_packet'], c['relay_cpu_us_per_packet']):.2f}×",
+                             f"{B.ratio(o['server_bpf_cpu_us_per_packet'], c['server_bpf_cpu_us_per_packet']):.2f}×",
                              f"{B.ratio(o['server_cpu_us_per_packet'], c['server_cpu_us_per_packet']):.2f}×",
                              f"{B.ratio(o['server_user_us_per_packet'], c['server_user_us_per_packet']):.2f}×",
                              f"{B.ratio(o['relayed_pps'], c['relayed_pps']):.2f}×",
                              f"{B.ratio(o['rt_p50_us'], c['rt_p50_us']):.2f}×", f"{B.ratio(o['rt_p99_us'], c['rt_p99_us']):.2f}×",
                              f"{B.ratio(o['c2p_p99_us'], c['c2p_p99_us']):.2f}×", f"{B.ratio(o['p2c_p99_us'], c['p2c_p99_us']):.2f}×",
                              f"{B.ratio(o['server_rss_kib'], c['server_rss_kib']):.2f}×"])
-        print(B.table(["workload", "vs", "relay CPU/pkt", "CPU/pkt", "user CPU/pkt", "pkt/s", "RT p50", "RT p99",
+        print(B.table(["workload", "vs", "relay CPU/pkt", "server + BPF/pkt", "CPU/pkt", "user CPU/pkt", "pkt/s",
+                       "RT p50", "RT p99",
                        "c2p p99", "p2c p99", "RSS"], rows))
 
 

@@ -153,6 +153,9 @@ def call_rows(calls):
     heads.append("generator cores ours / " + " / ".join(names[k] for k in builds))
     rows = []
     metrics = (("cpu", "relay CPU µs/packet", "relay_cpu_us_per_packet"),
+               # The fast path's own cost by the kernel's BPF statistics, beside the relay CPU that also carries the
+               # generator's loopback deliveries; shown for reference, the target stays on relay CPU.
+               ("sbpf", "server + BPF program CPU µs/packet", "server_bpf_cpu_us_per_packet"),
                ("user", "user CPU µs/packet", "server_user_us_per_packet"),
                ("p99", "p99 round trip µs", "rt_p99_us"),
                ("rate", "relayed packets/s", "relayed_pps"),
@@ -167,6 +170,8 @@ def call_rows(calls):
             for key, text, field in metrics:
                 if key == "rate" and not w.startswith("W3"):
                     continue  # open loop: the offered rate, the same for every server
+                if key == "sbpf" and mode != "ourskernel":
+                    continue
                 row = [f"{w}{label} {text}", f"{o[field]:.3f}" if key == "loss" else fmt(o[field])]
                 for k in builds:
                     c = med[k][field]
