@@ -212,10 +212,13 @@ def sweep(exe, args, servers, workdir):
         for kind in servers:
             r = points["servers"][kind][i]
             rows.append([n, SHORT[kind], f"{2 * r['offered_pps']:.0f}", f"{r['relayed_pps']:.0f}",
-                         f"{r.get('relay_cpu_us_per_packet', float('nan')):.2f}", f"{r['server_cpu_us_per_packet']:.2f}", f"{r['server_user_us_per_packet']:.2f}",
+                         f"{r.get('relay_cpu_us_per_packet', float('nan')):.2f}",
+                         f"{r.get('server_bpf_cpu_us_per_packet', float('nan')):.2f}",
+                         f"{r['server_cpu_us_per_packet']:.2f}", f"{r['server_user_us_per_packet']:.2f}",
                          f"{r['server_cpu_cores']:.2f}", f"{r['rt_p99_us']:.0f}", f"{r['loss_rt_pct']:.3f}",
                          f"{r['server_rss_kib'] / 1024:.1f}", f"{r['generator_cpu_cores']:.2f}"])
-    print(B.table(["allocations", "server", "offered pkt/s", "relayed pkt/s", "relay CPU µs/pkt", "CPU µs/pkt", "user µs/pkt",
+    print(B.table(["allocations", "server", "offered pkt/s", "relayed pkt/s", "relay CPU µs/pkt", "server + BPF µs/pkt",
+                   "CPU µs/pkt", "user µs/pkt",
                    "server cores", "RT p99 µs", "loss %", "RSS MiB", "generator cores"], rows))
     plot(points, str(day))
 
@@ -238,6 +241,9 @@ def plot(points, day):
                           styles.get(kind, "o-"), label=label)
         top.plot(xs, [r["server_user_us_per_packet"] for r in runs], styles.get(kind, "o-")[0] + ":",
                  color=line_.get_color(), alpha=0.6)
+        if kind == "ourskernel" and all("server_bpf_cpu_us_per_packet" in r for r in runs):
+            top.plot(xs, [r["server_bpf_cpu_us_per_packet"] for r in runs], "x--", color=line_.get_color(), alpha=0.8,
+                     label=label + ": process + BPF program")
         mid.plot(xs, [max(r["rt_p99_us"], 1) / 1000 for r in runs], styles.get(kind, "o-"), label=label)
         bottom.plot(xs, [r["relayed_pps"] / 1000 for r in runs], styles.get(kind, "o-"), label=label)
     offered = [2 * points["rate"] * n / 1000 for n in points["counts"]]
@@ -245,7 +251,7 @@ def plot(points, day):
     sent = [2 * B.median([runs[i]["sent_pps"] for runs in points["servers"].values()]) / 1000
             for i in range(len(points["counts"]))]
     bottom.plot(points["counts"], sent, "k:", alpha=0.5, label="sent by the generator ×2 (median over servers)")
-    top.set_ylabel("relay CPU µs per relayed packet\n(solid: process + softirq, dotted: user)")
+    top.set_ylabel("CPU µs per relayed packet\n(solid: process + softirq, dotted: user,\nx: process + BPF program)")
     top.set_yscale("log")
     mid.set_ylabel("p99 round trip (ms)")
     mid.set_yscale("log")
