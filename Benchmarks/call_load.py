@@ -69,7 +69,8 @@ def one_run(exe, kind, wl, args, workdir, run_name):
     r["server"] = kind
     # The server's own CPU: its process, plus its BPF program's run time where it has one (that runs in softirq,
     # charged to no process). Unlike relay CPU, no server is charged the loopback delivery into the generator.
-    r["server_bpf_cpu_us_per_packet"] = r["server_cpu_us_per_packet"] + max(0.0, r.get("bpf_us_per_packet", 0.0))
+    bpf = r.get("bpf_us_per_packet", 0.0)  # -1: the statistics were unavailable, so the figure is unknown
+    r["server_bpf_cpu_us_per_packet"] = r["server_cpu_us_per_packet"] + bpf if bpf >= 0 else float("nan")
     r["exit"] = code
     print(f"{SHORT[kind]:17} {run_name:22} " + line(r), flush=True)
     if r.get("setup_failed"):

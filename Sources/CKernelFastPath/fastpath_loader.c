@@ -34,6 +34,8 @@ typedef struct {
     int (*program_fd)(const struct bpf_program *);
     void (*close)(struct bpf_object *);
     print_fn (*set_print)(print_fn);
+    // The kernel's count of possible CPUs, which sizes every per-CPU map value it copies out.
+    int (*num_possible_cpus)(void);
 } libbpf_api;
 
 struct sb_fastpath {
@@ -81,43 +83,21 @@ static bool open_libbpf(libbpf_api *api, char *error, size_t error_size) {
     RESOLVE(program_fd, "bpf_program__fd")
     RESOLVE(close, "bpf_object__close")
     RESOLVE(set_print, "libbpf_set_print")
+    RESOLVE(num_possible_cpus, "libbpf_num_possible_cpus")
 #undef RESOLVE
     return true;
 }
 
-// How many copies a per-CPU map keeps of each value: one per possible CPU, as the kernel counts them
-// (/sys/devices/system/cpu/possible, e.g. "0-3" or "0,2-5"), not only the online ones.
-static int count_possible_cpus(void) {
-    FILE *file = fopen("/sys/devices/system/cpu/possible", "r");
-    if (!file) return -1;
-    char text[256];
-    size_t length = fread(text, 1, sizeof(text) - 1, file);
-    fclose(file);
-    text[length] = 0;
-    int count = 0;
-    for (char *cursor = text; *cursor && *cursor != '\n';) {
-        char *next;
-        long first = strtol(cursor, &next, 10);
-        if (next == cursor) return -1;
-        long last = first;
-        if (*next == '-') {
-            cursor = next + 1;
-            last = strtol(cursor, &next, 10);
-            if (next == cursor || last < first) return -1;
-        }
-        count += (int)(last - first + 1);
-        cursor = *next == ',' ? next + 1 : next;
-    }
-    return count > 0 ? count : -1;
-}
-
-// The program compares expiries with bpf_ktime_get_coarse_ns, which trails CLOCK_MONOTONIC by up to a tick (the
-// resolution of CLOCK_MONOTONIC_COARSE); installing each expiry two ticks early keeps the fast path from forwarding
-// anything after the exact expiry, and the last ticks' datagrams go to user space, which decides exactly.
+// The program compares expiries with bpf_ktime_get_coarse_ns, which usually trails CLOCK_MONOTONIC by up to a tick
+// (the resolution of CLOCK_MONOTONIC_COARSE) and can trail further when the timekeeping tick is late (a preempted
+// virtual CPU). Installing each expiry early by two ticks, and by at least 20 ms, keeps the fast path from forwarding
+// anything after the exact expiry; the last milliseconds' datagrams go to user space, which decides exactly.
 static __u64 coarse_clock_margin(void) {
+    const __u64 floor = 20000000;
     struct timespec resolution;
-    if (clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) != 0) return 20000000; // 20 ms: two ticks at HZ=100
-    return 2 * ((__u64)resolution.tv_sec * 1000000000ull + (__u64)resolution.tv_nsec);
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) != 0) return floor;
+    __u64 two_ticks = 2 * ((__u64)resolution.tv_sec * 1000000000ull + (__u64)resolution.tv_nsec);
+    return two_ticks > floor ? two_ticks : floor;
 }
 
 static long bpf_call(int command, union bpf_attr *attributes) {
@@ -163,9 +143,9 @@ sb_fastpath *sb_fastpath_load(const void *object, size_t size, __u32 max_routes,
     fastpath->maps.client_channels = api->map_fd(maps[0]);
     fastpath->maps.peer_routes = api->map_fd(maps[1]);
     fastpath->maps.route_counters = api->map_fd(maps[2]);
-    fastpath->maps.possible_cpus = count_possible_cpus();
+    fastpath->maps.possible_cpus = api->num_possible_cpus();
     if (fastpath->maps.possible_cpus < 1) {
-        snprintf(error, error_size, "could not read the number of possible CPUs from /sys/devices/system/cpu/possible");
+        snprintf(error, error_size, "libbpf could not count the possible CPUs (%s)", strerror(-fastpath->maps.possible_cpus));
         goto fail;
     }
     fastpath->maps.expiry_margin_ns = coarse_clock_margin();
@@ -262,6 +242,7 @@ int sb_route_remove(sb_fastpath_maps maps, const struct sb_channel_route *route)
 _Static_assert(sizeof(struct sb_route_counters) % 8 == 0, "per-CPU values are 8-byte aligned");
 
 int sb_route_counters_read(sb_fastpath_maps maps, __u32 slot, struct sb_route_counters *out) {
+    if (maps.possible_cpus < 1) return -EINVAL;
     struct sb_route_counters *copies = calloc((size_t)maps.possible_cpus, sizeof(*copies));
     if (!copies) return -ENOMEM;
     union bpf_attr attributes;
@@ -284,6 +265,7 @@ int sb_route_counters_read(sb_fastpath_maps maps, __u32 slot, struct sb_route_co
 }
 
 int sb_route_counters_clear(sb_fastpath_maps maps, __u32 slot) {
+    if (maps.possible_cpus < 1) return -EINVAL;
     struct sb_route_counters *zero = calloc((size_t)maps.possible_cpus, sizeof(*zero));
     if (!zero) return -ENOMEM;
     int result = map_update(maps.route_counters, &slot, zero);

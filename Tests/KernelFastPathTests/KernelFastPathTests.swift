@@ -116,7 +116,8 @@ final class KernelFastPathTests: XCTestCase {
         let route = sockets.route()
         table.install(route)
         var original = cpu_set_t()
-        XCTAssertEqual(Affinity.get(0, MemoryLayout<cpu_set_t>.size, &original), 0)
+        // Without the thread's own mask to put back, pinning would leave every later test on one CPU.
+        try XCTSkipUnless(Affinity.get(0, MemoryLayout<cpu_set_t>.size, &original) == 0, "sched_getaffinity failed")
         defer { _ = Affinity.set(0, MemoryLayout<cpu_set_t>.size, &original) }
         let cpus = (0..<Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))).filter(runOnCPU)
         XCTAssertFalse(cpus.isEmpty)
@@ -146,11 +147,11 @@ final class KernelFastPathTests: XCTestCase {
     }
 
     /// The program reads the kernel's coarse clock, which trails the exact one; routes are installed early enough
-    /// that a route in its last milliseconds already leaves its datagrams to user space.
-    func testRouteInItsLastMillisecondIsUserSpaces() throws {
+    /// (by at least 20 ms) that a route in its last milliseconds already leaves its datagrams to user space.
+    func testRouteInItsLastMillisecondsIsUserSpaces() throws {
         let sockets = Sockets()
         let table = ChannelRouteTable(fastPath, slots: 0..<8)
-        table.install(sockets.route(expiresIn: 0.001))
+        table.install(sockets.route(expiresIn: 0.015))
         sockets.peer.send([1], to: sockets.relay.address)
         XCTAssertEqual(sockets.relay.receive()?.bytes, [1])
         XCTAssertNil(sockets.client.receive(timeout: 0.05))

@@ -15,8 +15,10 @@ typedef struct {
     int peer_routes;
     /// A per-CPU array: one copy of each slot per possible CPU, summed when read.
     int route_counters;
+    /// libbpf_num_possible_cpus(): how many copies the kernel copies out per slot.
     int possible_cpus;
-    /// How much earlier than asked an expiry is installed: two ticks of the coarse clock the program reads.
+    /// How much earlier than asked an expiry is installed: two ticks of the coarse clock the program reads, and at
+    /// least 20 ms.
     __u64 expiry_margin_ns;
 } sb_fastpath_maps;
 
