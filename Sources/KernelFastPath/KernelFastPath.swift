@@ -89,22 +89,10 @@ public final class KernelFastPath: Sendable {
 /// The program's maps by descriptor. Any thread may write routes (the kernel serialises map updates); each
 /// `ChannelRouteTable` writes only its own routes and counter slots.
 public struct KernelFastPathMaps: Sendable {
-    let clientChannels: Int32
-    let peerRoutes: Int32
-    let routeCounters: Int32
-    let possibleCPUs: Int32
-    let expiryMarginNanoseconds: UInt64
+    /// Descriptors and plain numbers only, so any thread may hold a copy.
+    let raw: sb_fastpath_maps
 
     init(_ maps: sb_fastpath_maps) {
-        clientChannels = maps.client_channels
-        peerRoutes = maps.peer_routes
-        routeCounters = maps.route_counters
-        possibleCPUs = maps.possible_cpus
-        expiryMarginNanoseconds = maps.expiry_margin_ns
-    }
-
-    var raw: sb_fastpath_maps {
-        sb_fastpath_maps(client_channels: clientChannels, peer_routes: peerRoutes, route_counters: routeCounters,
-                         possible_cpus: possibleCPUs, expiry_margin_ns: expiryMarginNanoseconds)
+        raw = maps
     }
 }
