@@ -140,6 +140,7 @@ package final class RelayServer: Sendable {
             metrics.kernelRoutesRefused += core.7
             metrics.shedTasks += shard.loop.shedTaskCount
         }
+        metrics.turn.addChallenges(counters.streamChallenges.load(ordering: .relaxed))
         metrics.stunResponses = counters.responses.load(ordering: .relaxed)
         metrics.stunDropped = counters.dropped.load(ordering: .relaxed)
         metrics.streamConnections = counters.tcpConnections.load(ordering: .relaxed)

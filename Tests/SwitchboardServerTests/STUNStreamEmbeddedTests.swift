@@ -137,7 +137,7 @@ final class STUNStreamEmbeddedTests: XCTestCase {
         let responder = BindingResponder(addresses: ResponderAddresses(primary: server))
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(STUNStreamFramer()),
-            STUNStreamHandler(responder: responder, counters: counters, connections: connections, turn: nil,
+            STUNStreamHandler(responder: responder, counters: counters, connections: connections, turn: nil, challenger: nil,
                               transport: transport),
         ])
         channel.connect(to: client.socketAddress, promise: nil)

@@ -86,6 +86,22 @@ final class TURNOverTCPTests: XCTestCase {
         try await server.stop()
     }
 
+    /// The challenge round is answered on the connection's thread (`StreamChallenger`) and counted as the core
+    /// would count it; the authenticated Allocate goes to the core.
+    func testTheChallengeIsAnsweredOnTheConnectionsThreadAndCountedAsTheCores() async throws {
+        let server = try await startServer()
+        let connection = try await StreamSocket(connectingTo: server.address("stun tcp"))
+        _ = try await allocate(connection)
+        let counters = try await server.service.turnCounters()
+        XCTAssertEqual(counters.authenticationFailures, 1)
+        XCTAssertEqual(counters.responses["allocate"]?["401"], 1)
+        XCTAssertEqual(counters.responses["allocate"]?["success"], 1)
+        let coreSaw = try await server.service.withTURNCore { $0.counters.authenticationFailures }
+        XCTAssertEqual(coreSaw, 0, "the core answered no challenge")
+        await connection.close()
+        try await server.stop()
+    }
+
     func testChannelDataOnABoundChannelGoesOutFromTheConnectionsThreadAndIsCounted() async throws {
         let server = try await startServer()
         let (connection, peer, _, _) = try await boundChannel(0x4003, on: server)

@@ -48,6 +48,34 @@ final class TURNOverTLSTests: XCTestCase {
         XCTAssertEqual(tls.listeners.filter { $0.name == "turn tls" }.count, 1)
     }
 
+    /// The listeners share their ports among their own sockets (SO_REUSEPORT, one per loop), never with a second
+    /// server started on the same ports by mistake: that one fails to start, naming the listener.
+    func testASecondServerOnTheSamePortsFailsToStartAndTheFirstKeepsServing() async throws {
+        let first = try await startServer()
+        let udp = first.address("stun udp"), tls = first.address("turn tls")
+        let clashes: [(String, TransportAddress, (inout ServerConfiguration) -> Void)] = [
+            ("stun udp", udp, { $0.stunPort = udp.port }),
+            ("turn tls", tls, { $0.tlsPort = tls.port }),
+        ]
+        for (listener, address, clash) in clashes {
+            do {
+                let second = try await RunningServer.start {
+                    $0.selfSigned = true
+                    $0.tlsPort = 0
+                    clash(&$0)
+                }
+                try await second.stop()
+                XCTFail("a second server started on \(listener) \(address)")
+            } catch {
+                XCTAssertEqual("\(error)", "\(listener) \(address): address already in use")
+            }
+        }
+        let (connection, _) = try await connect(first)
+        let binding = try await transact(connection, .binding, [], nonce: nil)
+        XCTAssertEqual(binding.xorMappedAddress, connection.localAddress)
+        await connection.close()
+    }
+
     func testBindingAndAChannelRelayOverTLS() async throws {
         let server = try await startServer()
         let (connection, seen) = try await connect(server)

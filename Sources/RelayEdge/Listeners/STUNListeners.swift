@@ -78,7 +78,8 @@ actor STUNListeners {
         let primaryAddress = bound[.primary]!.address
         var extraPrimaries: [BoundUDP] = []
         for shard in shards.dropFirst() {
-            extraPrimaries.append(try await bindUDP(primaryAddress, socket: .primary, shard: shard, reusePort: true))
+            extraPrimaries.append(try await bindUDP(primaryAddress, socket: .primary, shard: shard, reusePort: true,
+                                                    joining: true))
         }
 
         var addresses = ResponderAddresses(primary: primaryAddress)
@@ -119,8 +120,10 @@ actor STUNListeners {
             listeners.append(BoundListener(name: "stun udp", address: udp.address))
         }
 
+        let challenger = try await first.edge.submit { $0.core.streamChallenger }
         let pipeline = STUNStreamPipeline(responder: responder, counters: counters, connections: connections,
-                                          idle: .seconds(Int64(settings.tcpIdleTimeoutSeconds)), turn: shards[0].edge)
+                                          idle: .seconds(Int64(settings.tcpIdleTimeoutSeconds)), turn: first.edge,
+                                          challenger: challenger)
         streamPipeline = pipeline
         let tcp = try await bindStream(primaryAddress, name: "stun tcp", pipeline: pipeline, tls: nil)
         listeners.append(BoundListener(name: "stun tcp", address: tcp))
@@ -132,10 +135,15 @@ actor STUNListeners {
         return listeners
     }
 
+    /// `joining`: the address is our own first socket's, bound already, and this one joins its SO_REUSEPORT group.
     private func bindUDP(_ address: TransportAddress, socket kind: ResponderSocket, shard: TURNShard,
-                         reusePort: Bool = false) async throws -> BoundUDP {
+                         reusePort: Bool = false, joining: Bool = false) async throws -> BoundUDP {
         let counters = self.counters
         let edge = shard.edge
+        // Listeners share their port (SO_REUSEADDR, SO_REUSEPORT), and would share it with a second server too.
+        if !joining {
+            try await ListenerStartError.naming("stun udp", address) { try ListenerPortProbe.ensureFree(address, .datagram) }
+        }
         let udp = try await ListenerStartError.naming("stun udp", address) { try await shard.loop.submit {
             let receiver = STUNDatagramReceiver(socket: kind, turn: edge.edgeOnLoop, counters: counters)
             // Bursts from many clients land on this one socket: the kernel default (≈208 KiB) dropped 0.04 % of
@@ -150,18 +158,29 @@ actor STUNListeners {
     }
     /// STUN/TURN over TCP, or over TLS when `tls` is given: the same framing, handler and TURN edge either way, the
     /// TLS handshake (bounded in time) in front.
+    ///
+    /// One listening socket per SwiftNIO loop, joined by SO_REUSEPORT: the kernel spreads connections over them and
+    /// each is accepted and served on the same thread. One listener would accept on one loop and hand about every
+    /// other connection to another thread, a wake-up per connection that `turns:` clients, one Allocate per
+    /// connection, pay in full (docs/benchmarks.md).
     private func bindStream(_ address: TransportAddress, name: String, pipeline: STUNStreamPipeline,
                             tls: TLSContextSource?) async throws -> TransportAddress {
-        let channel = try await ListenerStartError.naming(name, address) { try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 4096)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try pipeline.install(on: channel, tls: tls?.current) }
-            }
-            .bind(to: address.socketAddress).get() }
-        channels.append(channel)
-        return try ListenerStartError.boundAddress(of: channel, listener: name, requested: address)
+        var bound = address
+        try await ListenerStartError.naming(name, address) { try ListenerPortProbe.ensureFree(address, .stream) }
+        for (index, loop) in group.makeIterator().enumerated() {
+            let channel = try await ListenerStartError.naming(name, bound) { try await ServerBootstrap(group: loop)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1)
+                .serverChannelOption(.backlog, value: 4096)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try pipeline.install(on: channel, tls: tls?.current) }
+                }
+                .bind(to: bound.socketAddress).get() }
+            channels.append(channel)
+            if index == 0 { bound = try ListenerStartError.boundAddress(of: channel, listener: name, requested: address) }
+        }
+        return bound
     }
 }
 

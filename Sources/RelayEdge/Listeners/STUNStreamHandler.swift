@@ -5,13 +5,14 @@ import TURN
 
 /// One STUN/TURN connection over a stream transport (TCP, or TLS behind a TLS handler), fed whole messages by
 /// `STUNStreamFramer`. `STUNDemultiplexer` sorts them: Binding requests are answered here, everything else goes to
-/// the TURN edge. Closes on idleness, on bytes that are neither STUN nor ChannelData, or when the connection limit
+/// the TURN edge, but for the challenge to an Allocate without credentials (`StreamChallenger`). Closes on idleness, on bytes that are neither STUN nor ChannelData, or when the connection limit
 /// was reached.
 final class STUNStreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let demultiplexer: STUNDemultiplexer<TURNEdgeHandle>
+    private let challenger: StreamChallenger?
     private let counters: STUNCounters
     private let connections: ConnectionLimiter
     private let transport: ClientTransport
@@ -27,10 +28,11 @@ final class STUNStreamHandler: ChannelInboundHandler {
     private var routes: StreamChannelRoutes?
 
     init(responder: BindingResponder, counters: STUNCounters, connections: ConnectionLimiter, turn: TURNEdgeHandle?,
-         transport: ClientTransport) {
+         challenger: StreamChallenger?, transport: ClientTransport) {
         precondition(transport.isStream, "STUNStreamHandler serves stream transports only")
         demultiplexer = STUNDemultiplexer(responder: responder, turn: turn, counters: counters)
         self.counters = counters
+        self.challenger = challenger
         self.connections = connections
         self.transport = transport
     }
@@ -84,6 +86,15 @@ final class STUNStreamHandler: ChannelInboundHandler {
             if forTURNSheddable, let routes, routes.send(bytes) { break }
             forTURN.append(.channelData(bytes))
         case .turn(let message, _):
+            // Stateless, so it needs no place in the order of what goes to the edge.
+            if let challenger {
+                var out = context.channel.allocator.buffer(capacity: 160)
+                if challenger.challenge(message, from: fiveTuple.client, into: &out) {
+                    counters.streamChallenges.wrappingIncrement(ordering: .relaxed)
+                    context.write(wrapOutboundOut(out), promise: nil)
+                    break
+                }
+            }
             forTURN.append(.message(message))
             forTURNSheddable = false
         case .answer(let answer):

@@ -13,6 +13,8 @@ package struct STUNStreamPipeline: Sendable {
     let connections: ConnectionLimiter
     let idle: TimeAmount
     let turn: TURNEdgeHandle?
+    /// The TURN core's 401 to an Allocate without credentials, answered on the connection's thread.
+    let challenger: StreamChallenger?
 
     /// Adds, after whatever is already there: the TLS handshake when `tls` is given (bounded in time), then framing,
     /// the idle timeout and the handler that routes what arrives. `decrypted`: a TLS handler is in front already
@@ -26,7 +28,7 @@ package struct STUNStreamPipeline: Sendable {
             IdleStateHandler(readTimeout: idle),
             ByteToMessageHandler(STUNStreamFramer()),
             STUNStreamHandler(responder: responder, counters: counters, connections: connections, turn: turn,
-                              transport: tls == nil && !decrypted ? .tcp : .tls),
+                              challenger: challenger, transport: tls == nil && !decrypted ? .tcp : .tls),
         ])
     }
 }

@@ -279,6 +279,13 @@ public struct TURNCounters: Sendable, Equatable {
         responses[method.metricName, default: [:]][result, default: 0] += 1
     }
 
+    /// Adds `count` 401 challenges to unauthenticated Allocates that a stream edge answered (`StreamChallenger`).
+    public mutating func addChallenges(_ count: Int) {
+        guard count > 0 else { return }
+        authenticationFailures += count
+        responses[STUNMethod.allocate.metricName, default: [:]]["401", default: 0] += count
+    }
+
     /// Adds another core's counts (a server's figures are the sum over its cores).
     public mutating func add(_ other: TURNCounters) {
         allocationsCreated += other.allocationsCreated
