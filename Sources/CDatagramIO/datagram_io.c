@@ -136,10 +136,14 @@ int sb_udp_open(uint8_t family, uint64_t address_high, uint64_t address_low, uin
     struct sockaddr_storage storage;
     socklen_t length = make_sockaddr(family, address_high, address_low, port, &storage);
     if (bind(fd, (struct sockaddr *)&storage, length) < 0) goto fail;
-    length = sizeof(storage);
-    if (getsockname(fd, (struct sockaddr *)&storage, &length) < 0) goto fail;
-    *bound_port = ntohs(family == 4 ? ((struct sockaddr_in *)&storage)->sin_port
-                                    : ((struct sockaddr_in6 *)&storage)->sin6_port);
+    // Only port 0 needs asking which port it got: a relay socket (one per Allocate) binds the port it booked.
+    if (port == 0) {
+        length = sizeof(storage);
+        if (getsockname(fd, (struct sockaddr *)&storage, &length) < 0) goto fail;
+        port = ntohs(family == 4 ? ((struct sockaddr_in *)&storage)->sin_port
+                                 : ((struct sockaddr_in6 *)&storage)->sin6_port);
+    }
+    *bound_port = port;
     return fd;
 fail:;
     int error = errno;
