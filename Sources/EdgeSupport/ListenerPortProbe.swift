@@ -12,7 +12,8 @@ package enum ListenerPortProbe {
     package enum Kind {
         /// TCP: SO_REUSEADDR as on the listeners, so connections of an earlier run in TIME_WAIT are no conflict.
         case stream
-        /// UDP: no flag at all, so any socket bound to the port is a conflict.
+        /// UDP: no sharing flag, so any socket bound to the port is a conflict; IPv6 only on an IPv6 address, as the
+        /// UDP listeners are.
         case datagram
     }
 
@@ -29,9 +30,14 @@ package enum ListenerPortProbe {
         let fd = socket(family, type, 0)
         guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
         defer { close(fd) }
-        if kind == .stream {
-            var one: Int32 = 1
+        var one: Int32 = 1
+        switch kind {
+        case .stream:
             _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        case .datagram:
+            if family == AF_INET6 {
+                _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+            }
         }
         let bound = socketAddress.withSockAddr { bind(fd, $0, socklen_t($1)) }
         guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
