@@ -169,6 +169,19 @@ final class STUNStreamEmbeddedTests: XCTestCase {
         _ = try channel.finish()
     }
 
+    func testAnswersToAConnectionThatStoppedDrainingAreDroppedAndCounted() throws {
+        let counters = STUNCounters()
+        let channel = try connection(counters: counters)
+        channel.isWritable = false
+        try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
+        XCTAssertEqual(try responses(channel).count, 0)
+        XCTAssertEqual(counters.dropped.load(ordering: .relaxed), 1)
+        channel.isWritable = true
+        try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
+        XCTAssertEqual(try responses(channel).count, 1)
+        _ = try channel.finish()
+    }
+
     func testBindingRequestSplitAcrossReadsIsAnsweredOnce() throws {
         let channel = try connection()
         let request = STUNMessage(type: .bindingRequest)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import STUN
 import EdgeSupport
@@ -99,6 +102,48 @@ final class TURNOverTCPTests: XCTestCase {
         let coreSaw = try await server.service.withTURNCore { $0.counters.authenticationFailures }
         XCTAssertEqual(coreSaw, 0, "the core answered no challenge")
         await connection.close()
+        try await server.stop()
+    }
+
+    /// A client that pipelines unauthenticated Allocates and never reads: once its connection stops draining, the
+    /// challenges answered on its thread are dropped and counted, not queued without bound, and others are served.
+    func testChallengesToAClientThatNeverReadsAreDroppedNotQueued() async throws {
+        let server = try await startServer()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = server.address("stun tcp").port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        // Each answer is several times its request: 60,000 of them outgrow the kernel's send buffer (at most 4 MiB
+        // here) and SwiftNIO's high-water mark many times over.
+        let request = STUNMessage(type: STUNMessageType(method: .allocate, messageClass: .request),
+                                  attributes: [.requestedTransport(17)]).encoded()
+        var batch: [UInt8] = []
+        for _ in 0..<1_000 { batch += request.readableBytesView }
+        for _ in 0..<60 {
+            var sent = 0
+            while sent < batch.count {
+                let written = batch[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                XCTAssertGreaterThan(written, 0)
+                guard written > 0 else { return }
+                sent += written
+            }
+        }
+        let dropped = await eventually(within: 20) {
+            ((try? await server.service.inspect())?.stun.dropped ?? 0) > 0
+        }
+        XCTAssertTrue(dropped, "answers beyond the connection's buffers are dropped")
+        let other = try await StreamSocket(connectingTo: server.address("stun tcp"))
+        _ = try await allocate(other)
+        await other.close()
         try await server.stop()
     }
 

@@ -44,8 +44,11 @@ actor STUNListeners {
             } catch {
                 lastError = error
                 await closeAll()
+                // Only the STUN ports' numbers are picked here and reused (TCP on the UDP port's number); a port the
+                // operator gave, or the TLS one (claimed on its own), fails the same way on every try.
                 let picksPorts = settings.stunPort == 0 || (settings.alternateIP != nil && (settings.alternatePort ?? 1) == 0)
-                if !picksPorts { break }
+                let listener = (error as? ListenerStartError)?.listener
+                if !picksPorts || !(listener == "stun udp" || listener == "stun tcp") { break }
             }
         }
         throw lastError!
@@ -141,9 +144,8 @@ actor STUNListeners {
         let counters = self.counters
         let edge = shard.edge
         // Listeners share their port (SO_REUSEADDR, SO_REUSEPORT), and would share it with a second server too.
-        if !joining {
-            try await ListenerStartError.naming("stun udp", address) { try ListenerPortProbe.ensureFree(address, .datagram) }
-        }
+        let address = joining ? address
+            : try await ListenerStartError.naming("stun udp", address) { try ListenerPortProbe.claim(address, .datagram) }
         let udp = try await ListenerStartError.naming("stun udp", address) { try await shard.loop.submit {
             let receiver = STUNDatagramReceiver(socket: kind, turn: edge.edgeOnLoop, counters: counters)
             // Bursts from many clients land on this one socket: the kernel default (≈208 KiB) dropped 0.04 % of
@@ -165,8 +167,7 @@ actor STUNListeners {
     /// connection, pay in full (docs/benchmarks.md).
     private func bindStream(_ address: TransportAddress, name: String, pipeline: STUNStreamPipeline,
                             tls: TLSContextSource?) async throws -> TransportAddress {
-        var bound = address
-        try await ListenerStartError.naming(name, address) { try ListenerPortProbe.ensureFree(address, .stream) }
+        var bound = try await ListenerStartError.naming(name, address) { try ListenerPortProbe.claim(address, .stream) }
         for (index, loop) in group.makeIterator().enumerated() {
             let channel = try await ListenerStartError.naming(name, bound) { try await ServerBootstrap(group: loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -178,7 +179,7 @@ actor STUNListeners {
                 }
                 .bind(to: bound.socketAddress).get() }
             channels.append(channel)
-            if index == 0 { bound = try ListenerStartError.boundAddress(of: channel, listener: name, requested: address) }
+            if index == 0 { bound = try ListenerStartError.boundAddress(of: channel, listener: name, requested: bound) }
         }
         return bound
     }

@@ -87,13 +87,10 @@ final class STUNStreamHandler: ChannelInboundHandler {
             forTURN.append(.channelData(bytes))
         case .turn(let message, _):
             // Stateless, so it needs no place in the order of what goes to the edge.
-            if let challenger {
-                var out = context.channel.allocator.buffer(capacity: 160)
-                if challenger.challenge(message, from: fiveTuple.client, into: &out) {
-                    counters.streamChallenges.wrappingIncrement(ordering: .relaxed)
-                    context.write(wrapOutboundOut(out), promise: nil)
-                    break
-                }
+            if let challenge = challenger?.challenge(message, from: fiveTuple.client) {
+                counters.streamChallenges.wrappingIncrement(ordering: .relaxed)
+                writeAnswer(challenge, context: context)
+                break
             }
             forTURN.append(.message(message))
             forTURNSheddable = false
@@ -103,11 +100,22 @@ final class STUNStreamHandler: ChannelInboundHandler {
                                                 localAddress: fiveTuple.server, transport: transport, into: &out)
             if case .respond = decision {
                 counters.responses.wrappingIncrement(ordering: .relaxed)
-                context.write(wrapOutboundOut(out), promise: nil)
+                writeAnswer(out, context: context)
             }
         case .drop:
             break
         }
+    }
+
+    /// An answer made on this thread, unless the client has stopped reading: SwiftNIO never refuses a write, so a
+    /// client that pipelines requests and reads nothing would otherwise grow its outbound buffer without bound.
+    /// Dropped and counted instead, as the TURN edge drops what it has for an unwritable connection.
+    private func writeAnswer(_ answer: ByteBuffer, context: ChannelHandlerContext) {
+        guard context.channel.isWritable else {
+            counters.dropped.wrappingIncrement(ordering: .relaxed)
+            return
+        }
+        context.write(wrapOutboundOut(answer), promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -9,24 +9,28 @@ import STUN
 ///
 /// It answers exactly what the core would: only a request whose attributes all decode (else 420 comes first) and
 /// which has neither MESSAGE-INTEGRITY nor MESSAGE-INTEGRITY-SHA256, as `TURNServerCore.authenticate` would reject it
-/// first thing. The core caches no challenge, so a retransmission gets a fresh one either way.
+/// first thing. The core caches no challenge, so a retransmission gets a fresh one either way. One difference: the
+/// core looks in its response cache before anything else, so a request reusing the transaction ID of an answered
+/// one on the same connection gets that answer from the core and a 401 from here; clients do not retransmit over a
+/// stream, and an unsigned request with a signed request's ID is not a retransmission.
 public struct StreamChallenger: Sendable {
     let authenticator: LongTermAuthenticator
     let software: String?
     let clock: any TURNClock
 
-    /// Writes the challenge for `request` from `client` into `out` and returns true, or returns false when the
-    /// request is not an unauthenticated Allocate and belongs to the core.
-    public func challenge(_ request: STUNMessage, from client: TransportAddress, into out: inout ByteBuffer) -> Bool {
+    /// The encoded challenge for `request` from `client`, or nil when the request is not an unauthenticated Allocate
+    /// and belongs to the core (nothing is allocated then: Send indications pass here too).
+    public func challenge(_ request: STUNMessage, from client: TransportAddress) -> ByteBuffer? {
         guard request.type == STUNMessageType(method: .allocate, messageClass: .request),
               request.unknownComprehensionRequired.isEmpty,
-              !request.contains(.messageIntegrity), !request.contains(.messageIntegritySHA256) else { return false }
+              !request.contains(.messageIntegrity), !request.contains(.messageIntegritySHA256) else { return nil }
         var response = request.errorResponse(.unauthorized,
                                              attributes: authenticator.challenge(for: client, unixTime: clock.unixSeconds()))
         if let software { response.append(.software(software)) }
+        var out = ByteBufferAllocator().buffer(capacity: 160)
         response.encode(into: &out, options: STUNMessage.EncodingOptions(integrityKey: nil, integrityAlgorithms: [.sha1],
                                                                          fingerprint: true))
-        return true
+        return out
     }
 }
 
