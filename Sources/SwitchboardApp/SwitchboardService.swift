@@ -209,10 +209,17 @@ public final class SwitchboardService: Service, Sendable {
         let ownGroup = signalingGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.signalingThreads)) : nil
         defer { if let ownGroup { ownGroup.shutdownGracefully { _ in } } }
         let http: SignalingHTTPServer
+        // The mux port is claimed now (port 0 picked) so that iceServers can name it; it is bound once HTTP is up.
+        var muxAddress: TransportAddress?
         do {
+            if let port = configuration.muxPort {
+                let requested = TransportAddress(ip: configuration.listenIP, port: port)
+                muxAddress = try await ListenerStartError.naming("mux", requested) { try ListenerPortProbe.claim(requested, .stream) }
+            }
             http = try await SignalingHTTPServer.make(
                 settings: try signalingSettings(stunPort: listeners.first { $0.name == "stun udp" }?.address.port ?? configuration.stunPort,
-                                                turnsPort: listeners.first { $0.name == "turn tls" }?.address.port),
+                                                turnsPort: listeners.first { $0.name == "turn tls" }?.address.port,
+                                                muxPort: muxAddress?.port),
                 group: signalingGroup ?? ownGroup!, connections: httpLimiter, events: { [events] in events.signaling($0) },
                 logger: logger)
         } catch var error as InvalidSetting {
@@ -264,10 +271,10 @@ public final class SwitchboardService: Service, Sendable {
             all.append(BoundListener(name: "https", address: TransportAddress(ip: configuration.listenIP, port: UInt16(httpsPort))))
         }
         var mux: (any Channel)?
-        if let muxPort = configuration.muxPort, let pipeline = await relay.streamPipeline {
+        if let muxAddress, let pipeline = await relay.streamPipeline {
             do {
                 let (channel, address) = try await MuxListener.bind(
-                    TransportAddress(ip: configuration.listenIP, port: muxPort), group: signalingGroup ?? ownGroup!,
+                    muxAddress, group: signalingGroup ?? ownGroup!,
                     relay: pipeline, http: http, tls: tls,
                     sorting: ConnectionLimiter(maxTotal: configuration.maxTCPConnections, maxPerAddress: configuration.maxConnectionsPerIP))
                 mux = channel
@@ -343,7 +350,7 @@ public final class SwitchboardService: Service, Sendable {
     }
 
     /// The signaling edge's settings; reads the ES256 key file and picks the URL hosts for `iceServers`.
-    private func signalingSettings(stunPort: UInt16, turnsPort: UInt16?) throws -> SignalingEdgeSettings {
+    private func signalingSettings(stunPort: UInt16, turnsPort: UInt16?, muxPort: UInt16?) throws -> SignalingEdgeSettings {
         var publicKey: String?
         if let file = configuration.jwtPublicKeyFile {
             guard let pem = try? String(contentsOfFile: file, encoding: .utf8) else {
@@ -369,9 +376,8 @@ public final class SwitchboardService: Service, Sendable {
             allowedOrigins: configuration.allowedOrigins, limits: configuration.signalingLimits,
             requestLimits: configuration.httpLimits, maxConnections: configuration.httpMaxConnections,
             maxConnectionsPerIP: configuration.maxConnectionsPerIP)
-        // The mux's port is named only when configured (a picked port is not known before the HTTP side is up).
-        let muxPort = configuration.muxPort.flatMap { tls != nil && $0 != 0 ? $0 : nil }
-        settings.turnsPorts = [turnsPort, muxPort].compactMap { $0 }
+        // The mux serves turns: only with a certificate.
+        settings.turnsPorts = [turnsPort, tls == nil ? nil : muxPort].compactMap { $0 }
         return settings
     }
 }

@@ -309,6 +309,16 @@ final class MuxPortTests: XCTestCase {
         }
     }
 
+    /// A mux port picked at start (port 0) is claimed before the HTTP side starts, so iceServers name it too.
+    func testAPickedMuxPortIsNamedInICEServers() async throws {
+        let server = try await startServer()
+        let mux = server.address("mux")
+        let answer = try await TestHTTP(port: server.httpPort).request("GET", "/v1/ice-servers")
+        let servers = try XCTUnwrap((answer.body as? [String: Any])?["iceServers"] as? [[String: Any]])
+        let urls = servers.flatMap { ($0["urls"] as? [String]) ?? [] }
+        XCTAssertTrue(urls.contains("turns:127.0.0.1:\(mux.port)?transport=tcp"), "\(urls)")
+    }
+
     func testOnePortServesPlainSTUNPlainHTTPTURNSAndWSS() async throws {
         let server = try await startServer()
         let mux = server.address("mux")
