@@ -167,8 +167,9 @@ actor STUNListeners {
     /// connection, pay in full (docs/benchmarks.md).
     private func bindStream(_ address: TransportAddress, name: String, pipeline: STUNStreamPipeline,
                             tls: TLSContextSource?) async throws -> TransportAddress {
-        var bound = try await ListenerStartError.naming(name, address) { try ListenerPortProbe.claim(address, .stream) }
-        for (index, loop) in group.makeIterator().enumerated() {
+        // Claimed first, so every socket of the group binds the same concrete port, port 0 included.
+        let bound = try await ListenerStartError.naming(name, address) { try ListenerPortProbe.claim(address, .stream) }
+        for loop in group.makeIterator() {
             let channel = try await ListenerStartError.naming(name, bound) { try await ServerBootstrap(group: loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1)
@@ -179,7 +180,6 @@ actor STUNListeners {
                 }
                 .bind(to: bound.socketAddress).get() }
             channels.append(channel)
-            if index == 0 { bound = try ListenerStartError.boundAddress(of: channel, listener: name, requested: bound) }
         }
         return bound
     }

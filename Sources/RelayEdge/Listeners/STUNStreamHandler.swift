@@ -4,9 +4,9 @@ import STUN
 import TURN
 
 /// One STUN/TURN connection over a stream transport (TCP, or TLS behind a TLS handler), fed whole messages by
-/// `STUNStreamFramer`. `STUNDemultiplexer` sorts them: Binding requests are answered here, everything else goes to
-/// the TURN edge, but for the challenge to an Allocate without credentials (`StreamChallenger`). Closes on idleness, on bytes that are neither STUN nor ChannelData, or when the connection limit
-/// was reached.
+/// `STUNStreamFramer`. `STUNDemultiplexer` sorts them: Binding requests and the challenge to an Allocate without
+/// credentials (`StreamChallenger`) are answered here, everything else goes to the TURN edge. Closes on idleness, on
+/// bytes that are neither STUN nor ChannelData, or when the connection limit was reached.
 final class STUNStreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -24,12 +24,10 @@ public struct StreamChallenger: Sendable {
         guard request.type == STUNMessageType(method: .allocate, messageClass: .request),
               request.unknownComprehensionRequired.isEmpty,
               !request.contains(.messageIntegrity), !request.contains(.messageIntegritySHA256) else { return nil }
-        var response = request.errorResponse(.unauthorized,
+        let response = request.errorResponse(.unauthorized,
                                              attributes: authenticator.challenge(for: client, unixTime: clock.unixSeconds()))
-        if let software { response.append(.software(software)) }
         var out = ByteBufferAllocator().buffer(capacity: 160)
-        response.encode(into: &out, options: STUNMessage.EncodingOptions(integrityKey: nil, integrityAlgorithms: [.sha1],
-                                                                         fingerprint: true))
+        TURNServerCore.encode(response, software: software, auth: nil, into: &out)
         return out
     }
 }

@@ -123,8 +123,14 @@ public final class TURNServerCore {
         case .errorResponse: counters.count(response.type.method, result: String(response.errorCode?.code ?? 0))
         case .request, .indication: break
         }
+        Self.encode(response, software: configuration.software, auth: auth, into: &out)
+    }
+
+    /// How every response leaves: SOFTWARE when configured, MESSAGE-INTEGRITY of the request's kind when
+    /// authenticated, FINGERPRINT always. Shared with `StreamChallenger`, whose 401 must be the core's own bytes.
+    static func encode(_ response: STUNMessage, software: String?, auth: AuthenticatedUser?, into out: inout ByteBuffer) {
         var response = response
-        if let software = configuration.software { response.append(.software(software)) }
+        if let software { response.append(.software(software)) }
         let options = STUNMessage.EncodingOptions(integrityKey: auth?.key, integrityAlgorithms: [auth?.algorithm ?? .sha1],
                                                   fingerprint: true)
         response.encode(into: &out, options: options)
