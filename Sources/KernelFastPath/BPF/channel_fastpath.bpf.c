@@ -37,6 +37,20 @@ static long (*bpf_fib_lookup)(void *ctx, struct bpf_fib_lookup *params, int plen
                               __u32 flags) = (void *)BPF_FUNC_fib_lookup;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect;
 
+// A kernel function (kfunc, Linux 6.2): the kernel's own sk_buff behind tc's context, read-only. libbpf resolves it
+// against the running kernel's BTF when it loads the program.
+extern void *bpf_cast_to_kern_ctx(void *context) __attribute__((section(".ksyms")));
+
+// The one field of the kernel's sk_buff the program reads. Only its name matters: libbpf relocates the access to
+// wherever the running kernel keeps it (CO-RE, from /sys/kernel/btf/vmlinux), so no kernel headers are needed.
+struct sk_buff___switchboard {
+    __u8 ip_summed : 2;
+} __attribute__((preserve_access_index));
+
+// The kernel's CHECKSUM_PARTIAL: the sender left the UDP checksum to the device that will transmit the packet, which
+// computes it from an offset (csum_start) fixed when the packet was built.
+#define CHECKSUM_LEFT_TO_DEVICE 3
+
 // Sizes are set by the loader before it loads the program.
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -115,12 +129,44 @@ static ALWAYS_INLINE void fill_headers(struct iphdr *ip, struct udphdr *udp, __u
 
 enum next_hop { HOP_LOCAL, HOP_REDIRECT, HOP_UNKNOWN };
 
+// Field relocation kinds of clang's __builtin_preserve_field_info, as libbpf resolves them.
+#define FIELD_BYTE_OFFSET 0
+#define FIELD_BYTE_SIZE 1
+#define FIELD_LSHIFT_U64 4
+#define FIELD_RSHIFT_U64 5
+
+// How the packet's checksum stands (the kernel's ip_summed), read the way libbpf reads a relocated bitfield: the
+// load that covers it, then the shifts that isolate it.
+static ALWAYS_INLINE __u32 checksum_state(struct __sk_buff *context) {
+    struct sk_buff___switchboard *skb = bpf_cast_to_kern_ctx(context);
+    const void *at = (const void *)skb + __builtin_preserve_field_info(skb->ip_summed, FIELD_BYTE_OFFSET);
+    // Keeps clang from folding the offset into the loads below, which would lose the relocation's place.
+    asm volatile("" : "=r"(at) : "0"(at));
+    __u64 value;
+    switch (__builtin_preserve_field_info(skb->ip_summed, FIELD_BYTE_SIZE)) {
+    case 1: value = *(const __u8 *)at; break;
+    case 2: value = *(const __u16 *)at; break;
+    case 4: value = *(const __u32 *)at; break;
+    default: value = *(const __u64 *)at; break;
+    }
+    value <<= __builtin_preserve_field_info(skb->ip_summed, FIELD_LSHIFT_U64);
+    value >>= __builtin_preserve_field_info(skb->ip_summed, FIELD_RSHIFT_U64);
+    return (__u32)value;
+}
+
 // Where the rewritten datagram goes: up the stack when the destination is an address of this host (user space said
 // so when it installed the route), straight out of an interface when the FIB knows the next hop and its neighbour
 // (which needs forwarding enabled on the interface it came in on); otherwise user space handles it.
+//
+// A datagram whose checksum was left to the transmitting device (sent from a container's veth or a virtual machine
+// on this host) cannot leave by another interface once rewritten: moving the headers by four bytes leaves the
+// kernel's checksum offset pointing at the old place, and the device (or the kernel on its behalf) would write the
+// checksum over the new UDP header's port or the ChannelData length. Those go through user space. Delivered up the
+// stack, the offset is never used, and the zero UDP checksum needs no computing.
 static ALWAYS_INLINE enum next_hop find_next_hop(struct __sk_buff *skb, int local, __u32 source, __u32 destination,
                                                  __u16 total_length, struct bpf_fib_lookup *fib) {
     if (local) return HOP_LOCAL;
+    if (checksum_state(skb) == CHECKSUM_LEFT_TO_DEVICE) return HOP_UNKNOWN;
     __builtin_memset(fib, 0, sizeof(*fib));
     fib->family = 2; // AF_INET
     fib->l4_protocol = IPPROTO_UDP;
