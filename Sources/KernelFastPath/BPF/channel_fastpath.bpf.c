@@ -2,7 +2,8 @@
 // client to its peer, and a peer's UDP datagrams back to the client as ChannelData, for channels user space has
 // installed. Anything it does not recognise exactly goes on to the stack untouched, and so to the server's sockets:
 // Send/Data indications, unbound or expired channels, peers without a permission, IPv6, IP options, fragments,
-// padded ChannelData, GSO packets.
+// padded ChannelData, GSO packets, and datagrams whose checksum was left to the device that would leave by another
+// interface.
 //
 // Built by the BPFObjectPlugin with the Swift toolchain's clang (-target bpf -O2 -g) and embedded in the server;
 // needs no libbpf headers, only the kernel's UAPI headers.
@@ -36,20 +37,6 @@ static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 
 static long (*bpf_fib_lookup)(void *ctx, struct bpf_fib_lookup *params, int plen,
                               __u32 flags) = (void *)BPF_FUNC_fib_lookup;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect;
-
-// A kernel function (kfunc, Linux 6.2): the kernel's own sk_buff behind tc's context, read-only. libbpf resolves it
-// against the running kernel's BTF when it loads the program.
-extern void *bpf_cast_to_kern_ctx(void *context) __attribute__((section(".ksyms")));
-
-// The one field of the kernel's sk_buff the program reads. Only its name matters: libbpf relocates the access to
-// wherever the running kernel keeps it (CO-RE, from /sys/kernel/btf/vmlinux), so no kernel headers are needed.
-struct sk_buff___switchboard {
-    __u8 ip_summed : 2;
-} __attribute__((preserve_access_index));
-
-// The kernel's CHECKSUM_PARTIAL: the sender left the UDP checksum to the device that will transmit the packet, which
-// computes it from an offset (csum_start) fixed when the packet was built.
-#define CHECKSUM_LEFT_TO_DEVICE 3
 
 // Sizes are set by the loader before it loads the program.
 struct {
@@ -129,44 +116,36 @@ static ALWAYS_INLINE void fill_headers(struct iphdr *ip, struct udphdr *udp, __u
 
 enum next_hop { HOP_LOCAL, HOP_REDIRECT, HOP_UNKNOWN };
 
-// Field relocation kinds of clang's __builtin_preserve_field_info, as libbpf resolves them.
-#define FIELD_BYTE_OFFSET 0
-#define FIELD_BYTE_SIZE 1
-#define FIELD_LSHIFT_U64 4
-#define FIELD_RSHIFT_U64 5
-
-// How the packet's checksum stands (the kernel's ip_summed), read the way libbpf reads a relocated bitfield: the
-// load that covers it, then the shifts that isolate it.
-static ALWAYS_INLINE __u32 checksum_state(struct __sk_buff *context) {
-    struct sk_buff___switchboard *skb = bpf_cast_to_kern_ctx(context);
-    const void *at = (const void *)skb + __builtin_preserve_field_info(skb->ip_summed, FIELD_BYTE_OFFSET);
-    // Keeps clang from folding the offset into the loads below, which would lose the relocation's place.
-    asm volatile("" : "=r"(at) : "0"(at));
-    __u64 value;
-    switch (__builtin_preserve_field_info(skb->ip_summed, FIELD_BYTE_SIZE)) {
-    case 1: value = *(const __u8 *)at; break;
-    case 2: value = *(const __u16 *)at; break;
-    case 4: value = *(const __u32 *)at; break;
-    default: value = *(const __u64 *)at; break;
-    }
-    value <<= __builtin_preserve_field_info(skb->ip_summed, FIELD_LSHIFT_U64);
-    value >>= __builtin_preserve_field_info(skb->ip_summed, FIELD_RSHIFT_U64);
-    return (__u32)value;
+// Whether the sender left the UDP checksum to the transmitting device (the kernel's CHECKSUM_PARTIAL: sent from a
+// container's veth or a virtual machine on this host). Such a datagram carries in its checksum field only the sum of
+// the pseudo-header, for the device to add the rest to. Read from the packet rather than from the kernel's own flag,
+// which a program can reach only with BTF and CAP_PERFMON. A complete checksum equals that sum by chance once in
+// 65,535 datagrams; such a datagram merely takes user space.
+static ALWAYS_INLINE int checksum_left_to_device(const struct iphdr *ip, const struct udphdr *udp) {
+    // Ones' complement sums come out the same whichever byte order the words are read in, so the packet's own words
+    // are summed as they lie.
+    __u32 sum = (ip->saddr & 0xffff) + (ip->saddr >> 16) + (ip->daddr & 0xffff) + (ip->daddr >> 16) +
+                NET16(IPPROTO_UDP) + udp->len;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    // A sum of 0xffff is also ones' complement zero, which a sender may write as 0.
+    return udp->check == (__u16)sum || (sum == 0xffff && udp->check == 0);
 }
 
 // Where the rewritten datagram goes: up the stack when the destination is an address of this host (user space said
 // so when it installed the route), straight out of an interface when the FIB knows the next hop and its neighbour
 // (which needs forwarding enabled on the interface it came in on); otherwise user space handles it.
 //
-// A datagram whose checksum was left to the transmitting device (sent from a container's veth or a virtual machine
-// on this host) cannot leave by another interface once rewritten: moving the headers by four bytes leaves the
-// kernel's checksum offset pointing at the old place, and the device (or the kernel on its behalf) would write the
-// checksum over the new UDP header's port or the ChannelData length. Those go through user space. Delivered up the
-// stack, the offset is never used, and the zero UDP checksum needs no computing.
-static ALWAYS_INLINE enum next_hop find_next_hop(struct __sk_buff *skb, int local, __u32 source, __u32 destination,
+// A datagram whose checksum was left to the transmitting device cannot leave by another interface once rewritten:
+// moving the headers by four bytes leaves the kernel's checksum offset pointing at the old place, and the device (or
+// the kernel on its behalf) would write the checksum over the new UDP header's port or the ChannelData length. Those
+// go through user space. Delivered to a socket of this host, the offset is not used, and the zero UDP checksum needs
+// no computing.
+static ALWAYS_INLINE enum next_hop find_next_hop(struct __sk_buff *skb, int local, const struct iphdr *ip,
+                                                 const struct udphdr *udp, __u32 source, __u32 destination,
                                                  __u16 total_length, struct bpf_fib_lookup *fib) {
     if (local) return HOP_LOCAL;
-    if (checksum_state(skb) == CHECKSUM_LEFT_TO_DEVICE) return HOP_UNKNOWN;
+    if (checksum_left_to_device(ip, udp)) return HOP_UNKNOWN;
     __builtin_memset(fib, 0, sizeof(*fib));
     fib->family = 2; // AF_INET
     fib->l4_protocol = IPPROTO_UDP;
@@ -243,7 +222,7 @@ int switchboard_channels(struct __sk_buff *skb) {
             if (length + CHANNEL_DATA_HEADER != payload || now >= route.expires_ns) return NOT_OURS;
             __u16 identification = ip->id;
             __u16 total = sizeof(struct udp_headers) + length;
-            enum next_hop hop = find_next_hop(skb, route.local_destinations & SB_PEER_IS_LOCAL, route.relay_ip, route.peer_ip, total, &fib);
+            enum next_hop hop = find_next_hop(skb, route.local_destinations & SB_PEER_IS_LOCAL, ip, udp, route.relay_ip, route.peer_ip, total, &fib);
             if (hop == HOP_UNKNOWN) return NOT_OURS;
             // Takes the 4 bytes after the IP header; the new UDP header then covers the old one's tail and the
             // ChannelData header, and the application data follows it unmoved.
@@ -269,7 +248,7 @@ int switchboard_channels(struct __sk_buff *skb) {
     if (now >= route.expires_ns || payload > 0xffff - sizeof(struct channel_data_headers)) return NOT_OURS;
     __u16 identification = ip->id;
     __u16 total = sizeof(struct channel_data_headers) + payload;
-    enum next_hop hop = find_next_hop(skb, route.local_destinations & SB_CLIENT_IS_LOCAL, route.server_ip, route.client_ip, total, &fib);
+    enum next_hop hop = find_next_hop(skb, route.local_destinations & SB_CLIENT_IS_LOCAL, ip, udp, route.server_ip, route.client_ip, total, &fib);
     if (hop == HOP_UNKNOWN) return NOT_OURS;
     // Four bytes more after the IP header: the new UDP header and the ChannelData header fill them and the old UDP
     // header's place, and the peer's data follows unmoved. No padding: RFC 8656 §12.5 leaves it out over UDP.
