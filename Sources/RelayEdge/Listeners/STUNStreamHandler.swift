@@ -87,9 +87,17 @@ final class STUNStreamHandler: ChannelInboundHandler {
             forTURN.append(.channelData(bytes))
         case .turn(let message, _):
             // Stateless, so it needs no place in the order of what goes to the edge.
-            if let challenge = challenger?.challenge(message, from: fiveTuple.client) {
+            if let challenger, challenger.answers(message) {
                 counters.streamChallenges.wrappingIncrement(ordering: .relaxed)
-                writeAnswer(challenge, context: context)
+                // A client that pipelines Allocates and reads nothing costs the thread little once it stops draining:
+                // the answer it would not read is not made.
+                guard context.channel.isWritable else {
+                    counters.dropped.wrappingIncrement(ordering: .relaxed)
+                    break
+                }
+                if let challenge = challenger.challenge(message, from: fiveTuple.client) {
+                    writeAnswer(challenge, context: context)
+                }
                 break
             }
             forTURN.append(.message(message))

@@ -21,14 +21,20 @@ public struct StreamChallenger: Sendable {
     /// The encoded challenge for `request` from `client`, or nil when the request is not an unauthenticated Allocate
     /// and belongs to the core (nothing is allocated then: Send indications pass here too).
     public func challenge(_ request: STUNMessage, from client: TransportAddress) -> ByteBuffer? {
-        guard request.type == STUNMessageType(method: .allocate, messageClass: .request),
-              request.unknownComprehensionRequired.isEmpty,
-              !request.contains(.messageIntegrity), !request.contains(.messageIntegritySHA256) else { return nil }
+        guard answers(request) else { return nil }
         let response = request.errorResponse(.unauthorized,
                                              attributes: authenticator.challenge(for: client, unixTime: clock.unixSeconds()))
         var out = ByteBufferAllocator().buffer(capacity: 160)
         TURNServerCore.encode(response, software: software, auth: nil, into: &out)
         return out
+    }
+
+    /// Whether `request` is one this answers (an unauthenticated Allocate), without making the answer: an edge that
+    /// would drop the answer anyway skips the work.
+    public func answers(_ request: STUNMessage) -> Bool {
+        request.type == STUNMessageType(method: .allocate, messageClass: .request)
+            && request.unknownComprehensionRequired.isEmpty
+            && !request.contains(.messageIntegrity) && !request.contains(.messageIntegritySHA256)
     }
 }
 
