@@ -143,6 +143,12 @@ sb_fastpath *sb_fastpath_load(const void *object, size_t size, __u32 max_routes,
     fastpath->maps.client_channels = api->map_fd(maps[0]);
     fastpath->maps.peer_routes = api->map_fd(maps[1]);
     fastpath->maps.route_counters = api->map_fd(maps[2]);
+    struct bpf_map *events = api->find_map(fastpath->object, "fastpath_events");
+    fastpath->maps.events = events ? api->map_fd(events) : -1;
+    if (fastpath->maps.events < 0) {
+        snprintf(error, error_size, "the BPF object has no map fastpath_events");
+        goto fail;
+    }
     fastpath->maps.possible_cpus = api->num_possible_cpus();
     if (fastpath->maps.possible_cpus < 1) {
         snprintf(error, error_size, "libbpf could not count the possible CPUs (%s)", strerror(-fastpath->maps.possible_cpus));
@@ -270,5 +276,26 @@ int sb_route_counters_clear(sb_fastpath_maps maps, __u32 slot) {
     if (!zero) return -ENOMEM;
     int result = map_update(maps.route_counters, &slot, zero);
     free(zero);
+    return result;
+}
+
+_Static_assert(sizeof(struct sb_fastpath_events) % 8 == 0, "per-CPU values are 8-byte aligned");
+
+int sb_fastpath_events_read(sb_fastpath_maps maps, struct sb_fastpath_events *out) {
+    if (maps.possible_cpus < 1 || maps.events < 0) return -EINVAL;
+    struct sb_fastpath_events *copies = calloc((size_t)maps.possible_cpus, sizeof(*copies));
+    if (!copies) return -ENOMEM;
+    __u32 only = 0;
+    union bpf_attr attributes;
+    memset(&attributes, 0, sizeof(attributes));
+    attributes.map_fd = (__u32)maps.events;
+    attributes.key = (__u64)(unsigned long)&only;
+    attributes.value = (__u64)(unsigned long)copies;
+    int result = bpf_call(BPF_MAP_LOOKUP_ELEM, &attributes) == 0 ? 0 : -errno;
+    if (result == 0) {
+        memset(out, 0, sizeof(*out));
+        for (int cpu = 0; cpu < maps.possible_cpus; cpu++) out->checksum_left_to_device += copies[cpu].checksum_left_to_device;
+    }
+    free(copies);
     return result;
 }

@@ -80,6 +80,14 @@ public final class KernelFastPath: Sendable {
         self.capacity = capacity
     }
 
+    /// Datagrams of installed routes the program left to user space since it loaded because their checksum was left
+    /// to the device and they would have left by another interface (docs/kernel-fastpath.md); nil if the kernel
+    /// would not say.
+    public func checksumLeftToDeviceCount() -> UInt64? {
+        var events = sb_fastpath_events()
+        return sb_fastpath_events_read(maps.raw, &events) == 0 ? events.checksum_left_to_device : nil
+    }
+
     /// Detaches the program and frees it with its maps; nothing may use `maps` afterwards.
     public func close() {
         sb_fastpath_close(OpaquePointer(bitPattern: handle))

@@ -17,6 +17,8 @@ package final class RelayServer: Sendable {
     private let logger: Logger
     private let shards: [TURNShard]
     private let listeners: STUNListeners
+    /// The kernel fast path the cores install routes into, for its own counts.
+    private let kernelFastPath: KernelFastPath?
 
     /// `turn` is the configuration of the whole relay; each core gets it with its own slice of `turn.relayPorts`.
     package init(settings: RelayListenerSettings, turn: TURNConfiguration, credentials: any CredentialStore,
@@ -26,6 +28,7 @@ package final class RelayServer: Sendable {
         self.settings = settings
         self.group = group
         self.logger = logger
+        self.kernelFastPath = kernelFastPath
         let count = Self.coreCount(wanted: settings.turnThreads, relayPorts: turn.relayPorts)
         let shards = try (0..<count).map { index in
             var sliced = turn
@@ -140,6 +143,8 @@ package final class RelayServer: Sendable {
             metrics.kernelRoutesRefused += core.7
             metrics.shedTasks += shard.loop.shedTaskCount
         }
+        // The service closes the program only after the relay and the admin listener have stopped.
+        metrics.kernelChecksumLeftToDevice = Int(clamping: kernelFastPath?.checksumLeftToDeviceCount() ?? 0)
         metrics.turn.addChallenges(counters.streamChallenges.load(ordering: .relaxed))
         metrics.stunResponses = counters.responses.load(ordering: .relaxed)
         metrics.stunDropped = counters.dropped.load(ordering: .relaxed)
@@ -182,6 +187,9 @@ package struct RelayMetrics: Sendable {
     /// Channels installed in the kernel fast path, and those it had no room for.
     package var kernelRoutes = 0
     package var kernelRoutesRefused = 0
+    /// Datagrams of installed routes that the fast path left to user space because their checksum was left to the
+    /// device (sent from a container or a program on this host) and they would have left by another interface.
+    package var kernelChecksumLeftToDevice = 0
     /// The data plane's losses: datagrams the kernel had queued when a read batch was full, sends the kernel refused,
     /// frames for stream clients that were not draining, and tasks shed from an overloaded loop.
     package var droppedReads = 0

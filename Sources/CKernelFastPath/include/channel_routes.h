@@ -58,4 +58,11 @@ struct sb_route_counters {
     __u64 bytes_to_client;
 };
 
+/// What the program saw that concerns no one route; one per-CPU copy, summed when read.
+struct sb_fastpath_events {
+    /// Datagrams of installed routes left to user space because their checksum was left to the device and they
+    /// would have left by another interface.
+    __u64 checksum_left_to_device;
+};
+
 #endif

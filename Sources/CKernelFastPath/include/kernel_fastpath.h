@@ -15,6 +15,8 @@ typedef struct {
     int peer_routes;
     /// A per-CPU array: one copy of each slot per possible CPU, summed when read.
     int route_counters;
+    /// A per-CPU array of one `sb_fastpath_events`.
+    int events;
     /// libbpf_num_possible_cpus(): how many copies the kernel copies out per slot.
     int possible_cpus;
     /// How much earlier than asked an expiry is installed: two ticks of the coarse clock the program reads, and at
@@ -42,5 +44,7 @@ int sb_route_remove(sb_fastpath_maps maps, const struct sb_channel_route *route)
 /// The slot's counts, summed over every CPU's copy.
 int sb_route_counters_read(sb_fastpath_maps maps, __u32 slot, struct sb_route_counters *out);
 int sb_route_counters_clear(sb_fastpath_maps maps, __u32 slot);
+/// The program's event counts, summed over every CPU's copy. 0 or -errno.
+int sb_fastpath_events_read(sb_fastpath_maps maps, struct sb_fastpath_events *out);
 
 #endif

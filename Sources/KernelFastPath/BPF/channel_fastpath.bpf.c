@@ -62,6 +62,13 @@ struct {
     __type(value, struct sb_route_counters);
 } route_counters SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct sb_fastpath_events);
+} fastpath_events SEC(".maps");
+
 // Not ours: the next tc program, then the stack, see the packet as it came.
 #define NOT_OURS TC_ACT_UNSPEC
 #define IP_DONT_FRAGMENT 0x4000
@@ -145,7 +152,12 @@ static ALWAYS_INLINE enum next_hop find_next_hop(struct __sk_buff *skb, int loca
                                                  const struct udphdr *udp, __u32 source, __u32 destination,
                                                  __u16 total_length, struct bpf_fib_lookup *fib) {
     if (local) return HOP_LOCAL;
-    if (checksum_left_to_device(ip, udp)) return HOP_UNKNOWN;
+    if (checksum_left_to_device(ip, udp)) {
+        __u32 only = 0;
+        struct sb_fastpath_events *events = bpf_map_lookup_elem(&fastpath_events, &only);
+        if (events) events->checksum_left_to_device += 1;
+        return HOP_UNKNOWN;
+    }
     __builtin_memset(fib, 0, sizeof(*fib));
     fib->family = 2; // AF_INET
     fib->l4_protocol = IPPROTO_UDP;

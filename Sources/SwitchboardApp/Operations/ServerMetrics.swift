@@ -99,6 +99,7 @@ public final class ServerMetrics: Sendable {
         advance("switchboard_turn_kernel_relayed_packets_total", ["direction": "to-peer"], turn.kernelPacketsToPeer)
         advance("switchboard_turn_kernel_relayed_packets_total", ["direction": "to-client"], turn.kernelPacketsToClient)
         advance("switchboard_turn_kernel_routes_refused_total", [:], live.relay.kernelRoutesRefused)
+        advance("switchboard_turn_kernel_checksum_offloaded_total", [:], live.relay.kernelChecksumLeftToDevice)
         // And what TCP and TLS clients' threads sent to peers on routed channels.
         advance("switchboard_turn_stream_routed_packets_total", ["direction": "to-peer"], turn.streamRoutedPacketsToPeer)
         advance("switchboard_turn_relayed_bytes_total", ["direction": "to-peer"], turn.bytesToPeer)
