@@ -1,6 +1,7 @@
 import CKernelFastPath
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// Why the kernel fast path is not in use; the server relays in user space instead.
 public enum KernelFastPathUnavailable: Error, Sendable, CustomStringConvertible {
@@ -25,8 +26,9 @@ public enum KernelFastPathUnavailable: Error, Sendable, CustomStringConvertible 
 /// The program and its attachments live until `close()` or until the process ends (tcx links are released with
 /// the process, so a crash leaves nothing forwarding behind it).
 public final class KernelFastPath: Sendable {
-    /// The loader's handle, kept as a bit pattern so that this class stays Sendable; only `close` uses it.
-    private let handle: UInt
+    /// The loader's handle, kept as a bit pattern so that this class stays Sendable; nil once closed, so that a read
+    /// after `close` (a late metrics scrape) never reaches a descriptor the process has since given to something else.
+    private let handle: Mutex<UInt?>
     public let maps: KernelFastPathMaps
     /// Interfaces the program is attached to, by name, for the start-up log line.
     public let interfaces: [String]
@@ -73,7 +75,7 @@ public final class KernelFastPath: Sendable {
 
     private init(handle: UInt, maps: KernelFastPathMaps, interfaces: [String], interfacesWithoutForwarding: [String],
                  capacity: Int) {
-        self.handle = handle
+        self.handle = Mutex(handle)
         self.maps = maps
         self.interfaces = interfaces
         self.interfacesWithoutForwarding = interfacesWithoutForwarding
@@ -84,13 +86,20 @@ public final class KernelFastPath: Sendable {
     /// to the device and they would have left by another interface (docs/kernel-fastpath.md); nil if the kernel
     /// would not say.
     public func checksumLeftToDeviceCount() -> UInt64? {
-        var events = sb_fastpath_events()
-        return sb_fastpath_events_read(maps.raw, &events) == 0 ? events.checksum_left_to_device : nil
+        handle.withLock { handle in
+            guard handle != nil else { return nil }
+            var events = sb_fastpath_events()
+            return sb_fastpath_events_read(maps.raw, &events) == 0 ? events.checksum_left_to_device : nil
+        }
     }
 
-    /// Detaches the program and frees it with its maps; nothing may use `maps` afterwards.
+    /// Detaches the program and frees it with its maps; nothing may use `maps` afterwards. Closing twice is harmless.
     public func close() {
-        sb_fastpath_close(OpaquePointer(bitPattern: handle))
+        handle.withLock { handle in
+            guard let open = handle else { return }
+            sb_fastpath_close(OpaquePointer(bitPattern: open))
+            handle = nil
+        }
     }
 }
 

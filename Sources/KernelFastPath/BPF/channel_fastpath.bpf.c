@@ -152,12 +152,6 @@ static ALWAYS_INLINE enum next_hop find_next_hop(struct __sk_buff *skb, int loca
                                                  const struct udphdr *udp, __u32 source, __u32 destination,
                                                  __u16 total_length, struct bpf_fib_lookup *fib) {
     if (local) return HOP_LOCAL;
-    if (checksum_left_to_device(ip, udp)) {
-        __u32 only = 0;
-        struct sb_fastpath_events *events = bpf_map_lookup_elem(&fastpath_events, &only);
-        if (events) events->checksum_left_to_device += 1;
-        return HOP_UNKNOWN;
-    }
     __builtin_memset(fib, 0, sizeof(*fib));
     fib->family = 2; // AF_INET
     fib->l4_protocol = IPPROTO_UDP;
@@ -166,9 +160,15 @@ static ALWAYS_INLINE enum next_hop find_next_hop(struct __sk_buff *skb, int loca
     fib->ipv4_dst = destination;
     fib->ifindex = skb->ingress_ifindex;
     long result = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
-    if (result == BPF_FIB_LKUP_RET_SUCCESS) return HOP_REDIRECT;
     if (result == BPF_FIB_LKUP_RET_NOT_FWDED) return HOP_LOCAL;
-    return HOP_UNKNOWN;
+    if (result != BPF_FIB_LKUP_RET_SUCCESS) return HOP_UNKNOWN;
+    if (checksum_left_to_device(ip, udp)) {
+        __u32 only = 0;
+        struct sb_fastpath_events *events = bpf_map_lookup_elem(&fastpath_events, &only);
+        if (events) events->checksum_left_to_device += 1;
+        return HOP_UNKNOWN;
+    }
+    return HOP_REDIRECT;
 }
 
 static ALWAYS_INLINE int send_on(struct __sk_buff *skb, enum next_hop hop, struct bpf_fib_lookup *fib) {
