@@ -203,6 +203,16 @@ static int map_delete(int map, const void *key) {
     return -errno;
 }
 
+/// Copies the value under `key` into `value`: for a per-CPU map, one copy per possible CPU.
+static int map_lookup(int map, const void *key, void *value) {
+    union bpf_attr attributes;
+    memset(&attributes, 0, sizeof(attributes));
+    attributes.map_fd = (__u32)map;
+    attributes.key = (__u64)(unsigned long)key;
+    attributes.value = (__u64)(unsigned long)value;
+    return bpf_call(BPF_MAP_LOOKUP_ELEM, &attributes) == 0 ? 0 : -errno;
+}
+
 static struct sb_client_channel_key client_key(const struct sb_channel_route *route) {
     struct sb_client_channel_key key;
     memset(&key, 0, sizeof(key));
@@ -251,12 +261,7 @@ int sb_route_counters_read(sb_fastpath_maps maps, __u32 slot, struct sb_route_co
     if (maps.possible_cpus < 1) return -EINVAL;
     struct sb_route_counters *copies = calloc((size_t)maps.possible_cpus, sizeof(*copies));
     if (!copies) return -ENOMEM;
-    union bpf_attr attributes;
-    memset(&attributes, 0, sizeof(attributes));
-    attributes.map_fd = (__u32)maps.route_counters;
-    attributes.key = (__u64)(unsigned long)&slot;
-    attributes.value = (__u64)(unsigned long)copies;
-    int result = bpf_call(BPF_MAP_LOOKUP_ELEM, &attributes) == 0 ? 0 : -errno;
+    int result = map_lookup(maps.route_counters, &slot, copies);
     if (result == 0) {
         memset(out, 0, sizeof(*out));
         for (int cpu = 0; cpu < maps.possible_cpus; cpu++) {
@@ -286,12 +291,7 @@ int sb_fastpath_events_read(sb_fastpath_maps maps, struct sb_fastpath_events *ou
     struct sb_fastpath_events *copies = calloc((size_t)maps.possible_cpus, sizeof(*copies));
     if (!copies) return -ENOMEM;
     __u32 only = 0;
-    union bpf_attr attributes;
-    memset(&attributes, 0, sizeof(attributes));
-    attributes.map_fd = (__u32)maps.events;
-    attributes.key = (__u64)(unsigned long)&only;
-    attributes.value = (__u64)(unsigned long)copies;
-    int result = bpf_call(BPF_MAP_LOOKUP_ELEM, &attributes) == 0 ? 0 : -errno;
+    int result = map_lookup(maps.events, &only, copies);
     if (result == 0) {
         memset(out, 0, sizeof(*out));
         for (int cpu = 0; cpu < maps.possible_cpus; cpu++) out->checksum_left_to_device += copies[cpu].checksum_left_to_device;
