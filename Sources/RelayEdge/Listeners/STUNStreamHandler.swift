@@ -95,9 +95,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
                     counters.dropped.wrappingIncrement(ordering: .relaxed)
                     break
                 }
-                if let challenge = challenger.challenge(message, from: fiveTuple.client) {
-                    writeAnswer(challenge, context: context)
-                }
+                context.write(wrapOutboundOut(challenger.makeChallenge(to: message, from: fiveTuple.client)), promise: nil)
                 break
             }
             forTURN.append(.message(message))

@@ -21,7 +21,11 @@ public struct StreamChallenger: Sendable {
     /// The encoded challenge for `request` from `client`, or nil when the request is not an unauthenticated Allocate
     /// and belongs to the core (nothing is allocated then: Send indications pass here too).
     public func challenge(_ request: STUNMessage, from client: TransportAddress) -> ByteBuffer? {
-        guard answers(request) else { return nil }
+        answers(request) ? makeChallenge(to: request, from: client) : nil
+    }
+
+    /// The encoded challenge for `request`, which `answers` has accepted.
+    public func makeChallenge(to request: STUNMessage, from client: TransportAddress) -> ByteBuffer {
         let response = request.errorResponse(.unauthorized,
                                              attributes: authenticator.challenge(for: client, unixTime: clock.unixSeconds()))
         var out = ByteBufferAllocator().buffer(capacity: 160)
@@ -30,7 +34,7 @@ public struct StreamChallenger: Sendable {
     }
 
     /// Whether `request` is one this answers (an unauthenticated Allocate), without making the answer: an edge that
-    /// would drop the answer anyway skips the work.
+    /// would drop the answer anyway skips `makeChallenge`.
     public func answers(_ request: STUNMessage) -> Bool {
         request.type == STUNMessageType(method: .allocate, messageClass: .request)
             && request.unknownComprehensionRequired.isEmpty
