@@ -118,8 +118,12 @@ SERVER_LABELS = {
     "coturn461": "coturn 4.6.1 (Debian)",
     "coturn417": "coturn 4.17.1 standard",
     "coturn417mux": "coturn 4.17.1 --multiplex-peer --udp-gso",
+    "relayfloor": "relay floor (C, epoll, recvmmsg/sendto/sendmmsg)",
+    "relayflooruring": "relay floor (C, io_uring, multishot recvmsg)",
 }
 OURS_KINDS = ("ours", "ourspaced", "ourskernel")
+# Not servers: the floor of a relay with one socket per allocation (Benchmarks/relay_floor.c), epoll and io_uring.
+RELAY_FLOOR_KINDS = ("relayfloor", "relayflooruring")
 COTURN_KINDS = ("coturn", "coturn461", "coturn417", "coturn417mux")
 # coturn 4.17.1 built from the snapshot in /work/shared/peers; SWITCHBOARD_COTURN_417=PATH points at any build.
 COTURN_417_DEFAULT = "/tmp/coturn-4.17.1/build/bin/turnserver"
@@ -260,6 +264,14 @@ class Server:
             # The C responder of stun_floor.c: same readiness line as ours.
             self.proc = subprocess.Popen([build_tool("stun_floor"), "127.0.0.1", "0"], stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir)
+        elif self.kind in RELAY_FLOOR_KINDS:
+            # relay_floor.c: the least a relay with one socket per allocation does, epoll or io_uring style, with as
+            # many loops as ours has by default (one per core).
+            cmd = [build_tool("relay_floor", libs=("-luring",)), "127.0.0.1", "0", "--threads", str(os.cpu_count())]
+            if self.kind == "relayflooruring":
+                cmd.append("--uring")
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         cwd=self.workdir)
         elif self.kind in COTURN_KINDS:
             self.port = free_port_pair()
             base = os.path.join(self.workdir, run_name)
@@ -282,7 +294,7 @@ class Server:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode} before it was ready; see {self.log_path}")
             with open(self.log_path, errors="replace") as f:
                 text = f.read()
-            if self.kind in OURS_KINDS + ("floor",):
+            if self.kind in OURS_KINDS + ("floor",) + RELAY_FLOOR_KINDS:
                 for line in text.splitlines():
                     if line.startswith("stun udp 127.0.0.1:"):
                         self.port = int(line.rsplit(":", 1)[1])

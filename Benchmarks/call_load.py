@@ -24,9 +24,12 @@ import benchlib as B  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVERS = ["ours", "ourspaced", "ourskernel", "coturn417", "coturn417mux", "coturn461"]
+# Not servers, so never in the default set: the floor of a relay with one socket per allocation (relay_floor.c).
+FLOORS = list(B.RELAY_FLOOR_KINDS)
 OURS = B.OURS_KINDS
 COTURNS = ["coturn417", "coturn417mux", "coturn461"]
-SHORT = {"ours": "ours", "ourspaced": "ours paced", "ourskernel": "ours kernel", "coturn417": "coturn 4.17.1", "coturn417mux": "coturn 4.17.1 mux", "coturn461": "coturn 4.6.1"}
+SHORT = {"ours": "ours", "ourspaced": "ours paced", "ourskernel": "ours kernel", "coturn417": "coturn 4.17.1", "coturn417mux": "coturn 4.17.1 mux", "coturn461": "coturn 4.6.1",
+         "relayfloor": "floor epoll", "relayflooruring": "floor io_uring"}
 
 
 def workloads(names, w3_window):
@@ -154,7 +157,7 @@ def print_tables(wls, med, servers, rounds):
     for w, wl in wls.items():
         print(f"  {w}: {wl['label']}")
     others = [k for k in COTURNS if k in servers]
-    for ours in [k for k in OURS if k in servers]:
+    for ours in [k for k in list(OURS) + FLOORS if k in servers]:
         if not others:
             return
         print()
@@ -178,7 +181,7 @@ def print_tables(wls, med, servers, rounds):
 
 
 def header(what, servers, args):
-    versions = ", ".join(f"{SHORT[k]} = {B.coturn_binary(k)} ({B.coturn_version(k)})" for k in servers if k not in OURS)
+    versions = ", ".join(f"{SHORT[k]} = {B.coturn_binary(k)} ({B.coturn_version(k)})" for k in servers if k in COTURNS)
     print(f"# {what} {datetime.date.today()} on {os.cpu_count()} CPUs; warm-up {args.warmup:g} s, measured {args.seconds:g} s; "
           f"servers: {', '.join(B.SERVER_LABELS[k] for k in servers)}")
     if versions:
@@ -274,7 +277,7 @@ def plot(points, day):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workloads", default="W1,W2,W3", help="comma-separated: W1, W2, W3 (= W3-100 and W3-1000)")
-    p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: " + ", ".join(SERVERS))
+    p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated: " + ", ".join(SERVERS + FLOORS))
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=None, help="measured window per run (default 10; --sweep: 5)")
     p.add_argument("--warmup", type=float, default=2, help="load before the measured window, per run")
@@ -302,12 +305,12 @@ def main():
         return plot(points, day)
     servers = [s for s in args.servers.split(",") if s]
     for s in servers:
-        if s not in SERVERS:
-            sys.exit(f"unknown server {s!r} ({', '.join(SERVERS)})")
+        if s not in (SERVERS + FLOORS):
+            sys.exit(f"unknown server {s!r} ({', '.join((SERVERS + FLOORS))})")
 
     B.raise_fd_limit()
     for k in servers:
-        if k not in OURS:
+        if k in COTURNS:
             B.coturn_binary(k)  # fails early (or builds 4.17.1) before anything is measured
     B.build_switchboard()
     exe = B.build_tool("call_load", libs=("-lcrypto",))
