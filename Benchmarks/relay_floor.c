@@ -5,9 +5,11 @@
  * `call-load --servers relayfloor,relayflooruring,...` shows what any user-space relay with per-allocation sockets
  * costs before any server logic, and what io_uring changes about it.
  *
- * Usage: relay_floor IP PORT [--threads N] [--uring]
+ * Usage: relay_floor IP PORT [--threads N] [--uring] [--defer-sends]
  *   PORT 0 picks one; prints "stun udp IP:PORT" once bound, then serves until killed.
  *   --threads N  loops, each with its own SO_REUSEPORT listening socket and its own allocations (default 2)
+ *   --defer-sends  epoll style: client -> peer datagrams too wait for the end of the turn (as ours do), not sent
+ *                as read
  *   --uring      io_uring instead of epoll: multishot recvmsg on every socket into a provided buffer ring, every send
  *                a SENDMSG entry, registered files; one io_uring_enter per turn submits the turn's sends and waits
  *
@@ -62,7 +64,7 @@ typedef struct {
   int recycled;
 } loop_t;
 
-static int use_uring, nthreads = 2;
+static int use_uring, nthreads = 2, defer_sends;
 static struct sockaddr_in bind_addr;
 
 static uint64_t key_of(const struct sockaddr_in *a) {
@@ -171,6 +173,8 @@ static void epoll_loop(loop_t *l) {
   struct sockaddr_in *in_from = calloc(LISTEN_BATCH, sizeof *in_from), *out_from = calloc(OUT_SLOTS, sizeof *out_from);
   struct iovec *in_iov = calloc(LISTEN_BATCH, sizeof *in_iov), *out_iov = calloc(OUT_SLOTS, sizeof *out_iov);
   struct mmsghdr *in_msgs = calloc(LISTEN_BATCH, sizeof *in_msgs), *out_msgs = calloc(OUT_SLOTS, sizeof *out_msgs);
+  struct deferred_send { allocation *a; const uint8_t *data; size_t len; } deferred[LISTEN_BATCH];
+  int ndeferred = 0;
   l->ep = epoll_create1(0);
   struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
   epoll_ctl(l->ep, EPOLL_CTL_ADD, l->listen_fd, &ev);
@@ -191,8 +195,9 @@ static void epoll_loop(loop_t *l) {
           int len = (int)in_msgs[i].msg_len;
           if (len >= 4 && in[i][0] >= 0x40 && in[i][0] < 0x80) {
             allocation *a = channel_route(l, in[i], len, &in_from[i]);
-            if (a) (void)sendto(a->relay_fd, in[i] + 4, tw_get16(in[i] + 2), MSG_DONTWAIT,
-                                (const struct sockaddr *)&a->peer, sizeof a->peer);
+            if (a && defer_sends) deferred[ndeferred++] = (struct deferred_send){ a, in[i] + 4, tw_get16(in[i] + 2) };
+            else if (a) (void)sendto(a->relay_fd, in[i] + 4, tw_get16(in[i] + 2), MSG_DONTWAIT,
+                                     (const struct sockaddr *)&a->peer, sizeof a->peer);
           } else {
             control(l, in[i], len, &in_from[i]);
           }
@@ -224,6 +229,10 @@ static void epoll_loop(loop_t *l) {
       }
       queued = base + kept;
     }
+    for (int i = 0; i < ndeferred; i++)
+      (void)sendto(deferred[i].a->relay_fd, deferred[i].data, deferred[i].len, MSG_DONTWAIT,
+                   (const struct sockaddr *)&deferred[i].a->peer, sizeof deferred[i].a->peer);
+    ndeferred = 0;
     if (queued) (void)sendmmsg(l->listen_fd, out_msgs, (unsigned)queued, MSG_DONTWAIT);
   }
 }
@@ -343,9 +352,10 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) { fprintf(stderr, "usage: relay_floor IP PORT [--threads N] [--uring]\n"); return 2; }
+  if (argc < 3) { fprintf(stderr, "usage: relay_floor IP PORT [--threads N] [--uring] [--defer-sends]\n"); return 2; }
   for (int i = 3; i < argc; i++) {
     if (!strcmp(argv[i], "--uring")) use_uring = 1;
+    else if (!strcmp(argv[i], "--defer-sends")) defer_sends = 1;
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nthreads = atoi(argv[++i]);
     else { fprintf(stderr, "relay_floor: unknown option %s\n", argv[i]); return 2; }
   }
