@@ -96,6 +96,8 @@ def build_tool(name, libs=()):
         except subprocess.CalledProcessError:
             if "-lcrypto" in libs:
                 sys.exit(f"building {name} failed; it needs OpenSSL's libcrypto headers: apt-get install libssl-dev")
+            if "-luring" in libs:
+                sys.exit(f"building {name} failed; it needs liburing: apt-get install liburing-dev")
             raise
     return exe
 
@@ -267,7 +269,8 @@ class Server:
         elif self.kind in RELAY_FLOOR_KINDS:
             # relay_floor.c: the least a relay with one socket per allocation does, epoll or io_uring style, with as
             # many loops as ours has by default (one per core).
-            cmd = [build_tool("relay_floor", libs=("-luring",)), "127.0.0.1", "0", "--threads", str(os.cpu_count())]
+            cmd = [build_tool("relay_floor", libs=("-luring",)), "127.0.0.1", "0", "--threads",
+                   str(min(os.cpu_count() or 1, 64))]
             if self.kind == "relayflooruring":
                 cmd.append("--uring")
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -312,6 +312,8 @@ def main():
     for k in servers:
         if k in COTURNS:
             B.coturn_binary(k)  # fails early (or builds 4.17.1) before anything is measured
+    if any(k in FLOORS for k in servers):
+        B.build_tool("relay_floor", libs=("-luring",))  # before anything is measured: a missing liburing-dev stops here
     B.build_switchboard()
     exe = B.build_tool("call_load", libs=("-lcrypto",))
     workdir = os.path.join(B.TOOLS, "logs", "call-sweep" if args.sweep else "call-load")

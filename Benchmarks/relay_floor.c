@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_ALLOCS 16384         /* per loop */
@@ -168,6 +169,13 @@ static int from_peer(const allocation *a, const struct sockaddr_in *from) {
 
 /* ---------- epoll style ---------- */
 
+/* The epoll style makes its calls through syscall(2), as ours does: glibc's wrappers of these cancellation points
+ * switch asynchronous cancellation on and off around each call in a threaded process, which io_uring's
+ * io_uring_enter (liburing makes it directly) does not pay either. */
+static void send_to_peer(const allocation *a, const void *data, size_t len) {
+  (void)syscall(SYS_sendto, a->relay_fd, data, len, MSG_DONTWAIT, (const struct sockaddr *)&a->peer, sizeof a->peer);
+}
+
 static void epoll_loop(loop_t *l) {
   uint8_t (*in)[BUF_SIZE] = malloc(LISTEN_BATCH * BUF_SIZE), (*out)[BUF_SIZE] = malloc(OUT_SLOTS * BUF_SIZE);
   struct sockaddr_in *in_from = calloc(LISTEN_BATCH, sizeof *in_from), *out_from = calloc(OUT_SLOTS, sizeof *out_from);
@@ -180,7 +188,7 @@ static void epoll_loop(loop_t *l) {
   epoll_ctl(l->ep, EPOLL_CTL_ADD, l->listen_fd, &ev);
   struct epoll_event evs[256];
   for (;;) {
-    int ne = epoll_wait(l->ep, evs, 256, -1);
+    int ne = (int)syscall(SYS_epoll_pwait, l->ep, evs, 256, -1, NULL, (size_t)8);
     int queued = 0;
     for (int e = 0; e < ne; e++) {
       uint64_t tag = evs[e].data.u64;
@@ -190,14 +198,13 @@ static void epoll_loop(loop_t *l) {
           in_msgs[i].msg_hdr = (struct msghdr){ .msg_name = &in_from[i], .msg_namelen = sizeof in_from[i],
                                                 .msg_iov = &in_iov[i], .msg_iovlen = 1 };
         }
-        int n = recvmmsg(l->listen_fd, in_msgs, LISTEN_BATCH, MSG_DONTWAIT, NULL);
+        int n = (int)syscall(SYS_recvmmsg, l->listen_fd, in_msgs, LISTEN_BATCH, MSG_DONTWAIT, NULL);
         for (int i = 0; i < n; i++) {
           int len = (int)in_msgs[i].msg_len;
           if (len >= 4 && in[i][0] >= 0x40 && in[i][0] < 0x80) {
             allocation *a = channel_route(l, in[i], len, &in_from[i]);
             if (a && defer_sends) deferred[ndeferred++] = (struct deferred_send){ a, in[i] + 4, tw_get16(in[i] + 2) };
-            else if (a) (void)sendto(a->relay_fd, in[i] + 4, tw_get16(in[i] + 2), MSG_DONTWAIT,
-                                     (const struct sockaddr *)&a->peer, sizeof a->peer);
+            else if (a) send_to_peer(a, in[i] + 4, tw_get16(in[i] + 2));
           } else {
             control(l, in[i], len, &in_from[i]);
           }
@@ -206,7 +213,7 @@ static void epoll_loop(loop_t *l) {
       }
       allocation *a = &l->allocs[tag - 1];
       if (queued + RELAY_BATCH > OUT_SLOTS) {
-        (void)sendmmsg(l->listen_fd, out_msgs, (unsigned)queued, MSG_DONTWAIT);
+        (void)syscall(SYS_sendmmsg, l->listen_fd, out_msgs, (unsigned)queued, MSG_DONTWAIT);
         queued = 0;
       }
       struct mmsghdr *rm = &out_msgs[queued];
@@ -215,7 +222,7 @@ static void epoll_loop(loop_t *l) {
         rm[i].msg_hdr = (struct msghdr){ .msg_name = &out_from[queued + i], .msg_namelen = sizeof out_from[0],
                                          .msg_iov = &out_iov[queued + i], .msg_iovlen = 1 };
       }
-      int n = recvmmsg(a->relay_fd, rm, RELAY_BATCH, MSG_DONTWAIT, NULL);
+      int n = (int)syscall(SYS_recvmmsg, a->relay_fd, rm, RELAY_BATCH, MSG_DONTWAIT, NULL);
       int base = queued, kept = 0;
       for (int i = 0; i < n; i++) {
         if (!from_peer(a, &out_from[base + i])) continue;
@@ -230,10 +237,9 @@ static void epoll_loop(loop_t *l) {
       queued = base + kept;
     }
     for (int i = 0; i < ndeferred; i++)
-      (void)sendto(deferred[i].a->relay_fd, deferred[i].data, deferred[i].len, MSG_DONTWAIT,
-                   (const struct sockaddr *)&deferred[i].a->peer, sizeof deferred[i].a->peer);
+      send_to_peer(deferred[i].a, deferred[i].data, deferred[i].len);
     ndeferred = 0;
-    if (queued) (void)sendmmsg(l->listen_fd, out_msgs, (unsigned)queued, MSG_DONTWAIT);
+    if (queued) (void)syscall(SYS_sendmmsg, l->listen_fd, out_msgs, (unsigned)queued, MSG_DONTWAIT);
   }
 }
 
@@ -244,6 +250,7 @@ static void epoll_loop(loop_t *l) {
 static struct io_uring_sqe *next_sqe(loop_t *l) {
   struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
   if (!sqe) { io_uring_submit(&l->ring); sqe = io_uring_get_sqe(&l->ring); }
+  if (!sqe) { fprintf(stderr, "relay_floor: submission queue full after a submit\n"); exit(1); }
   return sqe;
 }
 
@@ -276,7 +283,7 @@ static void send_buffer(loop_t *l, unsigned bid, int fd, const struct sockaddr_i
   io_uring_sqe_set_data64(sqe, TAG_SEND | bid);
 }
 
-static void uring_loop(loop_t *l) {
+static void uring_setup(loop_t *l) {
   struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
                                         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
                                .cq_entries = 4 * RING_BUFS };
@@ -300,6 +307,9 @@ static void uring_loop(loop_t *l) {
   l->recv_template = (struct msghdr){ .msg_namelen = sizeof(struct sockaddr_in) };
   io_uring_register_files_update(&l->ring, (unsigned)l->listen_fd, &l->listen_fd, 1);
   arm_receive(l, l->listen_fd, 0);
+}
+
+static void uring_loop(loop_t *l) {
   uint64_t *rearm = calloc(MAX_ALLOCS + 1, sizeof *rearm);
   for (;;) {
     io_uring_submit_and_wait(&l->ring, 1);
@@ -345,8 +355,14 @@ static void uring_loop(loop_t *l) {
   }
 }
 
+/* Every loop's ring is set up (on its own thread: a single-issuer ring belongs to the thread that made it) before
+ * the readiness line, so a failure to set one up is an exit before it, not a server dying mid-run. */
+static pthread_barrier_t ready;
+
 static void *run(void *arg) {
   loop_t *l = arg;
+  if (use_uring) uring_setup(l);
+  pthread_barrier_wait(&ready);
   if (use_uring) uring_loop(l); else epoll_loop(l);
   return NULL;
 }
@@ -381,15 +397,17 @@ int main(int argc, char **argv) {
     }
     bind_addr.sin_port = l->local.sin_port; /* the next loops share the port */
   }
-  char ip[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &bind_addr.sin_addr, ip, sizeof ip);
-  printf("stun udp %s:%u\n", ip, ntohs(bind_addr.sin_port));
-  fflush(stdout);
+  pthread_barrier_init(&ready, NULL, (unsigned)nthreads + 1);
   pthread_t th[64];
   for (int t = 0; t < nthreads; t++) {
     int e = pthread_create(&th[t], NULL, run, &loops[t]);
     if (e) { fprintf(stderr, "relay_floor: pthread_create: %s\n", strerror(e)); return 1; }
   }
+  pthread_barrier_wait(&ready);
+  char ip[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &bind_addr.sin_addr, ip, sizeof ip);
+  printf("stun udp %s:%u\n", ip, ntohs(bind_addr.sin_port));
+  fflush(stdout);
   for (int t = 0; t < nthreads; t++) pthread_join(th[t], NULL);
   return 0;
 }
