@@ -153,7 +153,8 @@ static void build_request(alloc_t *a) {
     n = tw_begin(m, TW_ALLOCATE, a->tid);
     n += tw_attr(m + n, TW_A_REQUESTED_TRANSPORT, udp, 4);
   }
-  if (a->stage == S_PROBE) { a->len = tw_finish(m, n, NULL); }
+  /* Unauthenticated when no realm is known: a server that allocated without a challenge gets its ChannelBind so too. */
+  if (a->stage == S_PROBE || realm_len < 0) { a->len = tw_finish(m, n, NULL); }
   else {
     n += tw_attr(m + n, TW_A_USERNAME, user, (int)strlen(user));
     n += tw_attr(m + n, TW_A_REALM, realm, realm_len);
