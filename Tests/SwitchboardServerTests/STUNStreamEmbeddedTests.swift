@@ -171,7 +171,7 @@ final class STUNStreamEmbeddedTests: XCTestCase {
 
     func testAnswersToAConnectionThatStoppedDrainingAreDroppedAndCounted() throws {
         let counters = STUNCounters()
-        let channel = try connection(counters: counters)
+        let channel = try socketLikeConnection(counters: counters)
         channel.isWritable = false
         try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
         XCTAssertEqual(try responses(channel).count, 0)
@@ -179,6 +179,91 @@ final class STUNStreamEmbeddedTests: XCTestCase {
         channel.isWritable = true
         try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
         XCTAssertEqual(try responses(channel).count, 1)
+        _ = try channel.finish()
+    }
+
+    /// An embedded channel with SwiftNIO's read settings for an accepted socket, which the throttle saves and restores.
+    private func socketLikeConnection(counters: STUNCounters = STUNCounters()) throws -> EmbeddedChannel {
+        let channel = try connection(counters: counters)
+        try channel.syncOptions?.setOption(ChannelOptions.maxMessagesPerRead, value: 4)
+        try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator())
+        return channel
+    }
+
+    private func readsPerTurn(_ channel: EmbeddedChannel) throws -> UInt {
+        try channel.getOption(ChannelOptions.maxMessagesPerRead).wait()
+    }
+
+    private func throttledAllocator(_ channel: EmbeddedChannel) throws -> Bool {
+        let allocator = try channel.getOption(ChannelOptions.recvAllocator).wait()
+        return (allocator as? FixedSizeRecvByteBufferAllocator)?.capacity == StreamReadThrottle.throttledReadBytes
+    }
+
+    /// A client whose answer had to be dropped gets one small read per turn until it drains again, so that pipelining
+    /// requests it never reads cannot hold its thread for thousands of messages per turn.
+    func testAClientThatStoppedDrainingIsReadOncePerTurnUntilItDrainsAgain() throws {
+        let counters = STUNCounters()
+        let channel = try socketLikeConnection(counters: counters)
+        try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
+        XCTAssertEqual(try responses(channel).count, 1)
+        XCTAssertEqual(try readsPerTurn(channel), 4, "a client that reads its answers is not throttled")
+
+        channel.isWritable = false
+        try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
+        XCTAssertEqual(counters.dropped.load(ordering: .relaxed), 1)
+        XCTAssertEqual(try readsPerTurn(channel), 1)
+        XCTAssertTrue(try throttledAllocator(channel))
+
+        // Still not draining: a small read does not release it.
+        channel.pipeline.fireChannelWritabilityChanged()
+        try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
+        XCTAssertEqual(counters.dropped.load(ordering: .relaxed), 2)
+        XCTAssertEqual(try readsPerTurn(channel), 1)
+
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        XCTAssertEqual(try readsPerTurn(channel), 4)
+        XCTAssertTrue(try channel.getOption(ChannelOptions.recvAllocator).wait() is AdaptiveRecvByteBufferAllocator)
+        try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
+        XCTAssertEqual(try responses(channel).count, 1)
+        _ = try channel.finish()
+    }
+
+    /// More STUN messages in one read than a client needs to send at once (here indications, which get no answer, so
+    /// the connection never stops draining) throttles it until a read brings an ordinary number; ChannelData does
+    /// not count.
+    func testAReadWithMoreSTUNMessagesThanTheLimitThrottlesUntilAnOrdinaryRead() throws {
+        let channel = try socketLikeConnection()
+        // A stream starts with a STUN message (the framer refuses ChannelData first).
+        try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
+        XCTAssertEqual(try responses(channel).count, 1)
+        let indication = STUNMessage(type: STUNMessageType(method: .binding, messageClass: .indication)).encoded()
+        var media = ByteBuffer()
+        for _ in 0..<(2 * StreamReadThrottle.stunMessagesPerReadLimit) {
+            ChannelData.write(channel: 0x4001, data: ByteBuffer(bytes: [1, 2, 3, 4]), stream: true, into: &media)
+        }
+        try channel.writeInbound(media)
+        XCTAssertEqual(try readsPerTurn(channel), 4, "ChannelData is not counted")
+
+        var atLimit = ByteBuffer()
+        for _ in 0..<StreamReadThrottle.stunMessagesPerReadLimit { atLimit.writeImmutableBuffer(indication) }
+        try channel.writeInbound(atLimit)
+        XCTAssertEqual(try readsPerTurn(channel), 4, "up to the limit is ordinary")
+
+        var flood = atLimit
+        flood.writeImmutableBuffer(indication)
+        try channel.writeInbound(flood)
+        XCTAssertEqual(try readsPerTurn(channel), 1)
+        XCTAssertTrue(try throttledAllocator(channel))
+
+        try channel.writeInbound(flood)
+        XCTAssertEqual(try readsPerTurn(channel), 1, "still flooding")
+
+        try channel.writeInbound(indication)
+        XCTAssertEqual(try readsPerTurn(channel), 4)
+        XCTAssertTrue(try channel.getOption(ChannelOptions.recvAllocator).wait() is AdaptiveRecvByteBufferAllocator)
+        XCTAssertTrue(channel.isActive)
+        XCTAssertEqual(try responses(channel).count, 0)
         _ = try channel.finish()
     }
 

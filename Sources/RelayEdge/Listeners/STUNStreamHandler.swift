@@ -26,6 +26,8 @@ final class STUNStreamHandler: ChannelInboundHandler {
     private var announced = false
     /// The channels the core routed to this connection's thread, made with the first hand-over.
     private var routes: StreamChannelRoutes?
+    /// Fewer reads per turn while the client floods its thread with STUN messages or stops reading the answers.
+    private var throttle = StreamReadThrottle()
 
     init(responder: BindingResponder, counters: STUNCounters, connections: ConnectionLimiter, turn: TURNEdgeHandle?,
          challenger: StreamChallenger?, transport: ClientTransport) {
@@ -86,13 +88,14 @@ final class STUNStreamHandler: ChannelInboundHandler {
             if forTURNSheddable, let routes, routes.send(bytes) { break }
             forTURN.append(.channelData(bytes))
         case .turn(let message, _):
+            throttle.stunMessageRead()
             // Stateless, so it needs no place in the order of what goes to the edge.
             if let challenger, challenger.answers(message) {
                 counters.streamChallenges.wrappingIncrement(ordering: .relaxed)
                 // A client that pipelines Allocates and reads nothing costs the thread little once it stops draining:
                 // the answer it would not read is not made.
                 guard context.channel.isWritable else {
-                    counters.dropped.wrappingIncrement(ordering: .relaxed)
+                    answerDropped(context: context)
                     break
                 }
                 context.write(wrapOutboundOut(challenger.makeChallenge(to: message, from: fiveTuple.client)), promise: nil)
@@ -101,6 +104,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
             forTURN.append(.message(message))
             forTURNSheddable = false
         case .answer(let answer):
+            throttle.stunMessageRead()
             var out = context.channel.allocator.buffer(capacity: 256)
             let decision = demultiplexer.answer(answer, to: bytes, from: fiveTuple.client, receivedOn: .primary,
                                                 localAddress: fiveTuple.server, transport: transport, into: &out)
@@ -109,7 +113,8 @@ final class STUNStreamHandler: ChannelInboundHandler {
                 writeAnswer(out, context: context)
             }
         case .drop:
-            break
+            // STUN messages start with two zero bits, ChannelData (dropped here only when there is no TURN) with 01.
+            if let first = bytes.readableBytesView.first, first & 0xC0 == 0 { throttle.stunMessageRead() }
         }
     }
 
@@ -118,13 +123,24 @@ final class STUNStreamHandler: ChannelInboundHandler {
     /// Dropped and counted instead, as the TURN edge drops what it has for an unwritable connection.
     private func writeAnswer(_ answer: ByteBuffer, context: ChannelHandlerContext) {
         guard context.channel.isWritable else {
-            counters.dropped.wrappingIncrement(ordering: .relaxed)
+            answerDropped(context: context)
             return
         }
         context.write(wrapOutboundOut(answer), promise: nil)
     }
 
+    private func answerDropped(context: ChannelHandlerContext) {
+        counters.dropped.wrappingIncrement(ordering: .relaxed)
+        throttle.answerDropped(on: context.channel)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        throttle.writabilityChanged(on: context.channel)
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
+        throttle.readComplete(on: context.channel)
         routes?.flush()
         handOverToTURN(context: context)
         context.flush()

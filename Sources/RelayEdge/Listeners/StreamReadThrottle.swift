@@ -1,0 +1,69 @@
+import NIOCore
+
+/// How much a STUN/TURN stream connection reads per turn of its thread.
+///
+/// SwiftNIO reads a stream connection up to four times per turn, up to 64 KiB each, and everything read is framed
+/// and handled before any other connection on the thread gets its turn. A client that pipelines STUN messages
+/// (unauthenticated Allocates, say, or indications that get no answer) would put thousands of them into each turn
+/// while everyone else on its thread waits. Such a client is throttled: one read per turn into SwiftNIO's smallest
+/// receive buffer setting (a buffer SwiftNIO reuses may still be larger), and TCP's flow control holds back the rest
+/// on its side. It is throttled when
+/// - one read brought more STUN messages than any client needs to send at once (`stunMessagesPerReadLimit`), until a
+///   read brings no more than that and the connection is draining; or
+/// - an answer to it had to be dropped because it does not read what it is sent, until it drains again.
+/// ChannelData never counts: a client relaying media is not throttled for its rate. A setting changed in the middle
+/// of a read takes effect from the next turn.
+struct StreamReadThrottle {
+    /// More STUN messages (requests, indications, anything but ChannelData) in one read than this throttles the
+    /// connection. A TURN client sends a handful at a time; ICE with many remote candidates, a few dozen permissions.
+    /// Send indications count: a client relaying that way rather than over a channel is throttled only while one
+    /// read brings more of them than this.
+    static let stunMessagesPerReadLimit = 128
+    /// The receive buffer size asked for while throttled.
+    static let throttledReadBytes = 4096
+
+    private(set) var isThrottled = false
+    /// What the connection read with before it was throttled, put back when it is released.
+    private var released: (readsPerTurn: UInt, allocator: any RecvByteBufferAllocator)?
+    private var stunMessagesThisRead = 0
+    private var lastReadWasFlood = false
+
+    mutating func stunMessageRead() {
+        stunMessagesThisRead &+= 1
+    }
+
+    /// An answer to this client was just dropped because it is not draining.
+    mutating func answerDropped(on channel: any Channel) {
+        throttle(channel)
+    }
+
+    mutating func readComplete(on channel: any Channel) {
+        lastReadWasFlood = stunMessagesThisRead > Self.stunMessagesPerReadLimit
+        stunMessagesThisRead = 0
+        if lastReadWasFlood { throttle(channel) } else { releaseIfDraining(channel) }
+    }
+
+    mutating func writabilityChanged(on channel: any Channel) {
+        if !lastReadWasFlood { releaseIfDraining(channel) }
+    }
+
+    private mutating func throttle(_ channel: any Channel) {
+        guard !isThrottled, let options = channel.syncOptions else { return }
+        // A closed channel refuses options; nothing is read from it any more anyway.
+        guard let readsPerTurn = try? options.getOption(ChannelOptions.maxMessagesPerRead),
+              let allocator = try? options.getOption(ChannelOptions.recvAllocator) else { return }
+        released = (readsPerTurn, allocator)
+        isThrottled = true
+        try? options.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
+        try? options.setOption(ChannelOptions.recvAllocator,
+                               value: FixedSizeRecvByteBufferAllocator(capacity: Self.throttledReadBytes))
+    }
+
+    private mutating func releaseIfDraining(_ channel: any Channel) {
+        guard isThrottled, channel.isWritable, let released, let options = channel.syncOptions else { return }
+        isThrottled = false
+        self.released = nil
+        try? options.setOption(ChannelOptions.maxMessagesPerRead, value: released.readsPerTurn)
+        try? options.setOption(ChannelOptions.recvAllocator, value: released.allocator)
+    }
+}
