@@ -140,7 +140,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        throttle.readComplete(on: context.channel)
+        if throttle.readCompleteMatters { throttle.readComplete(on: context.channel) }
         routes?.flush()
         handOverToTURN(context: context)
         context.flush()

@@ -37,6 +37,10 @@ struct StreamReadThrottle {
         throttle(channel)
     }
 
+    /// Whether `readComplete` has anything to do: a read of ChannelData alone by a connection that is not throttled
+    /// (the media path) skips it.
+    var readCompleteMatters: Bool { stunMessagesThisRead > 0 || isThrottled }
+
     mutating func readComplete(on channel: any Channel) {
         lastReadWasFlood = stunMessagesThisRead > Self.stunMessagesPerReadLimit
         stunMessagesThisRead = 0
