@@ -141,6 +141,10 @@ final class STUNStreamEmbeddedTests: XCTestCase {
                               transport: transport),
         ])
         channel.connect(to: client.socketAddress, promise: nil)
+        // SwiftNIO's read settings for an accepted socket, which StreamReadThrottle saves and restores (an
+        // EmbeddedChannel stops the process when asked for an option it was never given).
+        try channel.syncOptions?.setOption(ChannelOptions.maxMessagesPerRead, value: 4)
+        try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator())
         return channel
     }
 
@@ -171,7 +175,7 @@ final class STUNStreamEmbeddedTests: XCTestCase {
 
     func testAnswersToAConnectionThatStoppedDrainingAreDroppedAndCounted() throws {
         let counters = STUNCounters()
-        let channel = try socketLikeConnection(counters: counters)
+        let channel = try connection(counters: counters)
         channel.isWritable = false
         try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
         XCTAssertEqual(try responses(channel).count, 0)
@@ -180,14 +184,6 @@ final class STUNStreamEmbeddedTests: XCTestCase {
         try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
         XCTAssertEqual(try responses(channel).count, 1)
         _ = try channel.finish()
-    }
-
-    /// An embedded channel with SwiftNIO's read settings for an accepted socket, which the throttle saves and restores.
-    private func socketLikeConnection(counters: STUNCounters = STUNCounters()) throws -> EmbeddedChannel {
-        let channel = try connection(counters: counters)
-        try channel.syncOptions?.setOption(ChannelOptions.maxMessagesPerRead, value: 4)
-        try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator())
-        return channel
     }
 
     private func readsPerTurn(_ channel: EmbeddedChannel) throws -> UInt {
@@ -203,7 +199,7 @@ final class STUNStreamEmbeddedTests: XCTestCase {
     /// requests it never reads cannot hold its thread for thousands of messages per turn.
     func testAClientThatStoppedDrainingIsReadOncePerTurnUntilItDrainsAgain() throws {
         let counters = STUNCounters()
-        let channel = try socketLikeConnection(counters: counters)
+        let channel = try connection(counters: counters)
         try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
         XCTAssertEqual(try responses(channel).count, 1)
         XCTAssertEqual(try readsPerTurn(channel), 4, "a client that reads its answers is not throttled")
@@ -233,7 +229,7 @@ final class STUNStreamEmbeddedTests: XCTestCase {
     /// the connection never stops draining) throttles it until a read brings an ordinary number; ChannelData does
     /// not count.
     func testAReadWithMoreSTUNMessagesThanTheLimitThrottlesUntilAnOrdinaryRead() throws {
-        let channel = try socketLikeConnection()
+        let channel = try connection()
         // A stream starts with a STUN message (the framer refuses ChannelData first).
         try channel.writeInbound(STUNMessage(type: .bindingRequest).encoded())
         XCTAssertEqual(try responses(channel).count, 1)
@@ -259,6 +255,22 @@ final class STUNStreamEmbeddedTests: XCTestCase {
         try channel.writeInbound(flood)
         XCTAssertEqual(try readsPerTurn(channel), 1, "still flooding")
 
+        // Messages just too long for a throttled read to exceed the limit do not win the connection back.
+        var justBelowTheLimit = ByteBuffer()
+        for _ in 0..<(StreamReadThrottle.releasedAtOrBelow + 1) { justBelowTheLimit.writeImmutableBuffer(indication) }
+        try channel.writeInbound(justBelowTheLimit)
+        XCTAssertEqual(try readsPerTurn(channel), 1, "a flood's throttle ends only with a read of a few messages")
+
+        // Draining again does not end a flood's throttle; a read of ChannelData alone does.
+        channel.pipeline.fireChannelWritabilityChanged()
+        XCTAssertEqual(try readsPerTurn(channel), 1)
+        var oneFrame = ByteBuffer()
+        ChannelData.write(channel: 0x4001, data: ByteBuffer(bytes: [1, 2, 3, 4]), stream: true, into: &oneFrame)
+        try channel.writeInbound(oneFrame)
+        XCTAssertEqual(try readsPerTurn(channel), 4)
+
+        try channel.writeInbound(flood)
+        XCTAssertEqual(try readsPerTurn(channel), 1)
         try channel.writeInbound(indication)
         XCTAssertEqual(try readsPerTurn(channel), 4)
         XCTAssertTrue(try channel.getOption(ChannelOptions.recvAllocator).wait() is AdaptiveRecvByteBufferAllocator)

@@ -9,7 +9,8 @@ import NIOCore
 /// receive buffer setting (a buffer SwiftNIO reuses may still be larger), and TCP's flow control holds back the rest
 /// on its side. It is throttled when
 /// - one read brought more STUN messages than any client needs to send at once (`stunMessagesPerReadLimit`), until a
-///   read brings no more than that and the connection is draining; or
+///   read brings only a few (`releasedAtOrBelow`: far fewer, so that messages just too long to exceed the limit in one
+///   throttled read cannot win a full turn back every other turn) and the connection is draining; or
 /// - an answer to it had to be dropped because it does not read what it is sent, until it drains again.
 /// ChannelData never counts: a client relaying media is not throttled for its rate. A setting changed in the middle
 /// of a read takes effect from the next turn.
@@ -19,7 +20,9 @@ struct StreamReadThrottle {
     /// Send indications count: a client relaying that way rather than over a channel is throttled only while one
     /// read brings more of them than this.
     static let stunMessagesPerReadLimit = 128
-    /// The receive buffer size asked for while throttled.
+    /// A read with no more STUN messages than this ends a throttle that a flood started.
+    static let releasedAtOrBelow = stunMessagesPerReadLimit / 8
+    /// The receive buffer size asked for while throttled (SwiftNIO may reuse a larger buffer).
     static let throttledReadBytes = 4096
 
     private(set) var isThrottled = false
@@ -42,9 +45,15 @@ struct StreamReadThrottle {
     var readCompleteMatters: Bool { stunMessagesThisRead > 0 || isThrottled }
 
     mutating func readComplete(on channel: any Channel) {
-        lastReadWasFlood = stunMessagesThisRead > Self.stunMessagesPerReadLimit
+        let count = stunMessagesThisRead
         stunMessagesThisRead = 0
-        if lastReadWasFlood { throttle(channel) } else { releaseIfDraining(channel) }
+        if count > Self.stunMessagesPerReadLimit {
+            lastReadWasFlood = true
+            throttle(channel)
+        } else if count <= Self.releasedAtOrBelow {
+            lastReadWasFlood = false
+            releaseIfDraining(channel)
+        }
     }
 
     mutating func writabilityChanged(on channel: any Channel) {
