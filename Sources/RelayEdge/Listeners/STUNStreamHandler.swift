@@ -92,13 +92,7 @@ final class STUNStreamHandler: ChannelInboundHandler {
             // Stateless, so it needs no place in the order of what goes to the edge.
             if let challenger, challenger.answers(message) {
                 counters.streamChallenges.wrappingIncrement(ordering: .relaxed)
-                // A client that pipelines Allocates and reads nothing costs the thread little once it stops draining:
-                // the answer it would not read is not made.
-                guard context.channel.isWritable else {
-                    answerDropped(context: context)
-                    break
-                }
-                context.write(wrapOutboundOut(challenger.makeChallenge(to: message, from: fiveTuple.client)), promise: nil)
+                writeAnswer(challenger.makeChallenge(to: message, from: fiveTuple.client), context: context)
                 break
             }
             forTURN.append(.message(message))
@@ -120,13 +114,15 @@ final class STUNStreamHandler: ChannelInboundHandler {
 
     /// An answer made on this thread, unless the client has stopped reading: SwiftNIO never refuses a write, so a
     /// client that pipelines requests and reads nothing would otherwise grow its outbound buffer without bound.
-    /// Dropped and counted instead, as the TURN edge drops what it has for an unwritable connection.
-    private func writeAnswer(_ answer: ByteBuffer, context: ChannelHandlerContext) {
+    /// Dropped and counted instead, as the TURN edge drops what it has for an unwritable connection. The answer is
+    /// made only when it will be written: a client that pipelines Allocates and reads nothing costs the thread little
+    /// once it stops draining.
+    private func writeAnswer(_ answer: @autoclosure () -> ByteBuffer, context: ChannelHandlerContext) {
         guard context.channel.isWritable else {
             answerDropped(context: context)
             return
         }
-        context.write(wrapOutboundOut(answer), promise: nil)
+        context.write(wrapOutboundOut(answer()), promise: nil)
     }
 
     private func answerDropped(context: ChannelHandlerContext) {

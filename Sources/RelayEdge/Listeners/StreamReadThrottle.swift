@@ -25,9 +25,9 @@ struct StreamReadThrottle {
     /// The receive buffer size asked for while throttled (SwiftNIO may reuse a larger buffer).
     static let throttledReadBytes = 4096
 
-    private(set) var isThrottled = false
-    /// What the connection read with before it was throttled, put back when it is released.
+    /// What the connection read with before it was throttled, put back when it is released; nil while it is not.
     private var released: (readsPerTurn: UInt, allocator: any RecvByteBufferAllocator)?
+    var isThrottled: Bool { released != nil }
     private var stunMessagesThisRead = 0
     private var lastReadWasFlood = false
 
@@ -66,15 +66,13 @@ struct StreamReadThrottle {
         guard let readsPerTurn = try? options.getOption(ChannelOptions.maxMessagesPerRead),
               let allocator = try? options.getOption(ChannelOptions.recvAllocator) else { return }
         released = (readsPerTurn, allocator)
-        isThrottled = true
         try? options.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
         try? options.setOption(ChannelOptions.recvAllocator,
                                value: FixedSizeRecvByteBufferAllocator(capacity: Self.throttledReadBytes))
     }
 
     private mutating func releaseIfDraining(_ channel: any Channel) {
-        guard isThrottled, channel.isWritable, let released, let options = channel.syncOptions else { return }
-        isThrottled = false
+        guard let released, channel.isWritable, let options = channel.syncOptions else { return }
         self.released = nil
         try? options.setOption(ChannelOptions.maxMessagesPerRead, value: released.readsPerTurn)
         try? options.setOption(ChannelOptions.recvAllocator, value: released.allocator)
