@@ -217,8 +217,15 @@ final class TURNEdge {
         }
         guard let fiveTuple = route.fiveTuple else { return }
         if fiveTuple.transport == .udp {
-            guard let listener = receiver.clientListener ?? udpListeners[fiveTuple.server] else { return }
-            receiver.clientListener = listener
+            let listener: DatagramSocket
+            if let cached = receiver.clientListener {
+                listener = cached
+            } else {
+                guard let found = udpListeners[fiveTuple.server] else { return }
+                // Once: writing the cached reference back on every packet cost a retain and a release each time.
+                receiver.clientListener = found
+                listener = found
+            }
             // Framed straight into the loop's outgoing buffer: relaying to a client allocates nothing.
             let start = loop.outgoing.writerIndex
             route.frame(bytes, from: peer, into: &loop.outgoing)
