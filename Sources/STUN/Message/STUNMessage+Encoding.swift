@@ -43,6 +43,9 @@ extension STUNMessage {
     public static func finish(_ buffer: inout ByteBuffer, messageStart start: Int, transactionID: TransactionID,
                               options: EncodingOptions) {
         func setLength(adding extra: Int) {
+            // Callers keep what they encode within the 16-bit length (a Data indication's payload is bounded by the
+            // TURN core); a wrapped length would let the reader of a stream take the rest as messages of its own.
+            assert(buffer.writerIndex - start - headerLength + extra <= Int(UInt16.max), "STUN message too long")
             buffer.setInteger(UInt16(truncatingIfNeeded: buffer.writerIndex - start - headerLength + extra), at: start + 2)
         }
         if let key = options.integrityKey {

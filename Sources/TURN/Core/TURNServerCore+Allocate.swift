@@ -9,6 +9,9 @@ extension TURNServerCore {
             reply(error: STUNErrorCode(code: code, reason: reason), to: request, on: fiveTuple, auth: auth, now: now, into: &actions)
         }
 
+        // RFC 6062 §5.4: a bound data connection carries the peer's bytes, not STUN; an allocation keyed to it would
+        // write its answers and Data indications into that stream.
+        guard dataConnections[fiveTuple] == nil else { return fail(400, "A data connection cannot allocate") }
         if allocations[fiveTuple] == nil, let ledger, ledger.isDraining {
             if let alternate = configuration.alternateServer {
                 return reply(error: .tryAlternate, to: request, on: fiveTuple, auth: auth,

@@ -113,6 +113,12 @@ extension TURNServerCore {
             counters.bytesToClient += length
             return .channelData(number, to: fiveTuple)
         case .indication:
+            // Too long for a STUN message: its 16-bit length would wrap, and over TCP or TLS the client would read
+            // the peer's payload as messages of its own (forged ChannelData or Data indications).
+            guard length <= PeerDatagramRoute.largestDataIndicationPayload else {
+                drop()
+                return .drop
+            }
             counters.packetsToClient += 1
             counters.bytesToClient += length
         }
@@ -152,6 +158,11 @@ public enum PeerDatagramRoute: Equatable, Sendable {
     case channelData(UInt16, to: FiveTuple)
     case dataIndication(to: FiveTuple)
     case drop
+
+    /// The largest peer payload a Data indication can carry: the message's length field counts at most 65,535 bytes
+    /// after the header, and XOR-PEER-ADDRESS (24 bytes for IPv6) and the DATA attribute's header (4) come before the
+    /// payload, padded to 4. ChannelData's own length field holds any UDP payload.
+    public static let largestDataIndicationPayload = 65_504
 
     public var fiveTuple: FiveTuple? {
         switch self {

@@ -69,4 +69,32 @@ final class RelayRouteTests: XCTestCase {
         XCTAssertEqual(harness.core.routePeerDatagram(length: 3, from: peer, owner: owner), .drop)
         XCTAssertEqual(harness.core.counters.packetsDropped, dropped + 1)
     }
+
+    /// A Data indication's 16-bit length would wrap past this payload: over TCP or TLS the client would then read
+    /// the peer's bytes as messages of its own (a forged ChannelData or Data indication).
+    func testAPeerDatagramTooLongForADataIndicationIsDroppedNotFramedWithAWrappedLength() {
+        let harness = TURNHarness()
+        let client = harness.client(transport: .tcp)
+        let relay = client.allocated()
+        XCTAssertSuccess(client.createPermission(peer))
+        let largest = PeerDatagramRoute.largestDataIndicationPayload
+
+        XCTAssertEqual(harness.core.routePeerDatagram(length: largest, from: peer, relay: relay),
+                       .dataIndication(to: client.fiveTuple))
+        let dropped = harness.core.counters.packetsDropped
+        XCTAssertEqual(harness.core.routePeerDatagram(length: largest + 1, from: peer, relay: relay), .drop)
+        XCTAssertEqual(harness.core.counters.packetsDropped, dropped + 1)
+
+        // The largest one still frames as one message whose length covers it all (an IPv6 peer's address is the
+        // longest XOR-PEER-ADDRESS).
+        var framed = ByteBuffer()
+        PeerDatagramRoute.dataIndication(to: client.fiveTuple)
+            .frame(ByteBuffer(repeating: 7, count: largest), from: TransportAddress("[2001:db8::1]:9")!, into: &framed)
+        XCTAssertEqual(Int(framed.getInteger(at: 2, as: UInt16.self)!) + 20, framed.readableBytes)
+
+        // A bound channel carries any UDP payload.
+        XCTAssertSuccess(client.bindChannel(0x4000, peer))
+        XCTAssertEqual(harness.core.routePeerDatagram(length: 65_507, from: peer, relay: relay),
+                       .channelData(0x4000, to: client.fiveTuple))
+    }
 }

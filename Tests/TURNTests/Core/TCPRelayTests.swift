@@ -63,6 +63,11 @@ final class TCPRelayTests: XCTestCase {
         XCTAssertEqual(bound.response?.type, STUNMessageType(method: .connectionBind, messageClass: .successResponse))
         XCTAssertTrue(bound.response?.verifyIntegrity(.sha1, key: data.key) ?? false)
 
+        // A bound data connection carries the peer's bytes: an Allocate on it is refused (RFC 6062 §5.4).
+        let relaysOpened = harness.opened.count
+        XCTAssertError(data.allocate(), 400)
+        XCTAssertEqual(harness.opened.count, relaysOpened, "no relay opened for it")
+
         // Binding the same id again fails.
         let again = harness.client("127.0.0.1:40011", transport: .tcp)
         _ = again.unauthenticated(.connectionBind, [.connectionID(connect.id)])
