@@ -11,6 +11,9 @@ public struct SignalingLimits: Sendable, Equatable {
     public var frameBurst: Double = 100
     /// Frames kept for replay on resume; more than this queued while disconnected ends the session.
     public var replayFrames = 256
+    /// Bytes of frames kept for replay, and queued for a long-polling client, per session: the frame count alone
+    /// would let a room's broadcasts of large frames hold hundreds of megabytes for clients that read nothing.
+    public var replayBytes = 1024 * 1024
     /// Seconds a dropped session stays resumable.
     public var resumeWindow: Double = 30
     /// Seconds between WebSocket pings (announced in `welcome`).

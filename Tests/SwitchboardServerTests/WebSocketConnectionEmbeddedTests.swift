@@ -98,6 +98,37 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
         XCTAssertEqual(String(buffer: pong.unmaskedData), "hi")
     }
 
+    func testPingsFromAClientThatReadsNothingOweOnePongNotAQueue() async throws {
+        let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
+        let channel = try connection(verifier: verifier)
+        channel.isWritable = false
+        for n in 0..<1_000 { try channel.writeInbound(text("ping \(n)", opcode: .ping)) }
+        XCTAssertNil(try serverFrame(channel), "nothing is queued for a client that is not reading")
+
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        let pong = try XCTUnwrap(try serverFrame(channel))
+        XCTAssertEqual(pong.opcode, .pong)
+        XCTAssertEqual(String(buffer: pong.unmaskedData), "ping 999", "the latest ping is answered (RFC 6455 §5.5.3)")
+        XCTAssertNil(try serverFrame(channel), "and only that one")
+    }
+
+    /// Closes whose write never completes (the client reads nothing) still end with the socket.
+    func testClosesToAClientThatReadsNothingAreCutOffAfterTheTimeout() async throws {
+        let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
+        for ending in ["client close", "violation"] {
+            let channel = try connection(verifier: verifier)
+            try channel.pipeline.syncOperations.addHandler(WritesNeverComplete(), position: .first)
+            switch ending {
+            case "client close": try channel.writeInbound(masked([0x03, 0xE8], opcode: .connectionClose))
+            default: try channel.writeInbound(masked([1], opcode: .binary))
+            }
+            XCTAssertTrue(channel.isActive, ending)
+            channel.embeddedEventLoop.advanceTime(by: WebSocketConnection.closeTimeout)
+            XCTAssertFalse(channel.isActive, "\(ending): cut off after the close timeout")
+        }
+    }
+
     func testRFC6455ViolationsCloseWithTheirCodes() async throws {
         let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
         let cases: [(String, [WebSocketFrame], UInt16)] = [
@@ -122,5 +153,22 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
         let verifier = try await SignalingTokenVerifier(secret: nil, publicKeyPEM: nil)
         let channel = try connection(uri: "/v1/ws?resume=abc", verifier: verifier)
         XCTAssertEqual(closeCode(try serverFrame(channel)), 4003)
+    }
+}
+
+/// Holds every write, as the socket of a client that reads nothing does once its buffers are full.
+private final class WritesNeverComplete: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    private var held: [EventLoopPromise<Void>] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if let promise { held.append(promise) }
+    }
+
+    func flush(context: ChannelHandlerContext) {}
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
+        held = []
     }
 }

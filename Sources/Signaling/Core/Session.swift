@@ -6,8 +6,8 @@
 final class Session {
     enum Link: Equatable {
         case connected
-        /// Dropped without a clean close: resumable until `deadline`; `queued` frames produced since.
-        case detached(deadline: Double, queued: Int)
+        /// Dropped without a clean close: resumable until `deadline`; `queued` frames of `queuedBytes` produced since.
+        case detached(deadline: Double, queued: Int, queuedBytes: Int)
     }
 
     let id: String
@@ -42,9 +42,11 @@ final class Session {
         switch link {
         case .connected:
             return (text, true, false)
-        case .detached(let deadline, let queued):
-            link = .detached(deadline: deadline, queued: queued + 1)
-            return (text, false, queued + 1 > replayLimit)
+        case .detached(let deadline, let queued, let queuedBytes):
+            let bytes = queuedBytes + text.utf8.count
+            link = .detached(deadline: deadline, queued: queued + 1, queuedBytes: bytes)
+            // What the client missed must all stay in the replay buffer, or a resume could not replay it.
+            return (text, false, queued + 1 > replayLimit || bytes > replay.byteCapacity)
         }
     }
 }

@@ -25,6 +25,8 @@ public final class SignalingCore {
     var rooms: [String: Room] = [:]
     /// Sessions to end once the current entry point finishes (a replay buffer overflowed during a fan-out).
     private var overflowed: [String] = []
+    /// Set while `finish` ends overflowed sessions.
+    private var finishing = false
     /// Why recently ended resumable sessions ended, so a late resume learns the reason.
     private var endedResumeTokens = RecentlyEnded()
 
@@ -85,7 +87,7 @@ public final class SignalingCore {
         while sessions[id] != nil { id = makeID() }
         let identity = identity ?? Identity(user: String(makeID().prefix(16)))
         let session = Session(id: id, resumeToken: makeID(), identity: identity, host: host,
-                              replay: ReplayBuffer(capacity: limits.replayFrames),
+                              replay: ReplayBuffer(capacity: limits.replayFrames, byteCapacity: limits.replayBytes),
                               limiter: FrameRateLimiter(rate: limits.framesPerSecond, burst: limits.frameBurst, now: now))
         sessions[id] = session
         sessionByResumeToken[session.resumeToken] = id
@@ -127,7 +129,7 @@ public final class SignalingCore {
         if clean {
             end(id, close: nil, peerLeftReason: "disconnected", into: &actions)
         } else {
-            session.link = .detached(deadline: now + limits.resumeWindow, queued: 0)
+            session.link = .detached(deadline: now + limits.resumeWindow, queued: 0, queuedBytes: 0)
             detached.insert(id)
         }
     }
@@ -135,7 +137,7 @@ public final class SignalingCore {
     /// Ends sessions whose resume window is over.
     public func expire(now: Double, into actions: inout [Action]) {
         let expired = detached.filter { id in
-            if case .detached(let deadline, _)? = sessions[id]?.link { return deadline <= now }
+            if case .detached(let deadline, _, _)? = sessions[id]?.link { return deadline <= now }
             return false
         }
         for id in expired { end(id, close: nil, peerLeftReason: "timeout", into: &actions) }
@@ -273,6 +275,11 @@ public final class SignalingCore {
     }
 
     private func finish(into actions: inout [Action]) {
+        // Ending a session may overflow others (its peer-left), whose ends call back here: the outermost call's loop
+        // takes them, so a chain of such sessions is walked, not recursed through (no depth bound but the stack's).
+        guard !finishing else { return }
+        finishing = true
+        defer { finishing = false }
         while let id = overflowed.popLast() {
             if let token = sessions[id]?.resumeToken { remember(token, .replayOverflow) }
             end(id, close: nil, peerLeftReason: "kicked", into: &actions)

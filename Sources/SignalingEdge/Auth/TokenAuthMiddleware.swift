@@ -18,7 +18,12 @@ struct TokenAuthMiddleware: RouterMiddleware {
         var context = context
         var token = HTTPRequestToken.find(request)
         if token == nil, request.method == .post, !verifier.isOpen {
-            let body = try await request.collectBody(upTo: Self.maxBodyBytes)
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: Self.maxBodyBytes)
+            } catch {
+                return HTTPErrorBody.response(.contentTooLarge, "too-large", "at most \(Self.maxBodyBytes) bytes")
+            }
             if body.readableBytes > 0, case .object(let fields)? = try? JSONParser.parse(String(buffer: body)) {
                 token = fields["token"]?.stringValue
             }

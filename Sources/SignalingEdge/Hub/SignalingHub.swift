@@ -26,6 +26,9 @@ actor SignalingHub {
     private var filledOutboxes: [LoopOutbox] = []
     /// While a batch of events from another loop is handled, flushing waits until its end.
     private var inBatch = false
+    /// Actions waiting for `perform`'s loop, and whether it runs (see `perform`).
+    private var waitingActions: [[SignalingCore.Action]] = []
+    private var performingActions = false
     /// Set by `shutdown`: nothing new attaches while the server winds down.
     private var shuttingDown = false
     /// Set by the operator: no new sessions; existing ones (and their resumes) are served until they end.
@@ -226,7 +229,8 @@ actor SignalingHub {
 
     func openPoll(identity: Identity?, resume: (token: String, last: UInt64)?, host: String) -> Result<(session: String, pollID: String), SignalingCloseReason> {
         let pollID = RandomID.make(using: &random)
-        let mailbox = PollMailbox(connection: newConnection(), pollID: pollID, capacity: limits.replayFrames, now: now())
+        let mailbox = PollMailbox(connection: newConnection(), pollID: pollID, capacity: limits.replayFrames,
+                                  byteCapacity: limits.replayBytes, now: now())
         let result = startSession(identity: identity, resume: resume, host: host, outlet: .poll(mailbox))
         if case .success(let session) = result { sessionByPollID[pollID] = session }
         return result.map { ($0, pollID) }
@@ -356,7 +360,27 @@ actor SignalingHub {
     }
 
     private func perform(_ actions: [SignalingCore.Action]) {
-        defer { if !inBatch { flushOutboxes() } }
+        // Ending a client that is too slow makes actions of its own (peer-left for its rooms), and those may find
+        // another client too slow: they wait here for the outermost call's loop rather than recurse, so a chain of
+        // slow clients is walked, not a stack frame each. They run after the rest of the batch, which the core
+        // numbered before them, so each client still gets its frames in sequence order.
+        waitingActions.append(actions)
+        guard !performingActions else { return }
+        performingActions = true
+        defer {
+            performingActions = false
+            if !inBatch { flushOutboxes() }
+        }
+        var next = 0
+        while next < waitingActions.count {
+            let batch = waitingActions[next]
+            next += 1
+            carryOut(batch)
+        }
+        waitingActions.removeAll(keepingCapacity: true)
+    }
+
+    private func carryOut(_ actions: [SignalingCore.Action]) {
         for action in actions {
             switch action {
             case .send(let session, let text):
@@ -398,12 +422,17 @@ actor SignalingHub {
                     break
                 }
             case .event(let event):
+                // A session the core ended without a close still has a connection here only when a resume failed
+                // (a replay gap) while the old connection lived on unnoticed: it goes as on a successful resume.
+                if case .sessionEnded(let session, _, _, _) = event, outlets[session] != nil { detachPrevious(session) }
                 events(event)
             }
         }
     }
 
     private func endTooSlow(_ session: String) {
+        // Frames for it later in the same batch find it ended already (its close waits behind them, see `perform`).
+        guard core.hasSession(session) else { return }
         logger.notice("signaling client too slow; closing", metadata: ["session": "\(session)"])
         var actions: [SignalingCore.Action] = []
         core.terminate(session, reason: .tooSlow, into: &actions)

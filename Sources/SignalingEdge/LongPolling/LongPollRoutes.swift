@@ -20,7 +20,13 @@ struct LongPollRoutes: Sendable {
 
     private func open(_ request: Request, _ context: SignalingRequestContext) async throws -> Response {
         var request = request
-        let body = try await request.collectBody(upTo: 16 * 1024)
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: TokenAuthMiddleware.maxBodyBytes)
+        } catch {
+            return HTTPErrorBody.response(.contentTooLarge, "too-large",
+                                          "at most \(TokenAuthMiddleware.maxBodyBytes) bytes")
+        }
         var fields: [String: JSONValue] = [:]
         if body.readableBytes > 0 {
             guard case .object(let object)? = try? JSONParser.parse(String(buffer: body)) else {
@@ -36,7 +42,7 @@ struct LongPollRoutes: Sendable {
             }
             resume = (resumeToken, UInt64(last))
         }
-        switch await hub.openPoll(identity: identity, resume: resume, host: request.head.authority ?? "") {
+        switch await hub.openPoll(identity: identity, resume: resume, host: ICEServerDirectory.reachedHost(context.channel.localAddress)) {
         case .success(let (session, pollID)):
             return try JSONResponse.make(.ok, ["session": .string(session), "poll": .string(pollID)])
         case .failure(let reason):

@@ -19,18 +19,22 @@ struct PollAnswer: Equatable {
 struct PollMailbox {
     let connection: UInt64
     let pollID: String
-    /// More frames than this waiting means the client stopped polling: the session ends as too slow.
+    /// More frames than this waiting, or more bytes than `byteCapacity`, means the client stopped polling: the
+    /// session ends as too slow.
     let capacity: Int
+    let byteCapacity: Int
     private(set) var pending: [String] = []
+    private var pendingBytes = 0
     /// The poll request held open, if any.
     private(set) var waiting: UInt64?
     /// When the client last had a poll outstanding; a client that stops polling counts as dropped.
     private(set) var lastSeen: Double
 
-    init(connection: UInt64, pollID: String, capacity: Int, now: Double) {
+    init(connection: UInt64, pollID: String, capacity: Int, byteCapacity: Int = .max, now: Double) {
         self.connection = connection
         self.pollID = pollID
         self.capacity = capacity
+        self.byteCapacity = byteCapacity
         self.lastSeen = now
     }
 
@@ -39,7 +43,10 @@ struct PollMailbox {
     mutating func poll(ticket: UInt64, now: Double) -> [PollAnswer] {
         lastSeen = now
         if !pending.isEmpty {
-            defer { pending = [] }
+            defer {
+                pending = []
+                pendingBytes = 0
+            }
             return [PollAnswer(ticket: ticket, result: .frames(pending))]
         }
         var answers: [PollAnswer] = []
@@ -62,8 +69,10 @@ struct PollMailbox {
             lastSeen = now
             return .answer(PollAnswer(ticket: ticket, result: .frames([text])))
         }
-        guard pending.count < capacity else { return .overflow }
+        let bytes = pendingBytes + text.utf8.count
+        guard pending.count < capacity, bytes <= byteCapacity else { return .overflow }
         pending.append(text)
+        pendingBytes = bytes
         return .queued
     }
 

@@ -55,6 +55,10 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     private var clientCloseCode: UInt16?
     /// Set while a `LoopOutbox` delivery has written to this connection and not yet flushed it.
     private var flushPending = false
+    /// A ping that came while the client was not reading, answered once it reads again. RFC 6455 §5.5.3 lets an
+    /// endpoint answer only the latest of several pings: a client that pings without reading holds one pong here,
+    /// not a queue of them in the channel.
+    private var pongOwed: ByteBuffer?
 
     init(channel: any Channel, hub: SignalingHub, verifier: SignalingTokenVerifier, limits: SignalingLimits,
          request: WebSocketUpgradeRequest) {
@@ -142,8 +146,12 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
             break
         case .success(.ping(let payload)):
             guard !closeSent else { return }
-            let pong = ServerFrameBytes.frame(.pong, payload: payload, allocator: context.channel.allocator)
-            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            guard context.channel.isWritable else {
+                // A copy: the payload is a slice of the read buffer, which it would otherwise keep.
+                pongOwed = ByteBuffer(bytes: payload.readableBytesView)
+                return
+            }
+            writePong(payload, context: context)
         case .success(.pong):
             pongAwaited = false
         case .success(.close(let code)):
@@ -153,6 +161,19 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         case .success(.text(let text)):
             received(text)
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let payload = pongOwed {
+            pongOwed = nil
+            if !closeSent { writePong(payload, context: context) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func writePong(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        let pong = ServerFrameBytes.frame(.pong, payload: payload, allocator: context.channel.allocator)
+        context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
     }
 
     private func received(_ text: String) {
@@ -189,6 +210,14 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         if let code { payload.writeInteger(code) }
         let close = ServerFrameBytes.frame(.connectionClose, payload: payload, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in context.close(promise: nil) }
+        closeWithin(Self.closeTimeout, context: context)
+    }
+
+    /// Closes the socket after `delay` if it is still open: a close frame written to a client that reads nothing
+    /// never finishes, and the connection would keep its slot and what it queued.
+    private func closeWithin(_ delay: TimeAmount, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = context.eventLoop.scheduleTask(in: delay) { self.context?.close(promise: nil) }
     }
 
     // MARK: Authentication and attaching
@@ -274,8 +303,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         closeSent = true
         phase = .ended
         context.writeAndFlush(wrapOutboundOut(closeFrame(reason, allocator: context.channel.allocator)), promise: nil)
-        timer?.cancel()
-        timer = context.eventLoop.scheduleTask(in: Self.closeTimeout) { self.context?.close(promise: nil) }
+        closeWithin(Self.closeTimeout, context: context)
     }
 
     /// A protocol violation: our close frame with its code, then the socket at once. The hub ends the session.
@@ -292,6 +320,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         closeSent = true
         context.writeAndFlush(wrapOutboundOut(closeFrame(reason, allocator: context.channel.allocator)))
             .whenComplete { _ in context.close(promise: nil) }
+        closeWithin(Self.closeTimeout, context: context)
     }
 
     private func closeFrame(_ reason: SignalingCloseReason, allocator: ByteBufferAllocator) -> ByteBuffer {
@@ -310,6 +339,8 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
             return
         }
         pongAwaited = true
+        // A client that reads nothing gets no more queued: it misses this pong's deadline and is closed next beat.
+        guard context.channel.isWritable else { return }
         context.writeAndFlush(wrapOutboundOut(ServerFrameBytes.frame(.ping, payload: ByteBuffer(), allocator: context.channel.allocator)),
                               promise: nil)
     }
