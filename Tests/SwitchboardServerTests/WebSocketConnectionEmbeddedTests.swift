@@ -13,12 +13,13 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
     private static let secret = String(repeating: "k", count: 32)
 
     /// A connection on its own embedded loop; the hub lives on that loop too.
-    private func connection(uri: String = "/v1/ws", verifier: SignalingTokenVerifier) throws -> EmbeddedChannel {
+    private func connection(uri: String = "/v1/ws", verifier: SignalingTokenVerifier,
+                            limits: SignalingLimits = SignalingLimits()) throws -> EmbeddedChannel {
         let loop = EmbeddedEventLoop()
         let hub = SignalingHub(limits: SignalingLimits(), iceServers: { _, _, _ in .array([]) }, loop: loop,
                                logger: Logger(label: "test"))
         let channel = EmbeddedChannel(loop: loop)
-        let handler = WebSocketConnection(channel: channel, hub: hub, verifier: verifier, limits: SignalingLimits(),
+        let handler = WebSocketConnection(channel: channel, hub: hub, verifier: verifier, limits: limits,
                                           request: WebSocketUpgradeRequest(uri: uri, host: "127.0.0.1"))
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
@@ -111,6 +112,28 @@ final class WebSocketConnectionEmbeddedTests: XCTestCase {
         XCTAssertEqual(pong.opcode, .pong)
         XCTAssertEqual(String(buffer: pong.unmaskedData), "ping 999", "the latest ping is answered (RFC 6455 §5.5.3)")
         XCTAssertNil(try serverFrame(channel), "and only that one")
+    }
+
+    func testAHeartbeatWaitsForAClientThatIsNotReadingForOnePeriodAndNoLonger() async throws {
+        let verifier = try await SignalingTokenVerifier(secret: Self.secret, publicKeyPEM: nil)
+        var limits = SignalingLimits()
+        limits.heartbeat = 2  // beats before the auth wait ends
+        let channel = try connection(verifier: verifier, limits: limits)
+        channel.isWritable = false
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        XCTAssertNil(try serverFrame(channel), "no ping queued for a client that is not reading")
+        XCTAssertTrue(channel.isActive)
+
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        XCTAssertEqual(try serverFrame(channel)?.opcode, .ping, "the owed ping goes out once it reads again")
+        try channel.writeInbound(masked([], opcode: .pong))
+
+        channel.isWritable = false
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        XCTAssertTrue(channel.isActive, "one beat while not reading is not yet the end")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        XCTAssertFalse(channel.isActive, "a whole period without reading is")
     }
 
     /// Closes whose write never completes (the client reads nothing) still end with the socket.

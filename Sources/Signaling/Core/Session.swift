@@ -46,7 +46,7 @@ final class Session {
             let bytes = queuedBytes + text.utf8.count
             link = .detached(deadline: deadline, queued: queued + 1, queuedBytes: bytes)
             // What the client missed must all stay in the replay buffer, or a resume could not replay it.
-            return (text, false, queued + 1 > replayLimit || bytes > replay.byteCapacity)
+            return (text, false, queued + 1 > replayLimit || (queued > 0 && bytes > replay.byteCapacity))
         }
     }
 }

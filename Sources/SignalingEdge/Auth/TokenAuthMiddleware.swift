@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import Signaling
 
 /// Verifies the signaling token once, before the routes that need an identity (`/v1/ice-servers`,
@@ -21,7 +22,7 @@ struct TokenAuthMiddleware: RouterMiddleware {
             let body: ByteBuffer
             do {
                 body = try await request.collectBody(upTo: Self.maxBodyBytes)
-            } catch {
+            } catch is NIOTooManyBytesError {
                 return HTTPErrorBody.response(.contentTooLarge, "too-large", "at most \(Self.maxBodyBytes) bytes")
             }
             if body.readableBytes > 0, case .object(let fields)? = try? JSONParser.parse(String(buffer: body)) {

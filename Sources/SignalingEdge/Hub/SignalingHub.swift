@@ -29,6 +29,8 @@ actor SignalingHub {
     /// Actions waiting for `perform`'s loop, and whether it runs (see `perform`).
     private var waitingActions: [[SignalingCore.Action]] = []
     private var performingActions = false
+    /// Sessions `endTooSlow` ended while `perform` runs: their close waits behind the batch, their frames go nowhere.
+    private var endedTooSlow: Set<String> = []
     /// Set by `shutdown`: nothing new attaches while the server winds down.
     private var shuttingDown = false
     /// Set by the operator: no new sessions; existing ones (and their resumes) are served until they end.
@@ -369,6 +371,7 @@ actor SignalingHub {
         performingActions = true
         defer {
             performingActions = false
+            endedTooSlow.removeAll()
             if !inBatch { flushOutboxes() }
         }
         var next = 0
@@ -384,6 +387,7 @@ actor SignalingHub {
         for action in actions {
             switch action {
             case .send(let session, let text):
+                if !endedTooSlow.isEmpty, endedTooSlow.contains(session) { continue }
                 switch outlets[session] {
                 case .webSocket(_, let connection)?:
                     // A client that stops reading fills the channel past its high-water mark (1 MiB): end it
@@ -431,8 +435,9 @@ actor SignalingHub {
     }
 
     private func endTooSlow(_ session: String) {
-        // Frames for it later in the same batch find it ended already (its close waits behind them, see `perform`).
+        // Frames for it later in the same batch are dropped (its close waits behind them, see `perform`).
         guard core.hasSession(session) else { return }
+        endedTooSlow.insert(session)
         logger.notice("signaling client too slow; closing", metadata: ["session": "\(session)"])
         var actions: [SignalingCore.Action] = []
         core.terminate(session, reason: .tooSlow, into: &actions)

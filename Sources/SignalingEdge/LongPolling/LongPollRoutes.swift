@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import Signaling
 
 /// The long-polling transport: the same frames as the WebSocket, over plain HTTP requests.
@@ -23,7 +24,7 @@ struct LongPollRoutes: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: TokenAuthMiddleware.maxBodyBytes)
-        } catch {
+        } catch is NIOTooManyBytesError {
             return HTTPErrorBody.response(.contentTooLarge, "too-large",
                                           "at most \(TokenAuthMiddleware.maxBodyBytes) bytes")
         }

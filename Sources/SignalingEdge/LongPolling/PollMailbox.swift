@@ -70,7 +70,8 @@ struct PollMailbox {
             return .answer(PollAnswer(ticket: ticket, result: .frames([text])))
         }
         let bytes = pendingBytes + text.utf8.count
-        guard pending.count < capacity, bytes <= byteCapacity else { return .overflow }
+        // One frame above the byte budget alone still waits, as the replay buffer keeps it.
+        guard pending.count < capacity, pending.isEmpty || bytes <= byteCapacity else { return .overflow }
         pending.append(text)
         pendingBytes = bytes
         return .queued

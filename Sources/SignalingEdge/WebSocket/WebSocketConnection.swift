@@ -59,6 +59,9 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     /// endpoint answer only the latest of several pings: a client that pings without reading holds one pong here,
     /// not a queue of them in the channel.
     private var pongOwed: ByteBuffer?
+    /// A heartbeat found the client not reading: its ping goes out once it reads again. Still not reading at the next
+    /// beat, a whole period later, it is closed.
+    private var pingOwed = false
 
     init(channel: any Channel, hub: SignalingHub, verifier: SignalingTokenVerifier, limits: SignalingLimits,
          request: WebSocketUpgradeRequest) {
@@ -164,9 +167,15 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let payload = pongOwed {
-            pongOwed = nil
-            if !closeSent { writePong(payload, context: context) }
+        if context.channel.isWritable, !closeSent {
+            if let payload = pongOwed {
+                pongOwed = nil
+                writePong(payload, context: context)
+            }
+            if pingOwed {
+                pingOwed = false
+                writePing(context: context)
+            }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -338,9 +347,18 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
             context.close(promise: nil)
             return
         }
+        guard context.channel.isWritable else {
+            // Nothing more is queued for a client that is not reading; one that reads nothing for a period is gone.
+            if pingOwed { context.close(promise: nil) }
+            pingOwed = true
+            return
+        }
+        pingOwed = false
+        writePing(context: context)
+    }
+
+    private func writePing(context: ChannelHandlerContext) {
         pongAwaited = true
-        // A client that reads nothing gets no more queued: it misses this pong's deadline and is closed next beat.
-        guard context.channel.isWritable else { return }
         context.writeAndFlush(wrapOutboundOut(ServerFrameBytes.frame(.ping, payload: ByteBuffer(), allocator: context.channel.allocator)),
                               promise: nil)
     }
