@@ -100,4 +100,49 @@ final class SignalingHTTPTests: XCTestCase {
         XCTAssertEqual((resumed.body as? [String: Any])?["code"] as? Int, 4003)
         try await server.stop()
     }
+
+    /// Long-polling sessions hold no connection, so they are bounded per address on their own, with the bound
+    /// WebSocket connections have; one ending frees a place.
+    func testLongPollingSessionsAreBoundedPerAddress() async throws {
+        let server = try await running { $0.maxConnectionsPerIP = 3 }
+        let http = TestHTTP(port: server.httpPort)
+        var polls: [String] = []
+        for _ in 0..<3 {
+            let opened = try await http.request("POST", "/v1/poll/session")
+            expectEqual(opened.status, 200)
+            polls.append(try XCTUnwrap((opened.body as? [String: Any])?["poll"] as? String))
+        }
+        let refused = try await http.request("POST", "/v1/poll/session")
+        expectEqual(refused.status, 429)
+        expectEqual((refused.body as? [String: Any])?["code"] as? Int, 4014)
+
+        expectEqual(try await http.request("DELETE", "/v1/poll/\(polls[0])").status, 204)
+        expectEqual(try await http.request("POST", "/v1/poll/session").status, 200, "the ended one's place is free")
+        try await server.stop()
+    }
+
+    /// A resume that fails with a replay gap ends the session; the old long-polling id, which the server had not
+    /// yet seen go idle, learns that at its next poll instead of answering [] for as long as it is polled.
+    func testAResumeWithAReplayGapEndsTheOldPollID() async throws {
+        let server = try await running { $0.signalingLimits.replayFrames = 4 }
+        let http = TestHTTP(port: server.httpPort)
+        let opened = try await http.request("POST", "/v1/poll/session")
+        let poll = try XCTUnwrap((opened.body as? [String: Any])?["poll"] as? String)
+        let frames = try await http.request("GET", "/v1/poll/\(poll)").body as? [[String: Any]] ?? []
+        let resume = try XCTUnwrap(frames.first { $0["type"] as? String == "welcome" }?["resume"] as? String)
+        // More frames than the replay buffer keeps, each polled as it comes.
+        expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: ["type": "join", "room": "gap"]).status, 204)
+        _ = try await http.request("GET", "/v1/poll/\(poll)")
+        for n in 0..<6 {
+            let frame: [String: Any] = ["type": "broadcast", "room": "gap", "data": n, "includeSelf": true]
+            expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: frame).status, 204)
+            _ = try await http.request("GET", "/v1/poll/\(poll)")
+        }
+        let resumed = try await http.request("POST", "/v1/poll/session", json: ["resume": resume, "last": 0])
+        expectEqual(resumed.status, 410)
+        expectEqual((resumed.body as? [String: Any])?["code"] as? Int, 4004)
+        let old = try await http.request("GET", "/v1/poll/\(poll)")
+        expectEqual(old.status, 410, "the old id learns its session is over")
+        try await server.stop()
+    }
 }

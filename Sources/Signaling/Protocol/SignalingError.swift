@@ -62,6 +62,9 @@ public struct SignalingCloseReason: Error, Sendable, Equatable, CustomStringConv
     public static let revoked = SignalingCloseReason(code: 4012, reason: "revoked")
     /// The server is draining: new sessions go elsewhere; resumes of existing ones are still served.
     public static let draining = SignalingCloseReason(code: 4013, reason: "draining")
+    /// Long polling: the client's address holds as many sessions as it may hold connections
+    /// (`--max-connections-per-ip`).
+    public static let tooManyFromAddress = SignalingCloseReason(code: 4014, reason: "too-many-sessions")
 
     public var description: String { "\(code) \(reason)" }
 }

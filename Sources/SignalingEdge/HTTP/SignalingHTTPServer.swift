@@ -51,7 +51,7 @@ package struct SignalingHTTPServer: Sendable {
                                    directory.iceServers(user: user, reachedHost: host, session: session)
                                },
                                loop: group.next(), connectionLoops: Array(group.makeIterator()), events: events,
-                               logger: logger)
+                               maxPollSessionsPerAddress: settings.maxConnectionsPerIP, logger: logger)
         return SignalingHTTPServer(hub: hub, group: group, verifier: verifier, directory: directory, limits: settings.limits,
                                    logger: logger, requestLimits: settings.requestLimits, connections: connections,
                                    origins: OriginPolicy(allowed: settings.allowedOrigins))

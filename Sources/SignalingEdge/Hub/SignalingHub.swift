@@ -1,3 +1,4 @@
+import EdgeSupport
 import Logging
 import NIOCore
 import Signaling
@@ -31,6 +32,10 @@ actor SignalingHub {
     private var performingActions = false
     /// Sessions `endTooSlow` ended while `perform` runs: their close waits behind the batch, their frames go nowhere.
     private var endedTooSlow: Set<String> = []
+    /// Long-polling sessions per client address: they hold no connection, so the HTTP listener's per-address bound
+    /// does not reach them, and without this one client could open every session the server allows.
+    private let pollSources: ConnectionLimiter
+    private var pollTickets: [String: ConnectionLimiter.Ticket] = [:]
     /// Set by `shutdown`: nothing new attaches while the server winds down.
     private var shuttingDown = false
     /// Set by the operator: no new sessions; existing ones (and their resumes) are served until they end.
@@ -50,7 +55,8 @@ actor SignalingHub {
     init(limits: SignalingLimits, iceServers: @escaping @Sendable (String, String, String) -> JSONValue, loop: any EventLoop,
          connectionLoops: [any EventLoop] = [], random: any RandomNumberGenerator = SystemRandomNumberGenerator(),
          events: @escaping @Sendable (SignalingEvent) -> Void = { _ in }, drainGate: DrainGate = DrainGate(),
-         logger: Logger) {
+         maxPollSessionsPerAddress: Int = .max, logger: Logger) {
+        self.pollSources = ConnectionLimiter(maxTotal: .max, maxPerAddress: maxPollSessionsPerAddress)
         self.loop = loop
         self.drainGate = drainGate
         self.events = events
@@ -229,12 +235,19 @@ actor SignalingHub {
 
     // MARK: Long polling
 
-    func openPoll(identity: Identity?, resume: (token: String, last: UInt64)?, host: String) -> Result<(session: String, pollID: String), SignalingCloseReason> {
+    func openPoll(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
+                  from client: SocketAddress? = nil) -> Result<(session: String, pollID: String), SignalingCloseReason> {
+        guard case .success(let ticket) = pollSources.admit(client) else { return .failure(.tooManyFromAddress) }
         let pollID = RandomID.make(using: &random)
         let mailbox = PollMailbox(connection: newConnection(), pollID: pollID, capacity: limits.replayFrames,
                                   byteCapacity: limits.replayBytes, now: now())
         let result = startSession(identity: identity, resume: resume, host: host, outlet: .poll(mailbox))
-        if case .success(let session) = result { sessionByPollID[pollID] = session }
+        if case .success(let session) = result {
+            sessionByPollID[pollID] = session
+            pollTickets[pollID] = ticket
+        } else {
+            pollSources.release(ticket)
+        }
         return result.map { ($0, pollID) }
     }
 
@@ -337,14 +350,20 @@ actor SignalingHub {
             }
         }
         outlets = [:]
-        sessionByPollID = [:]
+        for pollID in sessionByPollID.keys { release(pollID) }
         flushOutboxes()
     }
 
     /// A long-polling session's id stops working; its next poll learns `reason` (410), or gets 404 without one.
     private func forget(_ mailbox: PollMailbox, _ reason: SignalingCloseReason?) {
-        sessionByPollID[mailbox.pollID] = nil
+        release(mailbox.pollID)
         if let reason { endedPolls.remember(mailbox.pollID, reason) }
+    }
+
+    /// The poll id leads nowhere from now on, and its client address may open another session.
+    private func release(_ pollID: String) {
+        sessionByPollID[pollID] = nil
+        if let ticket = pollTickets.removeValue(forKey: pollID) { pollSources.release(ticket) }
     }
 
     // MARK: Actions
@@ -416,7 +435,7 @@ actor SignalingHub {
                     // Behind the frames already in the box: the client reads them before the close.
                     outbox(for: connection).add(.close(reason), for: connection)
                 case .poll(var mailbox)?:
-                    sessionByPollID[mailbox.pollID] = nil
+                    release(mailbox.pollID)
                     if let answer = mailbox.end(.gone(reason)) {
                         self.answer([answer])
                     } else {

@@ -43,12 +43,15 @@ struct LongPollRoutes: Sendable {
             }
             resume = (resumeToken, UInt64(last))
         }
-        switch await hub.openPoll(identity: identity, resume: resume, host: ICEServerDirectory.reachedHost(context.channel.localAddress)) {
+        switch await hub.openPoll(identity: identity, resume: resume, host: ICEServerDirectory.reachedHost(context.channel.localAddress),
+                                  from: context.channel.remoteAddress) {
         case .success(let (session, pollID)):
             return try JSONResponse.make(.ok, ["session": .string(session), "poll": .string(pollID)])
         case .failure(let reason):
-            // Draining is not the end of anything: the client should go to another node (503), not give up (410).
-            return try JSONResponse.make(reason == .draining ? .serviceUnavailable : .gone,
+            // Draining is not the end of anything: the client should go to another node (503), not give up (410);
+            // nor is an address at its bound (429): its other sessions may end.
+            let status: HTTPResponse.Status = reason == .draining ? .serviceUnavailable : reason == .tooManyFromAddress ? .tooManyRequests : .gone
+            return try JSONResponse.make(status,
                                          ["code": .number(Double(reason.code)), "reason": .string(reason.reason)])
         }
     }
