@@ -11,7 +11,7 @@ package final class ConnectionLimiter: Sendable {
         case perAddressReached
     }
 
-    /// A granted connection; `release` gives it back once (later calls do nothing).
+    /// A granted connection; give it back with `release` exactly once (each call counts one connection gone).
     package struct Ticket: Sendable {
         fileprivate let key: IPAddress?
     }

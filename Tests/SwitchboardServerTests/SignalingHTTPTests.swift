@@ -121,6 +121,35 @@ final class SignalingHTTPTests: XCTestCase {
         try await server.stop()
     }
 
+    /// A resume whose replay overflows its new mailbox ends the session at once: its place is given back.
+    func testAResumeThatOverflowsItsMailboxGivesItsPlaceBack() async throws {
+        let server = try await running {
+            $0.maxConnectionsPerIP = 3
+            $0.signalingLimits.replayFrames = 4
+        }
+        let http = TestHTTP(port: server.httpPort)
+        let opened = try await http.request("POST", "/v1/poll/session")
+        let poll = try XCTUnwrap((opened.body as? [String: Any])?["poll"] as? String)
+        let frames = try await http.request("GET", "/v1/poll/\(poll)").body as? [[String: Any]] ?? []
+        let resume = try XCTUnwrap(frames.first { $0["type"] as? String == "welcome" }?["resume"] as? String)
+        expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: ["type": "join", "room": "full"]).status, 204)
+        for n in 0..<3 {
+            let frame: [String: Any] = ["type": "broadcast", "room": "full", "data": n, "includeSelf": true]
+            expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: frame).status, 204)
+        }
+        // The welcome and four replayed frames do not fit a mailbox of four.
+        let resumed = try await http.request("POST", "/v1/poll/session", json: ["resume": resume, "last": 0])
+        expectEqual(resumed.status, 200)
+        let newPoll = try XCTUnwrap((resumed.body as? [String: Any])?["poll"] as? String)
+        let gone = try await http.request("GET", "/v1/poll/\(newPoll)")
+        expectEqual(gone.status, 410)
+        expectEqual((gone.body as? [String: Any])?["code"] as? Int, 4010)
+        for _ in 0..<3 {
+            expectEqual(try await http.request("POST", "/v1/poll/session").status, 200, "every place is free")
+        }
+        try await server.stop()
+    }
+
     /// A resume that fails with a replay gap ends the session; the old long-polling id, which the server had not
     /// yet seen go idle, learns that at its next poll instead of answering [] for as long as it is polled.
     func testAResumeWithAReplayGapEndsTheOldPollID() async throws {
@@ -143,6 +172,7 @@ final class SignalingHTTPTests: XCTestCase {
         expectEqual((resumed.body as? [String: Any])?["code"] as? Int, 4004)
         let old = try await http.request("GET", "/v1/poll/\(poll)")
         expectEqual(old.status, 410, "the old id learns its session is over")
+        expectEqual((old.body as? [String: Any])?["code"] as? Int, 4009)
         try await server.stop()
     }
 }

@@ -237,16 +237,26 @@ actor SignalingHub {
 
     func openPoll(identity: Identity?, resume: (token: String, last: UInt64)?, host: String,
                   from client: SocketAddress? = nil) -> Result<(session: String, pollID: String), SignalingCloseReason> {
-        guard case .success(let ticket) = pollSources.admit(client) else { return .failure(.tooManyFromAddress) }
+        // Refusals that are not about the address come first, so the client learns the real reason.
+        guard !shuttingDown else { return .failure(.goingAway) }
+        if drainGate.isDraining, resume == nil { return .failure(.draining) }
         let pollID = RandomID.make(using: &random)
+        switch pollSources.admit(client) {
+        case .success(let ticket):
+            pollTickets[pollID] = ticket
+        case .failure:
+            // A resume takes over a place its session's previous poll id frees: it is not refused (and not counted).
+            guard resume != nil else { return .failure(.tooManyFromAddress) }
+        }
         let mailbox = PollMailbox(connection: newConnection(), pollID: pollID, capacity: limits.replayFrames,
                                   byteCapacity: limits.replayBytes, now: now())
         let result = startSession(identity: identity, resume: resume, host: host, outlet: .poll(mailbox))
-        if case .success(let session) = result {
+        // A resume's replay can overflow the new mailbox, ending the session inside `startSession`: its id is then
+        // one that leads nowhere, and its place is free again.
+        if case .success(let session) = result, case .poll(let installed)? = outlets[session], installed.pollID == pollID {
             sessionByPollID[pollID] = session
-            pollTickets[pollID] = ticket
         } else {
-            pollSources.release(ticket)
+            release(pollID)
         }
         return result.map { ($0, pollID) }
     }

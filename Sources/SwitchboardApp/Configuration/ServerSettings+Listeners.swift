@@ -26,7 +26,7 @@ extension ServerSettings {
         .count("tcp-idle-timeout", "SECONDS", help: "Seconds a STUN/TURN TCP connection may stay silent before it is closed.",
                \.tcpIdleTimeoutSeconds),
         .count("max-connections-per-ip",
-               help: "Open connections per address (IPv6: per /64), on the HTTP and again on the STUN/TURN TCP listener.",
+               help: "Open connections per address (IPv6: per /64), on the HTTP and again on the STUN/TURN TCP listener; also long-polling sessions per address.",
                \.maxConnectionsPerIP),
         .count("turn-threads",
                help: "Event loops serving STUN/TURN over UDP, one SO_REUSEPORT socket each; the relay port range is split between them.",

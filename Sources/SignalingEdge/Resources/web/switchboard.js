@@ -46,7 +46,7 @@
           const json = await r.json();
           // 410: the session to resume is gone; 503: the server drains (4013); 429: this address holds as many
           // sessions as it may (4014). None is the token's fault.
-          if (r.status === 410 || r.status === 503 || r.status === 429) return this.finish(json.code, json.reason, false);
+          if (r.status === 410 || r.status === 503 || r.status === 429) return this.finish(json.code ?? 4014, json.reason ?? json.error, false);
           if (!r.ok) return this.finish(4001, json.error || 'refused', false);
           this.poll = json.poll;
           this.opened = true;
