@@ -38,6 +38,9 @@ final class Allocation {
     var allocateResponse: ByteBuffer?
     /// RESERVATION-TOKEN to return (EVEN-PORT with R set) and ADDRESS-ERROR-CODE for a refused second family.
     var reservationToken: UInt64?
+    /// What the first relay's port had to be (EVEN-PORT, or the port a RESERVATION-TOKEN named): a retry after a
+    /// failed bind must keep to it.
+    var portRule: RelayPortRule = .any
     var addressError: (AddressFamily, STUNErrorCode)?
 
     var permissions: [IPAddress: Timestamp] = [:]
@@ -100,4 +103,12 @@ final class Allocation {
     }
 
     var families: [AddressFamily] { relays.map(\.ip.family) }
+}
+
+/// What a relay port must be, as the Allocate asked (RFC 8656 §7.2).
+enum RelayPortRule {
+    case any
+    case even
+    /// The one port a reservation kept: no other will do.
+    case reserved
 }

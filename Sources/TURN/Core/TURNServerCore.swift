@@ -66,7 +66,10 @@ public final class TURNServerCore {
             }
             let now = clock.now()
             if !message.unknownComprehensionRequired.isEmpty {
-                reply(error: .unknownAttribute, to: message, on: fiveTuple, auth: nil,
+                // After the authentication checks (RFC 8489 §6.3): a signed request gets a signed 420, which its
+                // client can verify, and an unauthenticated sender gets the challenge, not a cached error of its own.
+                guard let auth = authenticate(message, on: fiveTuple, now: now, into: &actions) else { return }
+                reply(error: .unknownAttribute, to: message, on: fiveTuple, auth: auth,
                       extra: [.unknownAttributes(message.unknownComprehensionRequired)], now: now, into: &actions)
                 return
             }

@@ -91,7 +91,16 @@ final class AllocateTests: XCTestCase {
             return XCTFail("no UNKNOWN-ATTRIBUTES")
         }
         XCTAssertEqual(types, [unknown])
+        XCTAssertTrue(response?.verifyIntegrity(.sha1, key: harness.client().key) ?? false,
+                      "a signed request gets a signed 420 (RFC 8489 §6.3: after authentication)")
         XCTAssertEqual(harness.core.allocationCount, 0)
+    }
+
+    func testUnknownComprehensionRequiredAttributeInAnUnsignedRequestIsChallengedFirst() {
+        let harness = TURNHarness()
+        let unknown = STUNAttributeType(rawValue: 0x7F01)
+        let response = harness.client("127.0.0.1:40001").unauthenticated(.refresh, [.unknown(type: unknown, value: [1, 2, 3, 4])])
+        XCTAssertError(response, 401)
     }
 
     func testUnknownComprehensionOptionalAttributeIsIgnored() {
@@ -155,6 +164,25 @@ final class AllocateTests: XCTestCase {
         XCTAssertSuccess(response)
         XCTAssertEqual(harness.opened.count, 1)
         XCTAssertEqual(response?.relayedAddresses, harness.opened)
+    }
+
+    /// RFC 8656 §7.2: the stand-in for an EVEN-PORT relay that could not be bound is even too; a reserved port has
+    /// no stand-in at all.
+    func testAReplacedRelayPortKeepsToEvenPortAndAReservationHasNone() {
+        let harness = TURNHarness()
+        for attempt in 0..<4 {
+            harness.failingOpens = 1
+            let response = harness.client("127.0.0.1:\(40_100 + attempt)").allocate([.evenPort(reserveNext: false)])
+            XCTAssertSuccess(response)
+            let port = try! XCTUnwrap(response?.relayedAddresses.first?.port)
+            XCTAssertEqual(port % 2, 0, "attempt \(attempt): \(port)")
+        }
+
+        let first = harness.client("127.0.0.1:40200").allocate([.evenPort(reserveNext: true)])
+        guard case .reservationToken(let token)? = first?.attribute(.reservationToken) else { return XCTFail("no token") }
+        harness.failingOpens = 1
+        XCTAssertError(harness.client("127.0.0.1:40201").allocate([.reservationToken(token)]), 508,
+                       "the reserved port, or nothing")
     }
 
     func testRelayThatNeverBindsEndsIn508AndLeavesNothingBehind() {

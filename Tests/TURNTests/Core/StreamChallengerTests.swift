@@ -44,7 +44,7 @@ final class StreamChallengerTests: XCTestCase {
             ("signed", request(.allocate, [.requestedTransport(17), .username("alice")], key: key)),
             ("signed with SHA-256 only", request(.allocate, [.requestedTransport(17), .username("alice")], key: key,
                                                  algorithm: .sha256)),
-            // 420 comes before authentication.
+            // Left to the core, which authenticates it before its 420 (RFC 8489 §6.3).
             ("an unknown comprehension-required attribute",
              request(.allocate, [.requestedTransport(17), .unknown(type: STUNAttributeType(rawValue: 0x7F01), value: [1, 2, 3, 4])])),
             ("Refresh", request(.refresh, [])),
