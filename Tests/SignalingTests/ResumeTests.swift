@@ -6,11 +6,17 @@ final class ResumeTests: XCTestCase {
         h.take(session).first { $0["type"] as? String == "welcome" }!
     }
 
-    func testResumeReplaysMissedFramesExactlyOnceInOrder() {
-        let h = SignalingHarness()
+    /// Two sessions in room "r", and the second one's resume token.
+    private func twoInRoom(_ h: SignalingHarness) -> (a: String, b: String, token: String) {
         let a = h.connect(), b = h.connect()
         let token = welcome(h, b)["resume"] as! String
         _ = h.join(a, "r"); _ = h.join(b, "r")
+        return (a, b, token)
+    }
+
+    func testResumeReplaysMissedFramesExactlyOnceInOrder() {
+        let h = SignalingHarness()
+        let (a, b, token) = twoInRoom(h)
         h.send(a, ["type": "broadcast", "room": "r", "data": "before"])
         let seen = h.take(b)
         let last = seen.map { $0["seq"] as! Int }.max()!
@@ -53,9 +59,7 @@ final class ResumeTests: XCTestCase {
 
     func testFramesPastTheReplayBufferEndTheSessionWithOverflow() {
         let h = SignalingHarness { $0.replayFrames = 8; $0.frameBurst = 1000 }
-        let a = h.connect(), b = h.connect()
-        let token = welcome(h, b)["resume"] as! String
-        _ = h.join(a, "r"); _ = h.join(b, "r")
+        let (a, b, token) = twoInRoom(h)
         h.disconnect(b, clean: false)
         for n in 0..<9 { h.send(a, ["type": "broadcast", "room": "r", "data": n]) }
         XCTAssertEqual(h.core.sessionCount, 1)
@@ -65,9 +69,7 @@ final class ResumeTests: XCTestCase {
 
     func testLargeFramesPastTheReplayBytesEndTheSessionWithOverflow() {
         let h = SignalingHarness { $0.replayBytes = 2_000; $0.frameBurst = 1000 }
-        let a = h.connect(), b = h.connect()
-        let token = welcome(h, b)["resume"] as! String
-        _ = h.join(a, "r"); _ = h.join(b, "r")
+        let (a, b, token) = twoInRoom(h)
         h.disconnect(b, clean: false)
         let large = String(repeating: "x", count: 500)
         for n in 0..<3 { h.send(a, ["type": "broadcast", "room": "r", "data": "\(n) \(large)"]) }
@@ -81,9 +83,7 @@ final class ResumeTests: XCTestCase {
         // Ten frames of about 600 bytes while connected, then a drop: a resume finds the last three (2,000 bytes).
         func resume(missing: Int) -> Result<String, SignalingCloseReason> {
             let h = SignalingHarness { $0.replayBytes = 2_000; $0.frameBurst = 1000 }
-            let a = h.connect(), b = h.connect()
-            let token = welcome(h, b)["resume"] as! String
-            _ = h.join(a, "r"); _ = h.join(b, "r")
+            let (a, b, token) = twoInRoom(h)
             let large = String(repeating: "x", count: 500)
             for n in 0..<10 { h.send(a, ["type": "broadcast", "room": "r", "data": "\(n) \(large)"]) }
             let last = h.take(b).compactMap { $0["seq"] as? Int }.max() ?? 0
@@ -96,9 +96,7 @@ final class ResumeTests: XCTestCase {
 
     func testResumeFromTooFarBackIsAGap() {
         let h = SignalingHarness { $0.replayFrames = 4; $0.frameBurst = 1000 }
-        let a = h.connect(), b = h.connect()
-        let token = welcome(h, b)["resume"] as! String
-        _ = h.join(a, "r"); _ = h.join(b, "r")
+        let (a, b, token) = twoInRoom(h)
         for n in 0..<10 { h.send(a, ["type": "broadcast", "room": "r", "data": n]) }
         h.disconnect(b, clean: false)
         XCTAssertEqual(h.resume(token, last: 1), .failure(.replayGap))

@@ -128,10 +128,7 @@ final class SignalingHTTPTests: XCTestCase {
             $0.signalingLimits.replayFrames = 4
         }
         let http = TestHTTP(port: server.httpPort)
-        let opened = try await http.request("POST", "/v1/poll/session")
-        let poll = try XCTUnwrap((opened.body as? [String: Any])?["poll"] as? String)
-        let frames = try await http.request("GET", "/v1/poll/\(poll)").body as? [[String: Any]] ?? []
-        let resume = try XCTUnwrap(frames.first { $0["type"] as? String == "welcome" }?["resume"] as? String)
+        let (poll, resume) = try await openPollSession(http)
         expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: ["type": "join", "room": "full"]).status, 204)
         for n in 0..<3 {
             let frame: [String: Any] = ["type": "broadcast", "room": "full", "data": n, "includeSelf": true]
@@ -155,10 +152,7 @@ final class SignalingHTTPTests: XCTestCase {
     func testAResumeWithAReplayGapEndsTheOldPollID() async throws {
         let server = try await running { $0.signalingLimits.replayFrames = 4 }
         let http = TestHTTP(port: server.httpPort)
-        let opened = try await http.request("POST", "/v1/poll/session")
-        let poll = try XCTUnwrap((opened.body as? [String: Any])?["poll"] as? String)
-        let frames = try await http.request("GET", "/v1/poll/\(poll)").body as? [[String: Any]] ?? []
-        let resume = try XCTUnwrap(frames.first { $0["type"] as? String == "welcome" }?["resume"] as? String)
+        let (poll, resume) = try await openPollSession(http)
         // More frames than the replay buffer keeps, each polled as it comes.
         expectEqual(try await http.request("POST", "/v1/poll/\(poll)", json: ["type": "join", "room": "gap"]).status, 204)
         _ = try await http.request("GET", "/v1/poll/\(poll)")
@@ -174,5 +168,14 @@ final class SignalingHTTPTests: XCTestCase {
         expectEqual(old.status, 410, "the old id learns its session is over")
         expectEqual((old.body as? [String: Any])?["code"] as? Int, 4009)
         try await server.stop()
+    }
+
+    /// Opens a long-polling session and takes its welcome: the poll id and the resume token.
+    private func openPollSession(_ http: TestHTTP) async throws -> (poll: String, resume: String) {
+        let opened = try await http.request("POST", "/v1/poll/session")
+        let poll = try XCTUnwrap((opened.body as? [String: Any])?["poll"] as? String)
+        let frames = try await http.request("GET", "/v1/poll/\(poll)").body as? [[String: Any]] ?? []
+        let resume = try XCTUnwrap(frames.first { $0["type"] as? String == "welcome" }?["resume"] as? String)
+        return (poll, resume)
     }
 }

@@ -1,5 +1,4 @@
 import Hummingbird
-import NIOCore
 import Signaling
 
 /// Verifies the signaling token once, before the routes that need an identity (`/v1/ice-servers`,
@@ -19,11 +18,8 @@ struct TokenAuthMiddleware: RouterMiddleware {
         var context = context
         var token = HTTPRequestToken.find(request)
         if token == nil, request.method == .post, !verifier.isOpen {
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: Self.maxBodyBytes)
-            } catch is NIOTooManyBytesError {
-                return HTTPErrorBody.response(.contentTooLarge, "too-large", "at most \(Self.maxBodyBytes) bytes")
+            guard let body = try await request.collectBody(atMost: Self.maxBodyBytes) else {
+                return HTTPErrorBody.tooLarge(Self.maxBodyBytes)
             }
             if body.readableBytes > 0, case .object(let fields)? = try? JSONParser.parse(String(buffer: body)) {
                 token = fields["token"]?.stringValue

@@ -21,12 +21,8 @@ struct LongPollRoutes: Sendable {
 
     private func open(_ request: Request, _ context: SignalingRequestContext) async throws -> Response {
         var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: TokenAuthMiddleware.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            return HTTPErrorBody.response(.contentTooLarge, "too-large",
-                                          "at most \(TokenAuthMiddleware.maxBodyBytes) bytes")
+        guard let body = try await request.collectBody(atMost: TokenAuthMiddleware.maxBodyBytes) else {
+            return HTTPErrorBody.tooLarge(TokenAuthMiddleware.maxBodyBytes)
         }
         var fields: [String: JSONValue] = [:]
         if body.readableBytes > 0 {
@@ -110,6 +106,24 @@ enum HTTPRequestToken {
 enum HTTPErrorBody {
     static func response(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
         (try? JSONResponse.make(status, ["error": .string(code), "message": .string(message)])) ?? Response(status: status)
+    }
+}
+
+extension HTTPErrorBody {
+    /// `413` for a body longer than `limit` bytes.
+    static func tooLarge(_ limit: Int) -> Response {
+        response(.contentTooLarge, "too-large", "at most \(limit) bytes")
+    }
+}
+
+extension Request {
+    /// The body when it is at most `limit` bytes long; nil when it is longer (answer `HTTPErrorBody.tooLarge`).
+    mutating func collectBody(atMost limit: Int) async throws -> ByteBuffer? {
+        do {
+            return try await collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            return nil
+        }
     }
 }
 

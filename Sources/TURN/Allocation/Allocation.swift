@@ -38,8 +38,8 @@ final class Allocation {
     var allocateResponse: ByteBuffer?
     /// RESERVATION-TOKEN to return (EVEN-PORT with R set) and ADDRESS-ERROR-CODE for a refused second family.
     var reservationToken: UInt64?
-    /// What the first relay's port had to be (EVEN-PORT, or the port a RESERVATION-TOKEN named): a retry after a
-    /// failed bind must keep to it.
+    /// What the first relay's port had to be (EVEN-PORT, the port a RESERVATION-TOKEN named, or a port whose
+    /// neighbour this allocation reserved): a retry after a failed bind must keep to it.
     var portRule: RelayPortRule = .any
     var addressError: (AddressFamily, STUNErrorCode)?
 
@@ -109,6 +109,6 @@ final class Allocation {
 enum RelayPortRule {
     case any
     case even
-    /// The one port a reservation kept: no other will do.
+    /// The one port a reservation kept, or the one beside the port this allocation reserved: no other will do.
     case reserved
 }

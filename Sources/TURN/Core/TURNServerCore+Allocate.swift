@@ -144,7 +144,8 @@ extension TURNServerCore {
             toPeerBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now),
             toClientBucket: TokenBucket(rate: configuration.maxBytesPerSecondPerAllocation, now: now),
             relayProtocol: relayProtocol, createdAt: now)
-        allocation.portRule = reservationToken != nil ? .reserved : evenPort != nil ? .even : .any
+        // A redeemed reservation, or a port whose neighbour this allocation reserved (`token`), has no stand-in.
+        allocation.portRule = reservationToken != nil || token != nil ? .reserved : evenPort != nil ? .even : .any
         allocations[fiveTuple] = allocation
         allocationsPerUser[quotaUser, default: 0] += 1
         for relay in relays {
@@ -191,11 +192,10 @@ extension TURNServerCore {
               let index = allocation.relays.firstIndex(of: relay) else { return }
         let now = clock.now()
         ports.markUnusable(relay, now: now)
-        // The first relay keeps to what the Allocate asked: a reserved port (or one whose neighbour is now reserved)
-        // has no stand-in, and EVEN-PORT's stand-in is even too.
+        // The first relay keeps to what the Allocate asked: a reserved port has no stand-in, and EVEN-PORT's stand-in
+        // is even too.
         let rule: RelayPortRule = index == 0 ? allocation.portRule : .any
-        let replaceable = allocation.reservationToken == nil && rule != .reserved
-        if attempts < 8, replaceable, let replacement = ports.book(on: relay.ip, even: rule == .even, reserveNext: false, now: now) {
+        if attempts < 8, rule != .reserved, let replacement = ports.book(on: relay.ip, even: rule == .even, reserveNext: false, now: now) {
             allocation.relays[index] = replacement
             allocation.advertised[index] = advertisedAddress(replacement)
             allocation.state = .opening(remaining: remaining, attempts: attempts + 1)
